@@ -1,0 +1,3 @@
+from exporthub.cli import main
+
+main()

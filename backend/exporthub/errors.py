@@ -1,0 +1,86 @@
+"""The error tree. Domain errors carry fields, not HTTP status codes; web/errors.py maps them.
+
+    ExportHubError
+    ├── ConfigError(name, reason)                 bad setting at start-up
+    ├── InvalidRequest(problems)                  one or more fields at fault -> 422
+    ├── NotFound(kind, id)                        unknown, or another account's -> 404
+    ├── Conflict(reason)                          idempotency key reuse, cancel a finished export -> 409
+    ├── TooManyActiveExports(limit, retry_after)  per-account cap -> 429
+    ├── LinkError                                 download links
+    │   ├── LinkInvalid                           tampered -> 403
+    │   └── LinkExpired                           past its expiry -> 410
+    └── ExportFailed(message, transient)          raised inside a running export
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+class ExportHubError(Exception):
+    """Base of every error the product raises on purpose."""
+
+
+class ConfigError(ExportHubError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"setting {name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One field at fault: `field` is a dotted path in the request's camelCase names."""
+
+    field: str
+    message: str
+
+
+class InvalidRequest(ExportHubError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+class NotFound(ExportHubError):
+    def __init__(self, kind: str, id: object) -> None:
+        super().__init__(f"{kind} {id} not found")
+        self.kind = kind
+        self.id = id
+
+
+class Conflict(ExportHubError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TooManyActiveExports(ExportHubError):
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"this account already has {limit} exports queued or running; "
+            f"wait for one to finish or cancel one, then try again"
+        )
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class LinkError(ExportHubError):
+    pass
+
+
+class LinkInvalid(LinkError):
+    def __init__(self) -> None:
+        super().__init__("this download link is not valid; request a new one from the export's status")
+
+
+class LinkExpired(LinkError):
+    def __init__(self) -> None:
+        super().__init__("this download link has expired; run the export again to get a fresh file")
+
+
+class ExportFailed(ExportHubError):
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient

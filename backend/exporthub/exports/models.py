@@ -1,0 +1,147 @@
+"""The domain's value types: what is asked for (ExportRequest) and what is tracked (ExportJob)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import json
+import uuid
+from typing import Any
+
+
+class ExportFormat(enum.StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PDF = "pdf"
+
+    @property
+    def media_type(self) -> str:
+        return {
+            ExportFormat.CSV: "text/csv; charset=utf-8",
+            ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ExportFormat.PDF: "application/pdf",
+        }[self]
+
+
+class ExportStatus(enum.StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (ExportStatus.QUEUED, ExportStatus.PROCESSING)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Filters:
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    department_ids: tuple[uuid.UUID, ...] = ()
+    status: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.date_from:
+            out["dateFrom"] = self.date_from.isoformat()
+        if self.date_to:
+            out["dateTo"] = self.date_to.isoformat()
+        if self.department_ids:
+            out["departmentIds"] = [str(d) for d in self.department_ids]
+        if self.status:
+            out["status"] = self.status
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Filters:
+        return cls(
+            date_from=dt.date.fromisoformat(data["dateFrom"]) if data.get("dateFrom") else None,
+            date_to=dt.date.fromisoformat(data["dateTo"]) if data.get("dateTo") else None,
+            department_ids=tuple(uuid.UUID(d) for d in data.get("departmentIds", ())),
+            status=data.get("status"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """A validated request: resource, format and columns are known to the catalog."""
+
+    resource: str
+    format: ExportFormat
+    columns: tuple[str, ...]
+    filters: Filters = Filters()
+    webhook_url: str | None = None
+    csv_bom: bool = True
+
+    def fingerprint(self) -> str:
+        """Stable hash of what was asked, to compare requests that share an Idempotency-Key."""
+        body = json.dumps(
+            {
+                "resource": self.resource,
+                "format": self.format.value,
+                "columns": list(self.columns),
+                "filters": self.filters.to_json(),
+                "webhookUrl": self.webhook_url,
+                "csvBom": self.csv_bom,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExportJob:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    resource: str
+    format: ExportFormat
+    filters: Filters
+    columns: tuple[str, ...]
+    options: dict[str, Any]
+    webhook_url: str | None
+    status: ExportStatus
+    progress: int
+    processed_rows: int
+    total_rows: int | None
+    file_key: str | None
+    file_name: str | None
+    file_size: int | None
+    error_message: str | None
+    cancel_requested: bool
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+    @classmethod
+    def from_record(cls, r: Any) -> ExportJob:
+        return cls(
+            id=r["id"],
+            account_id=r["account_id"],
+            resource=r["resource"],
+            format=ExportFormat(r["format"]),
+            filters=Filters.from_json(json.loads(r["filters"])),
+            columns=tuple(r["columns"]),
+            options=json.loads(r["options"]),
+            webhook_url=r["webhook_url"],
+            status=ExportStatus(r["status"]),
+            progress=r["progress"],
+            processed_rows=r["processed_rows"],
+            total_rows=r["total_rows"],
+            file_key=r["file_key"],
+            file_name=r["file_name"],
+            file_size=r["file_size"],
+            error_message=r["error_message"],
+            cancel_requested=r["cancel_requested"],
+            attempts=r["attempts"],
+            created_at=r["created_at"],
+            started_at=r["started_at"],
+            completed_at=r["completed_at"],
+            expires_at=r["expires_at"],
+        )

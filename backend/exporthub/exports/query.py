@@ -1,0 +1,61 @@
+"""Request -> parametrised SQL. The one place that applies the tenant filter to tenant data."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from exporthub.exports.catalog import Column, Resource
+from exporthub.exports.models import Filters
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExportQuery:
+    select_sql: str
+    count_sql: str
+    args: tuple[Any, ...]
+    columns: tuple[Column, ...]
+
+
+def tenant_scope(account_id: uuid.UUID) -> tuple[str, list[Any]]:
+    """WHERE condition and first argument that restrict any resource query to one account.
+
+    Every query over tenant data (`r` being the resource's own table) starts from this; a test
+    checks that no other module builds such a query.
+    """
+    return "r.account_id = $1", [account_id]
+
+
+def build_export_query(
+    resource: Resource, columns: tuple[str, ...], filters: Filters, account_id: uuid.UUID
+) -> ExportQuery:
+    chosen = tuple(c for key in columns if (c := resource.column(key)) is not None)
+    if len(chosen) != len(columns):
+        raise ValueError(f"unknown column in {columns!r} for {resource.key}")
+    condition, args = tenant_scope(account_id)
+    where = [condition]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if filters.date_from is not None:
+        where.append(f"{resource.date_sql} >= {arg(filters.date_from)}")
+    if filters.date_to is not None:
+        where.append(f"{resource.date_sql} <= {arg(filters.date_to)}")
+    if filters.department_ids:
+        where.append(f"{resource.department_sql} = ANY({arg(list(filters.department_ids))}::uuid[])")
+    if filters.status is not None:
+        where.append(f"{resource.status_sql} = {arg(filters.status)}")
+    where_sql = " AND ".join(where)
+    select_list = ", ".join(f'{c.sql} AS "{c.key}"' for c in chosen)
+    return ExportQuery(
+        select_sql=(
+            f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} "
+            f"ORDER BY {resource.date_sql}, r.id"
+        ),
+        count_sql=f"SELECT count(*) FROM {resource.from_sql} WHERE {where_sql}",
+        args=tuple(args),
+        columns=chosen,
+    )
