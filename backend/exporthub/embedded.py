@@ -79,9 +79,11 @@ def _redis_answers(sock: Path) -> bool:
 
 
 @contextlib.contextmanager
-def servers(settings: Settings) -> Iterator[Settings]:
+def servers(settings: Settings, *, redis: bool = True) -> Iterator[Settings]:
     """Yield settings whose database and Redis URLs point at real servers, starting embedded ones if unset."""
     with contextlib.ExitStack() as stack:
         database_url = settings.database_url or stack.enter_context(embedded_postgres(settings.data_dir))
-        redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.data_dir))
+        redis_url = settings.redis_url
+        if redis and not redis_url:
+            redis_url = stack.enter_context(embedded_redis(settings.data_dir))
         yield settings.with_servers(database_url, redis_url)

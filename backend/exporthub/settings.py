@@ -37,6 +37,7 @@ class Settings:
     max_claims: int = 5
     queue_name: str = "exporthub:exports"
     idempotency_ttl_seconds: int = 24 * 3600
+    api_key: str = ""  # for the `exporthub export` client
 
     @property
     def storage_dir(self) -> Path:
@@ -100,6 +101,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_attempts=_int(environ, "EXPORTHUB_MAX_ATTEMPTS", d.max_attempts),
         max_claims=_int(environ, "EXPORTHUB_MAX_CLAIMS", d.max_claims),
         queue_name=environ.get("EXPORTHUB_QUEUE_NAME") or d.queue_name,
+        api_key=environ.get("EXPORTHUB_API_KEY", ""),
     )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import uuid
 from typing import Any
 
+from exporthub.errors import ExportFailed
 from exporthub.exports.catalog import Column, Resource
 from exporthub.exports.models import Filters
 
@@ -32,7 +33,11 @@ def build_export_query(
 ) -> ExportQuery:
     chosen = tuple(c for key in columns if (c := resource.column(key)) is not None)
     if len(chosen) != len(columns):
-        raise ValueError(f"unknown column in {columns!r} for {resource.key}")
+        missing = sorted(set(columns) - {c.key for c in chosen})
+        raise ExportFailed(
+            f"column(s) {', '.join(missing)} no longer exist in {resource.key}; "
+            "submit the export again with current columns"
+        )
     condition, args = tenant_scope(account_id)
     where = [condition]
 

@@ -1,0 +1,217 @@
+"""The `exporthub` command: serve | worker | dev | migrate | seed | accounts | apikey | export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from exporthub import embedded
+from exporthub.settings import Settings, load_settings
+
+log = logging.getLogger("exporthub")
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    return await asyncpg.connect(settings.database_url)
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.db.migrate import migrate
+
+    async def run() -> list[str]:
+        conn = await _connect(settings)
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.db.migrate import migrate
+    from exporthub.db.seed import seed
+
+    async def run() -> dict[str, dict[str, int]]:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+            return await seed(conn, employees=args.employees, payroll=args.payroll)
+        finally:
+            await conn.close()
+
+    counts = asyncio.run(run())
+    for slug, tables in counts.items():
+        print(f"{slug}: " + ", ".join(f"{n:,} {t}" for t, n in tables.items()))
+    return 0
+
+
+def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.accounts import list_accounts
+
+    async def run() -> None:
+        conn = await _connect(settings)
+        try:
+            for a in await list_accounts(conn):
+                print(f"{a.slug:<20} {a.name:<30} {a.id}")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.accounts import account_by_slug, create_api_key
+
+    async def run() -> str | None:
+        conn = await _connect(settings)
+        try:
+            account = await account_by_slug(conn, args.account)
+            if account is None:
+                return None
+            return await create_api_key(conn, account.id, label=args.label)
+        finally:
+            await conn.close()
+
+    key = asyncio.run(run())
+    if key is None:
+        print(f"no account with slug {args.account!r}; see `exporthub accounts`", file=sys.stderr)
+        return 1
+    print(key)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from exporthub.web.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.worker.run import run_worker
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop=stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate, seed on first run, then run the web server and a worker until Ctrl-C."""
+    from exporthub.db.seed import DEMO_ACCOUNTS
+
+    cmd_migrate(settings, args)
+    if not asyncio.run(_is_seeded(settings)):
+        print("seeding demo data (first run)...", flush=True)
+        cmd_seed(settings, args)
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    exe = [sys.executable, "-m", "exporthub"]
+    procs = [
+        subprocess.Popen([*exe, "serve"], env=env),
+        subprocess.Popen([*exe, "worker"], env=env),
+    ]
+    print(
+        f"\nExportHub is running.\n  console and API: {settings.public_url}/\n"
+        f"  API docs:        {settings.public_url}/schema\n  demo API keys:",
+        flush=True,
+    )
+    for demo in DEMO_ACCOUNTS:
+        print(f"    {demo.slug:<10} {demo.api_key}", flush=True)
+    print("Press Ctrl-C to stop.\n", flush=True)
+    try:
+        while all(p.poll() is None for p in procs):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                procs[0].wait(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return 0
+
+
+async def _is_seeded(settings: Settings) -> bool:
+    from exporthub.db.seed import is_seeded
+
+    conn = await _connect(settings)
+    try:
+        return await is_seeded(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.client import run_export_command
+
+    return run_export_command(settings, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exporthub", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the web server (API and console)").set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
+    dev = sub.add_parser("dev", help="web server + worker with demo data; embedded servers when unset")
+    dev.set_defaults(func=cmd_dev, employees=50_000, payroll=500_000)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed", help="fill demo accounts and HR data")
+    seed.add_argument("--employees", type=int, default=50_000, help="employees of the largest account")
+    seed.add_argument("--payroll", type=int, default=500_000, help="payroll rows of the largest account")
+    seed.set_defaults(func=cmd_seed)
+    sub.add_parser("accounts", help="list accounts").set_defaults(func=cmd_accounts)
+    apikey = sub.add_parser("apikey", help="manage API keys")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_sub.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument("--account", required=True, help="account slug")
+    create.add_argument("--label", default="", help="a note to recognise the key by")
+    create.set_defaults(func=cmd_apikey_create)
+    from exporthub.client import add_export_arguments
+
+    export = sub.add_parser("export", help="submit an export, follow its progress and download the file")
+    add_export_arguments(export)
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+_NEEDS_REDIS = {"serve", "worker", "dev"}
+_NEEDS_POSTGRES = {*_NEEDS_REDIS, "migrate", "seed", "accounts", "apikey"}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = load_settings(os.environ)
+    if args.command in _NEEDS_POSTGRES:
+        with embedded.servers(settings, redis=args.command in _NEEDS_REDIS) as resolved:
+            sys.exit(args.func(resolved, args))
+    sys.exit(args.func(settings, args))

@@ -1,0 +1,118 @@
+"""`exporthub export`: submit over the REST API, show a progress bar, download the file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from exporthub.settings import Settings
+
+TERMINAL = {"completed", "failed", "cancelled", "expired"}
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resource", required=True, help="employees, payroll, timesheets or compliance")
+    parser.add_argument("--format", default="csv", help="csv or xlsx")
+    parser.add_argument("--columns", help="comma-separated column keys (default: the resource's defaults)")
+    parser.add_argument("--date-from", help="YYYY-MM-DD")
+    parser.add_argument("--date-to", help="YYYY-MM-DD")
+    parser.add_argument("--status", help="only rows with this status")
+    parser.add_argument("--department", action="append", default=[], help="department id (repeatable)")
+    parser.add_argument("--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)")
+    parser.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
+    parser.add_argument("-o", "--output", help="file or folder to save to (default: the export's file name here)")
+    parser.add_argument("--poll-interval", type=float, default=0.5, help=argparse.SUPPRESS)
+
+
+def build_request(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"resource": args.resource, "format": args.format}
+    if args.columns:
+        body["columns"] = [c.strip() for c in args.columns.split(",") if c.strip()]
+    filters: dict[str, Any] = {}
+    if args.date_from:
+        filters["dateFrom"] = args.date_from
+    if args.date_to:
+        filters["dateTo"] = args.date_to
+    if args.status:
+        filters["status"] = args.status
+    if args.department:
+        filters["departmentIds"] = args.department
+    if filters:
+        body["filters"] = filters
+    return body
+
+
+def _explain(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    lines = [f"HTTP {response.status_code}: {problem.get('detail') or problem.get('title')}"]
+    lines += [f"  {e['field']}: {e['message']}" for e in problem.get("errors", [])]
+    return "\n".join(lines)
+
+
+def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
+    api_url = (args.api_url or settings.public_url).rstrip("/")
+    api_key = args.api_key or settings.api_key
+    if not api_key:
+        print("an API key is needed: --api-key or EXPORTHUB_API_KEY", file=sys.stderr)
+        return 2
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as client:
+        response = client.post("/api/v1/exports", json=build_request(args))
+        if response.status_code != 202:
+            print(_explain(response), file=sys.stderr)
+            return 1
+        export_id = response.json()["exportId"]
+        print(f"export {export_id} queued", file=sys.stderr)
+        status = follow(client, export_id, args.poll_interval)
+        if status["status"] != "completed":
+            reason = status.get("errorMessage") or status["status"]
+            print(f"export {export_id} ended {status['status']}: {reason}", file=sys.stderr)
+            return 1
+        target = _target(args.output, status["fileName"])
+        download(client, status["downloadUrl"], target, status.get("fileSize"))
+        print(target)
+    return 0
+
+
+def follow(client: httpx.Client, export_id: str, interval: float) -> dict[str, Any]:
+    with tqdm(total=100, unit="%", desc="exporting", file=sys.stderr, bar_format=_BAR) as bar:
+        while True:
+            response = client.get(f"/api/v1/exports/{export_id}")
+            response.raise_for_status()
+            status = response.json()
+            bar.update(status["progress"] - bar.n)
+            rows = f"{status['processedRows']:,}/{status['totalRows']:,} rows" if status["totalRows"] else ""
+            bar.set_postfix_str(f"{status['status']} {rows}".strip())
+            if status["status"] in TERMINAL:
+                return status
+            time.sleep(interval)
+
+
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}]"
+
+
+def _target(output: str | None, file_name: str) -> Path:
+    if output is None:
+        return Path(file_name)
+    path = Path(output)
+    return path / file_name if path.is_dir() else path
+
+
+def download(client: httpx.Client, url: str, target: Path, size: int | None) -> None:
+    partial = target.with_name(target.name + ".part")
+    with client.stream("GET", url) as response, partial.open("wb") as out:
+        response.raise_for_status()
+        with tqdm(total=size, unit="B", unit_scale=True, desc="downloading", file=sys.stderr) as bar:
+            for chunk in response.iter_bytes(1 << 16):
+                out.write(chunk)
+                bar.update(len(chunk))
+    partial.replace(target)

@@ -1,0 +1,61 @@
+"""Open the PostgreSQL pool, the Redis client and the storage once, for the web app and the worker alike."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from exporthub.settings import Settings
+from exporthub.storage import Storage, create_storage
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Connections:
+    pool: asyncpg.Pool
+    redis: Redis
+    storage: Storage
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Exported datetimes are rendered in UTC whatever the server's default.
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def create_redis(url: str) -> Redis:
+    """A client that survives a Redis restart: retried with backoff instead of failing for good."""
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        health_check_interval=15,
+        socket_connect_timeout=5,
+    )
+
+
+async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=60,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_connections(settings: Settings, *, pool_size: int = 10) -> AsyncIterator[Connections]:
+    pool = await create_pool(settings, max_size=pool_size)
+    redis = create_redis(settings.redis_url)
+    try:
+        yield Connections(pool=pool, redis=redis, storage=create_storage(settings.storage_url, settings.storage_dir))
+    finally:
+        await redis.aclose()
+        await pool.close()

@@ -1,0 +1,243 @@
+"""The export_jobs table: the truth about every export. Connection passed in; no web or queue here.
+
+A run holds a lease (`lease_expires_at`) that it renews while working; `attempts` counts claims and
+doubles as a fencing token, so a worker whose lease was taken over can no longer write.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+
+from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+async def insert_job(
+    conn: Conn,
+    account_id: uuid.UUID,
+    request: ExportRequest,
+    *,
+    idempotency_key: str | None,
+) -> ExportJob:
+    row = await conn.fetchrow(
+        """
+        INSERT INTO export_jobs (id, account_id, resource, format, filters, columns, options,
+                                 webhook_url, idempotency_key, request_hash, enqueued_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+        RETURNING *
+        """,
+        uuid.uuid4(),
+        account_id,
+        request.resource,
+        request.format.value,
+        json.dumps(request.filters.to_json()),
+        list(request.columns),
+        json.dumps({"csvBom": request.csv_bom}),
+        request.webhook_url,
+        idempotency_key,
+        request.fingerprint(),
+    )
+    return ExportJob.from_record(row)
+
+
+async def get_job(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
+    row = await conn.fetchrow("SELECT * FROM export_jobs WHERE id = $1 AND account_id = $2", job_id, account_id)
+    return ExportJob.from_record(row) if row else None
+
+
+async def get_job_by_id(conn: Conn, job_id: uuid.UUID) -> ExportJob | None:
+    """Unscoped read, for the worker and for signed download links (the signature names the job)."""
+    row = await conn.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job_id)
+    return ExportJob.from_record(row) if row else None
+
+
+async def list_jobs(
+    conn: Conn, account_id: uuid.UUID, *, limit: int, status: ExportStatus | None = None
+) -> list[ExportJob]:
+    rows = await conn.fetch(
+        "SELECT * FROM export_jobs WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)"
+        " ORDER BY created_at DESC, id DESC LIMIT $3",
+        account_id,
+        status.value if status else None,
+        limit,
+    )
+    return [ExportJob.from_record(r) for r in rows]
+
+
+async def find_by_idempotency_key(conn: Conn, account_id: uuid.UUID, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT *, now() - created_at AS age FROM export_jobs WHERE account_id = $1 AND idempotency_key = $2",
+        account_id,
+        key,
+    )
+
+
+async def release_idempotency_key(conn: Conn, job_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE export_jobs SET idempotency_key = NULL WHERE id = $1", job_id)
+
+
+async def count_active(conn: Conn, account_id: uuid.UUID) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status IN ('queued', 'processing')",
+        account_id,
+    )
+
+
+async def queue_position(conn: Conn, job: ExportJob) -> int:
+    """1 for the next queued export of the account."""
+    return 1 + await conn.fetchval(
+        "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status = 'queued' AND created_at < $2",
+        job.account_id,
+        job.created_at,
+    )
+
+
+async def claim_job(conn: Conn, job_id: uuid.UUID, lease_seconds: int) -> ExportJob | None:
+    """Start a run: only a queued job, or a processing one whose lease ran out, can be claimed."""
+    row = await conn.fetchrow(
+        """
+        UPDATE export_jobs
+           SET status = 'processing', attempts = attempts + 1,
+               lease_expires_at = now() + make_interval(secs => $2),
+               started_at = coalesce(started_at, now()),
+               processed_rows = 0, progress = 0
+         WHERE id = $1 AND NOT cancel_requested
+           AND (status = 'queued' OR (status = 'processing' AND lease_expires_at < now()))
+        RETURNING *
+        """,
+        job_id,
+        lease_seconds,
+    )
+    return ExportJob.from_record(row) if row else None
+
+
+async def renew_lease(
+    conn: Conn,
+    job: ExportJob,
+    *,
+    processed_rows: int,
+    total_rows: int | None,
+    progress: int,
+    lease_seconds: int,
+) -> bool | None:
+    """Record progress and extend the lease. Returns cancel_requested, or None if the run lost its claim."""
+    return await conn.fetchval(
+        """
+        UPDATE export_jobs
+           SET processed_rows = $3, total_rows = $4, progress = $5,
+               lease_expires_at = now() + make_interval(secs => $6)
+         WHERE id = $1 AND attempts = $2 AND status = 'processing'
+        RETURNING cancel_requested
+        """,
+        job.id,
+        job.attempts,
+        processed_rows,
+        total_rows,
+        progress,
+        lease_seconds,
+    )
+
+
+async def finish_completed(
+    conn: Conn,
+    job: ExportJob,
+    *,
+    rows: int,
+    file_key: str,
+    file_name: str,
+    file_size: int,
+    link_ttl_seconds: int,
+) -> ExportJob | None:
+    row = await conn.fetchrow(
+        """
+        UPDATE export_jobs
+           SET status = 'completed', progress = 100, processed_rows = $3, total_rows = $3,
+               file_key = $4, file_name = $5, file_size = $6, completed_at = now(),
+               expires_at = now() + make_interval(secs => $7), lease_expires_at = NULL
+         WHERE id = $1 AND attempts = $2 AND status = 'processing' AND NOT cancel_requested
+        RETURNING *
+        """,
+        job.id,
+        job.attempts,
+        rows,
+        file_key,
+        file_name,
+        file_size,
+        link_ttl_seconds,
+    )
+    return ExportJob.from_record(row) if row else None
+
+
+async def finish_unsuccessful(
+    conn: Conn, job: ExportJob, status: ExportStatus, error_message: str | None = None
+) -> ExportJob | None:
+    row = await conn.fetchrow(
+        """
+        UPDATE export_jobs
+           SET status = $3, error_message = $4, completed_at = now(), lease_expires_at = NULL
+         WHERE id = $1 AND attempts = $2 AND status = 'processing'
+        RETURNING *
+        """,
+        job.id,
+        job.attempts,
+        status.value,
+        error_message,
+    )
+    return ExportJob.from_record(row) if row else None
+
+
+async def request_cancel(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
+    """A queued job is cancelled at once; a processing one is flagged and stops at its next batch."""
+    row = await conn.fetchrow(
+        """
+        UPDATE export_jobs
+           SET cancel_requested = true,
+               status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+               completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END
+         WHERE id = $1 AND account_id = $2 AND status IN ('queued', 'processing')
+        RETURNING *
+        """,
+        job_id,
+        account_id,
+    )
+    return ExportJob.from_record(row) if row else None
+
+
+async def recover_stale(
+    conn: asyncpg.Connection, *, max_claims: int, requeue_after_seconds: int
+) -> tuple[list[uuid.UUID], list[ExportJob]]:
+    """Find work a dead worker or a lost queue message left behind.
+
+    Returns (ids to enqueue again, jobs that ended here: failed after too many claims, or cancelled).
+    """
+    async with conn.transaction():
+        ended = await conn.fetch(
+            """
+            UPDATE export_jobs
+               SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END,
+                   error_message = CASE WHEN cancel_requested THEN NULL ELSE
+                       'the export stopped its worker ' || attempts || ' times; '
+                       || 'try fewer rows or columns, or contact support' END,
+                   completed_at = now(), lease_expires_at = NULL
+             WHERE status = 'processing' AND lease_expires_at < now()
+               AND (cancel_requested OR attempts >= $1)
+            RETURNING *
+            """,
+            max_claims,
+        )
+        requeued = await conn.fetch(
+            """
+            UPDATE export_jobs
+               SET status = 'queued', lease_expires_at = NULL, enqueued_at = now()
+             WHERE (status = 'processing' AND lease_expires_at < now())
+                OR (status = 'queued' AND NOT cancel_requested
+                    AND enqueued_at < now() - make_interval(secs => $1))
+            RETURNING id
+            """,
+            requeue_after_seconds,
+        )
+    return [r["id"] for r in requeued], [ExportJob.from_record(r) for r in ended]

@@ -1,0 +1,268 @@
+"""Run one export: snapshot rows -> writer (in a thread) -> storage, with a lease, progress and cancel.
+
+Memory stays flat: one batch of rows is in flight while the previous one is being written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from exporthub.errors import ExportFailed
+from exporthub.exports import jobs
+from exporthub.exports.catalog import RESOURCES
+from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.exports.query import build_export_query
+from exporthub.formats import open_writer
+from exporthub.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# Failures worth another try: the database or the network went away for a moment.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,  # "connection is closed" when the server dropped us mid-cursor
+    asyncpg.SerializationError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    RedisConnectionError,
+)
+
+
+class Cancelled(Exception):
+    pass
+
+
+class LeaseLost(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    batch_size: int
+    lease_seconds: int
+    link_ttl_seconds: int
+    max_rows_per_sheet: int
+    max_attempts: int
+    statement_timeout_ms: int = 30 * 60 * 1000
+    heartbeat_seconds: float = 1.0
+    retry_backoff_seconds: tuple[float, ...] = (1.0, 4.0)
+
+
+Publish = Callable[[ExportJob], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class _Progress:
+    processed: int = 0
+    total: int | None = None
+    cancel_requested: bool = False
+    lease_lost: bool = False
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 0
+        return min(99, math.floor(100 * self.processed / self.total))
+
+
+async def run_export(
+    job_id: uuid.UUID,
+    *,
+    pool: asyncpg.Pool,
+    storage: Storage,
+    publish: Publish,
+    config: PipelineConfig,
+) -> ExportStatus | None:
+    """Claim and run one export to its end. Returns the final status, or None if there was nothing to do."""
+    job = await jobs.claim_job(pool, job_id, config.lease_seconds)
+    if job is None:
+        log.info("export %s is not claimable (done, running elsewhere or cancelled)", job_id)
+        return None
+    _remove_leftovers(storage, job.id)
+    await publish(job)
+    for attempt in range(1, config.max_attempts + 1):
+        try:
+            done = await _produce(job, pool=pool, storage=storage, publish=publish, config=config)
+        except Cancelled:
+            return await _end(pool, publish, job, ExportStatus.CANCELLED)
+        except LeaseLost:
+            log.warning("export %s: lease taken over by another run; stopping", job.id)
+            return None
+        except ExportFailed as exc:
+            if exc.transient and attempt < config.max_attempts:
+                await _backoff(config, attempt, job, exc)
+                continue
+            return await _end(pool, publish, job, ExportStatus.FAILED, exc.message)
+        except TRANSIENT_ERRORS as exc:
+            if attempt < config.max_attempts:
+                await _backoff(config, attempt, job, exc)
+                continue
+            message = (
+                f"the export failed {attempt} times because a service was unreachable "
+                f"({type(exc).__name__}); it is safe to submit it again"
+            )
+            return await _end(pool, publish, job, ExportStatus.FAILED, message)
+        except Exception as exc:
+            log.exception("export %s failed", job.id)
+            message = f"the export failed unexpectedly ({type(exc).__name__}); please contact support"
+            return await _end(pool, publish, job, ExportStatus.FAILED, message)
+        if done is None:
+            return None
+        await publish(done)
+        return done.status
+    return None
+
+
+async def _backoff(config: PipelineConfig, attempt: int, job: ExportJob, exc: BaseException) -> None:
+    delay = config.retry_backoff_seconds[min(attempt, len(config.retry_backoff_seconds)) - 1]
+    log.warning("export %s: attempt %d failed (%r); retrying in %.1fs", job.id, attempt, exc, delay)
+    await asyncio.sleep(delay)
+
+
+async def _end(
+    pool: asyncpg.Pool, publish: Publish, job: ExportJob, status: ExportStatus, message: str | None = None
+) -> ExportStatus | None:
+    ended = await jobs.finish_unsuccessful(pool, job, status, message)
+    if ended is None:
+        return None
+    await publish(ended)
+    return ended.status
+
+
+def _remove_leftovers(storage: Storage, job_id: uuid.UUID) -> None:
+    """Partial files of earlier runs of this job (a killed worker's) are never published: delete them."""
+    for path in storage.temp_dir.glob(f"{job_id}-*"):
+        path.unlink(missing_ok=True)
+
+
+def file_name_for(job: ExportJob) -> str:
+    return f"{job.resource}-{job.created_at:%Y%m%d-%H%M%S}.{job.format.value}"
+
+
+async def _produce(
+    job: ExportJob, *, pool: asyncpg.Pool, storage: Storage, publish: Publish, config: PipelineConfig
+) -> ExportJob | None:
+    resource = RESOURCES[job.resource]
+    query = build_export_query(resource, job.columns, job.filters, job.account_id)
+    temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.format.value}.part"
+    state = _Progress()
+    keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
+    writer = None
+    try:
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
+            state.total = await conn.fetchval(query.count_sql, *query.args)
+            writer = await asyncio.to_thread(
+                open_writer,
+                job.format.value,
+                temp_path,
+                query.columns,
+                title=resource.label,
+                csv_bom=bool(job.options.get("csvBom", True)),
+                max_rows_per_sheet=config.max_rows_per_sheet,
+            )
+            # Batches of about 1 % of the rows (within bounds) keep progress events fine-grained.
+            fetch_size = max(200, min(config.batch_size, math.ceil((state.total or 1) / 100)))
+            cursor = await conn.cursor(query.select_sql, *query.args)
+            await _stream(cursor, writer, fetch_size, job, state, publish)
+        await asyncio.to_thread(writer.close)
+        writer = None
+        _raise_if_stopped(state)
+        key = f"{job.account_id}/{job.id}-{job.attempts}.{job.format.value}"
+        size = await storage.put(key, temp_path)
+        done = await jobs.finish_completed(
+            pool,
+            job,
+            rows=state.processed,
+            file_key=key,
+            file_name=file_name_for(job),
+            file_size=size,
+            link_ttl_seconds=config.link_ttl_seconds,
+        )
+        if done is None:  # cancelled or taken over at the last moment: the file must not stay
+            await storage.delete(key)
+            current = await jobs.get_job_by_id(pool, job.id)
+            if current is not None and current.cancel_requested:
+                raise Cancelled()
+            raise LeaseLost()
+        return done
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        if writer is not None:
+            await asyncio.to_thread(writer.abort)
+        temp_path.unlink(missing_ok=True)
+
+
+async def _stream(
+    cursor: Any, writer: Any, fetch_size: int, job: ExportJob, state: _Progress, publish: Publish
+) -> None:
+    last_percent, last_publish = -1, 0.0
+    pending = asyncio.ensure_future(cursor.fetch(fetch_size))
+    try:
+        while True:
+            rows = await pending
+            if not rows:
+                break
+            pending = asyncio.ensure_future(cursor.fetch(fetch_size))  # read ahead while writing
+            await asyncio.to_thread(writer.write_rows, rows)
+            state.processed += len(rows)
+            _raise_if_stopped(state)
+            now = time.monotonic()
+            if state.percent > last_percent or now - last_publish >= 0.5:
+                last_percent, last_publish = state.percent, now
+                await publish(
+                    dataclasses.replace(
+                        job, processed_rows=state.processed, total_rows=state.total, progress=state.percent
+                    )
+                )
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+
+
+def _raise_if_stopped(state: _Progress) -> None:
+    if state.cancel_requested:
+        raise Cancelled()
+    if state.lease_lost:
+        raise LeaseLost()
+
+
+async def _keep_lease(pool: asyncpg.Pool, job: ExportJob, state: _Progress, config: PipelineConfig) -> None:
+    """Once a second: record progress, renew the lease, and notice a cancel request."""
+    while True:
+        await asyncio.sleep(config.heartbeat_seconds)
+        try:
+            cancel = await jobs.renew_lease(
+                pool,
+                job,
+                processed_rows=state.processed,
+                total_rows=state.total,
+                progress=state.percent,
+                lease_seconds=config.lease_seconds,
+            )
+        except TRANSIENT_ERRORS as exc:
+            log.warning("export %s: could not renew lease: %r", job.id, exc)
+            continue
+        if cancel is None:
+            state.lease_lost = True
+            return
+        state.cancel_requested = cancel

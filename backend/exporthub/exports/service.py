@@ -1,0 +1,87 @@
+"""Submit, read, list and cancel exports for one account. Enqueueing is passed in by the caller."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem, TooManyActiveExports
+from exporthub.exports import jobs
+from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+
+
+async def submit_export(
+    pool: asyncpg.Pool,
+    account_id: uuid.UUID,
+    request: ExportRequest,
+    *,
+    idempotency_key: str | None,
+    max_active: int,
+    idempotency_ttl_seconds: int,
+) -> tuple[ExportJob, bool]:
+    """Record a new export (status queued). Returns (job, created); created is False on an idempotent replay.
+
+    The caller enqueues the job after this returns: commit first, enqueue second.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        # Serialises submits per account, so the active-export cap holds under concurrent requests.
+        await conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account_id)
+        if idempotency_key is not None:
+            previous = await jobs.find_by_idempotency_key(conn, account_id, idempotency_key)
+            if previous is not None:
+                if previous["age"] < dt.timedelta(seconds=idempotency_ttl_seconds):
+                    if previous["request_hash"] != request.fingerprint():
+                        raise Conflict(
+                            "this Idempotency-Key was already used with a different request body; "
+                            "use a new key for a new export"
+                        )
+                    return ExportJob.from_record(previous), False
+                await jobs.release_idempotency_key(conn, previous["id"])
+        active = await jobs.count_active(conn, account_id)
+        if active >= max_active:
+            raise TooManyActiveExports(max_active, retry_after=30)
+        await _check_departments(conn, account_id, request)
+        job = await jobs.insert_job(conn, account_id, request, idempotency_key=idempotency_key)
+    return job, True
+
+
+async def _check_departments(conn: asyncpg.Connection, account_id: uuid.UUID, request: ExportRequest) -> None:
+    ids = list(request.filters.department_ids)
+    if not ids:
+        return
+    known = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM departments WHERE account_id = $1 AND id = ANY($2::uuid[])", account_id, ids
+        )
+    }
+    problems = [
+        Problem(f"filters.departmentIds[{i}]", f"no department {d} in this account")
+        for i, d in enumerate(ids)
+        if d not in known
+    ]
+    if problems:
+        raise InvalidRequest(problems)
+
+
+async def get_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uuid.UUID) -> ExportJob:
+    job = await jobs.get_job(pool, account_id, export_id)
+    if job is None:
+        raise NotFound("export", export_id)
+    return job
+
+
+async def list_exports(
+    pool: asyncpg.Pool, account_id: uuid.UUID, *, limit: int, status: ExportStatus | None
+) -> list[ExportJob]:
+    return await jobs.list_jobs(pool, account_id, limit=limit, status=status)
+
+
+async def cancel_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uuid.UUID) -> ExportJob:
+    job = await jobs.request_cancel(pool, account_id, export_id)
+    if job is not None:
+        return job
+    current = await get_export(pool, account_id, export_id)  # raises NotFound for others' ids
+    raise Conflict(f"export {export_id} is already {current.status.value}; only queued or processing exports can be cancelled")

@@ -1,0 +1,77 @@
+"""Streaming file writers behind one small protocol: `open_writer(format, path, columns)` -> `Writer`.
+
+A writer writes the header row when it is opened, then takes batches of rows (values in column
+order, as asyncpg returns them) and keeps nothing proportional to the row count in memory.
+`close()` finishes the file; `abort()` only releases handles and temporary files (the caller deletes
+the partial file). Both are idempotent; `write_rows` after either raises ValueError.
+
+Formats are looked up in `_OPENERS`; each module is imported on first use, so the web process never
+loads openpyxl. A new format (PDF) is one more module and one more entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from exporthub.exports.catalog import Column
+
+
+@runtime_checkable
+class Writer(Protocol):
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> None: ...  # values in column order
+
+    def close(self) -> None: ...  # finish and flush the file; after close the file is complete
+
+    def abort(self) -> None: ...  # close handles without finishing (the caller deletes the file)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WriterOptions:
+    title: str = ""
+    csv_bom: bool = True
+    max_rows_per_sheet: int = 1_048_575
+
+
+def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
+    from exporthub.formats.csv import CsvWriter
+
+    return CsvWriter(path, columns, bom=options.csv_bom)
+
+
+def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
+    from exporthub.formats.xlsx import XlsxWriter
+
+    return XlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
+
+
+_OPENERS: dict[str, Callable[[pathlib.Path, Sequence[Column], WriterOptions], Writer]] = {
+    "csv": _open_csv,
+    "xlsx": _open_xlsx,
+}
+
+FORMATS = tuple(_OPENERS)
+
+
+def open_writer(
+    format: str,
+    path: pathlib.Path,
+    columns: Sequence[Column],
+    *,
+    title: str = "",
+    csv_bom: bool = True,
+    max_rows_per_sheet: int = 1_048_575,
+) -> Writer:
+    """Create `path` and write the header row; ValueError for an unknown format or no columns."""
+    opener = _OPENERS.get(format)
+    if opener is None:
+        raise ValueError(f"unknown export format {format!r} (known: {', '.join(_OPENERS)})")
+    if not columns:
+        raise ValueError("an export needs at least one column")
+    options = WriterOptions(title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet)
+    return opener(pathlib.Path(path), columns, options)
+
+
+__all__ = ["FORMATS", "Writer", "WriterOptions", "open_writer"]

@@ -1,0 +1,101 @@
+"""Cell sanitising shared by the writers: one text form per value, formula neutralising, XML-safe text.
+
+- `display_text(value, column_type)` is the text form of a value (CSV cells, XLSX/PDF text fallbacks):
+  None -> "", bool -> "true"/"false", date -> "2024-01-31", datetime -> ISO 8601 in UTC with an
+  explicit "+00:00" offset (`value.astimezone(UTC).isoformat()`: microseconds appear only when not
+  zero; a naive datetime is taken to be UTC already), Decimal -> plain digits, never an exponent
+  (MONEY always with two decimals), int -> digits.
+- `neutralize_formula(text)` prefixes a single quote to text that a spreadsheet would run as a formula
+  (OWASP's "CSV injection" list: `=`, `+`, `-`, `@`, tab, carriage return). Only for CSV: in XLSX the
+  string cell type is what keeps such text inert.
+- `excel_text(text)` makes text safe for a worksheet's XML and for Excel's cell limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from typing import Any
+
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from exporthub.exports.catalog import ColumnType
+
+UTC = dt.UTC
+
+FORMULA_PREFIXES = frozenset("=+-@\t\r")
+
+EXCEL_MAX_TEXT = 32_767  # characters in one cell (UTF-16 code units, as Excel counts them)
+
+# openpyxl's control characters, plus what XML 1.0 also forbids and lxml refuses: lone surrogates
+# (never from PostgreSQL, but cheap to rule out) and the non-characters U+FFFE and U+FFFF
+# (PostgreSQL stores those happily).
+XML_ILLEGAL_RE = re.compile(rf"{ILLEGAL_CHARACTERS_RE.pattern}")
+
+# Excel reads `_xHHHH_` inside a string as an escaped character (so "_x0041_" would show as "A"):
+# an underscore that starts such a sequence is itself escaped as `_x005F_`. The look-ahead (rather
+# than consuming the match) also escapes overlapping sequences such as "_x0041_x0042_".
+_OOXML_ESCAPE_RE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def neutralize_formula(text: str) -> str:
+    """Prefix `'` when a spreadsheet opening the CSV would treat the text as a formula."""
+    if text and text[0] in FORMULA_PREFIXES:
+        return "'" + text
+    return text
+
+
+def excel_text(text: str) -> str:
+    """Text as an XLSX string cell can hold it: XML-illegal characters stripped, `_xHHHH_` escaped,
+    truncated to Excel's 32,767 characters."""
+    text = XML_ILLEGAL_RE.sub("", text)
+    if "_x" in text:
+        text = _OOXML_ESCAPE_RE.sub("_x005F_", text)
+    if len(text) > EXCEL_MAX_TEXT // 2:  # only then can it exceed the limit in UTF-16 code units
+        text = _truncate_utf16(text, EXCEL_MAX_TEXT)
+    return text
+
+
+def _truncate_utf16(text: str, limit: int) -> str:
+    text = text[:limit]
+    excess = len(text.encode("utf-16-le")) // 2 - limit
+    while excess > 0:  # astral characters count twice
+        text = text[: len(text) - (excess + 1) // 2]
+        excess = len(text.encode("utf-16-le")) // 2 - limit
+    return text
+
+
+def iso_utc(value: dt.datetime) -> str:
+    """ISO 8601 in UTC, e.g. "2024-01-31T09:30:00+00:00" or "2024-01-31T09:30:00.000250+00:00"."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC).isoformat()
+    return value.astimezone(UTC).isoformat()
+
+
+def decimal_text(value: decimal.Decimal | float) -> str:
+    """Plain digits, never an exponent ("1E+3" -> "1000", 1e-05 -> "0.00001")."""
+    if isinstance(value, float):
+        value = decimal.Decimal(repr(value))
+    return format(value, "f")
+
+
+def display_text(value: Any, column_type: ColumnType = ColumnType.TEXT) -> str:
+    """The text form of one value (see the module docstring); no formula neutralising."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if column_type is ColumnType.MONEY and isinstance(value, int | float | decimal.Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, decimal.Decimal | float):
+        return decimal_text(value)
+    if isinstance(value, dt.datetime):
+        return iso_utc(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)

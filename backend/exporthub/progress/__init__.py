@@ -1,0 +1,22 @@
+"""Progress events: what workers publish on Redis pub/sub and what the web pushes to clients.
+
+Every event is a JSON object on the account's channel (`channel_for(account_id)`):
+
+    {
+      "type": "export.progress" | "export.completed" | "export.failed" | "export.cancelled",
+      "exportId": "uuid", "status": "processing" | "completed" | ...,
+      "progress": 0-100, "processedRows": int, "totalRows": int | null,
+      "at": "ISO-8601 time the event was made",
+      # completed only:
+      "downloadUrl": "signed link", "fileSize": int, "expiresAt": "ISO-8601",
+      # failed only:
+      "errorMessage": "what went wrong, in words a person can act on"
+    }
+
+Events are fire-and-forget: a client that was disconnected reads the current state from the API
+(or the snapshot a socket sends on connect) rather than replaying events.
+"""
+
+from exporthub.progress.events import channel_for, export_event, publish_event
+
+__all__ = ["channel_for", "export_event", "publish_event"]

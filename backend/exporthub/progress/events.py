@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from exporthub.exports.models import ExportJob, ExportStatus
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = {
+    ExportStatus.QUEUED: "export.progress",
+    ExportStatus.PROCESSING: "export.progress",
+    ExportStatus.COMPLETED: "export.completed",
+    ExportStatus.FAILED: "export.failed",
+    ExportStatus.CANCELLED: "export.cancelled",
+    ExportStatus.EXPIRED: "export.expired",
+}
+
+
+def channel_for(account_id: uuid.UUID) -> str:
+    """The one place that names a pub/sub channel: one channel per account."""
+    return f"exporthub:account:{account_id}:exports"
+
+
+def export_event(job: ExportJob, download_url: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": EVENT_TYPES[job.status],
+        "exportId": str(job.id),
+        "status": job.status.value,
+        "progress": job.progress,
+        "processedRows": job.processed_rows,
+        "totalRows": job.total_rows,
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    if job.status is ExportStatus.COMPLETED:
+        event["downloadUrl"] = download_url
+        event["fileSize"] = job.file_size
+        event["expiresAt"] = job.expires_at.isoformat() if job.expires_at else None
+    if job.status is ExportStatus.FAILED:
+        event["errorMessage"] = job.error_message
+    return event
+
+
+async def publish_event(redis: Redis, account_id: uuid.UUID, event: dict[str, Any]) -> None:
+    """Publish; a Redis hiccup loses this event only (clients resync from the snapshot), never the export."""
+    try:
+        await redis.publish(channel_for(account_id), json.dumps(event))
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish %s for %s: %s", event.get("type"), event.get("exportId"), exc)

@@ -1,0 +1,72 @@
+"""`create_app(settings)`: the Litestar application, its connections opened in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from exporthub import __version__
+from exporthub.connections import open_connections
+from exporthub.settings import Settings
+from exporthub.web.api import ExportsController, download, healthz
+from exporthub.web.errors import EXCEPTION_HANDLERS
+from exporthub.worker.queue import ExportQueue, create_queue
+
+
+def create_app(settings: Settings) -> Litestar:
+    queue = create_queue(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_connections(settings) as conns:
+            await queue.broker.startup()
+            app.state.connections = conns
+            try:
+                yield
+            finally:
+                await queue.broker.shutdown()
+
+    def state_of(name: str) -> Provide:
+        def provide(state: State) -> Any:
+            return getattr(state.connections, name)
+
+        return Provide(provide, sync_to_thread=False)
+
+    def provide_settings() -> Settings:
+        return settings
+
+    def provide_queue() -> ExportQueue:
+        return queue
+
+    return Litestar(
+        route_handlers=[ExportsController, download, healthz],
+        lifespan=[lifespan],
+        dependencies={
+            "pool": state_of("pool"),
+            "redis": state_of("redis"),
+            "storage": state_of("storage"),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "queue": Provide(provide_queue, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ExportHub API",
+            version=__version__,
+            description="Asynchronous CSV, XLSX and PDF exports of HR data. Authenticate with "
+            "`Authorization: Bearer <api key>`.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
+            ),
+        ),
+    )

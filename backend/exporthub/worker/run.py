@@ -1,0 +1,35 @@
+"""Run a worker process: taskiq's receiver over our broker, `worker_concurrency` exports at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from taskiq.api import run_receiver_task
+
+from exporthub.settings import Settings
+from exporthub.worker.queue import create_queue
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    queue = create_queue(settings)
+    queue.broker.is_worker_process = True
+    await queue.broker.startup()
+    log.info("worker ready: %d exports at a time", settings.worker_concurrency)
+    receiver = asyncio.create_task(
+        run_receiver_task(queue.broker, max_async_tasks=settings.worker_concurrency, run_startup=False)
+    )
+    try:
+        if stop is None:
+            await receiver
+        else:
+            await stop.wait()
+    finally:
+        receiver.cancel()
+        try:
+            await receiver
+        except asyncio.CancelledError:
+            pass
+        await queue.broker.shutdown()

@@ -1,0 +1,156 @@
+"""Fixtures: real PostgreSQL and Redis (DATABASE_URL / REDIS_URL, else embedded), a real web server
+and a real worker process. Each test session gets its own database and Redis queue."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from exporthub import embedded
+from exporthub.db.migrate import migrate
+from exporthub.db.seed import DEMO_ACCOUNTS, seed
+from exporthub.settings import Settings, load_settings
+from tests.support import ROOT, Process, free_port, settings_env, start_process, wait_http
+
+TEST_DB = "exporthub_test"
+SEED_EMPLOYEES = 3_000
+SEED_PAYROLL = 30_000
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def with_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+async def recreate_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_settings() -> Iterator[Settings]:
+    """Settings pointing at the real servers (started embedded when the variables are unset)."""
+    with embedded.servers(load_settings(os.environ)) as resolved:
+        yield resolved
+
+
+@pytest.fixture(scope="session")
+async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    await recreate_database(server_settings.database_url, TEST_DB)
+    data_dir = tmp_path_factory.mktemp("exporthub-data")
+    port = free_port()
+    test = dataclasses.replace(
+        server_settings,
+        database_url=with_database(server_settings.database_url, TEST_DB),
+        redis_url=with_redis_db(server_settings.redis_url, 13),
+        data_dir=data_dir,
+        secret_key="test-secret-key",
+        lease_seconds=4,
+        sweep_interval_seconds=1.0,
+        requeue_after_seconds=5,
+        queue_name=f"exporthub-test:{uuid.uuid4().hex[:8]}",
+        max_rows_per_sheet=1_048_575,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    conn = await asyncpg.connect(test.database_url)
+    try:
+        await migrate(conn)
+        await seed(conn, employees=SEED_EMPLOYEES, payroll=SEED_PAYROLL)
+    finally:
+        await conn.close()
+    redis = Redis.from_url(test.redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    return test
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def db_conn(server_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a freshly migrated, empty scratch database."""
+    name = f"exporthub_scratch_{uuid.uuid4().hex[:8]}"
+    await recreate_database(server_settings.database_url, name)
+    conn = await asyncpg.connect(with_database(server_settings.database_url, name))
+    await migrate(conn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(server_settings.database_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@dataclasses.dataclass
+class Hub:
+    settings: Settings
+    web: Process
+    worker: Process
+    log_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.public_url
+
+    def client(self, account: str = "acme", **kwargs: object) -> httpx.AsyncClient:
+        key = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == account)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30, **kwargs
+        )
+
+
+@pytest.fixture(scope="session")
+def hub(settings: Settings) -> Iterator[Hub]:
+    """A real web server and a real worker process, as `exporthub serve` and `exporthub worker`."""
+    log_dir = ROOT / "test-artifacts" / "logs"
+    env = settings_env(settings)
+    web = start_process("web", ["serve"], env, log_dir)
+    worker = start_process("worker", ["worker"], env, log_dir)
+    try:
+        wait_http(f"{settings.public_url}/healthz", 30, web)
+        yield Hub(settings, web, worker, log_dir)
+    finally:
+        web.stop()
+        worker.stop()
+
+
+@pytest.fixture
+async def clean_jobs(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """Each test starts with no exports; running ones lose their lease and stop."""
+    await pool.execute("DELETE FROM export_jobs")
+    yield
+
+
+@pytest.fixture
+async def api(hub: Hub, clean_jobs: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with hub.client("acme") as client:
+        yield client

@@ -1,0 +1,197 @@
+"""The REST API's contract: auth, validation, tenant isolation, idempotency, the active-export cap."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from exporthub.db.seed import DEMO_ACCOUNTS
+from tests.integration.helpers import submit, wait_status
+
+SLOW = {"format": "xlsx", "resource": "payroll"}  # the whole seeded payroll: a few seconds of work
+
+
+async def job_count(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM export_jobs")
+
+
+async def test_health_reports_both_servers(hub, api: httpx.AsyncClient) -> None:
+    response = await api.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "postgres": "ok", "redis": "ok"}
+
+
+async def test_openapi_documents_the_export_request(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/schema/openapi.json")).json()
+    post = schema["paths"]["/api/v1/exports"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]["resource"]["enum"]) == {"employees", "payroll", "timesheets", "compliance"}
+    assert "apiKey" in schema["components"]["securitySchemes"]
+    assert "/api/v1/exports/{export_id}/cancel" in schema["paths"]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer ehk_not_a_key", "Basic abc", "ehk_demo_acme"])
+async def test_requests_without_a_valid_key_are_refused(hub, clean_jobs, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    async with httpx.AsyncClient(base_url=hub.base_url, headers=headers) as client:
+        for method, path in [("GET", "/api/v1/resources"), ("GET", "/api/v1/exports"),
+                             ("POST", "/api/v1/exports"), ("GET", f"/api/v1/exports/{uuid.uuid4()}")]:
+            response = await client.request(method, path, json={"format": "csv", "resource": "payroll"})
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert "API key" in response.json()["detail"]
+
+
+async def test_resources_describe_columns_filters_and_statuses(api: httpx.AsyncClient) -> None:
+    items = {r["key"]: r for r in (await api.get("/api/v1/resources")).json()["items"]}
+    assert set(items) == {"employees", "payroll", "timesheets", "compliance"}
+    payroll = items["payroll"]
+    columns = {c["key"]: c for c in payroll["columns"]}
+    assert columns["grossPay"]["type"] == "money" and columns["grossPay"]["default"] is True
+    assert columns["employeeName"]["type"] == "text"
+    assert payroll["dateFilter"] == "payDate"
+    assert payroll["statuses"] == ["draft", "approved", "paid", "void"]
+
+
+async def test_submit_answers_at_once_with_an_id(api: httpx.AsyncClient, hub) -> None:
+    created = await submit(api, {"format": "csv", "resource": "employees"})
+    assert created["status"] == "queued"
+    assert created["pollUrl"] == f"{hub.base_url}/api/v1/exports/{created['exportId']}"
+    status = await wait_status(api, created["exportId"])
+    assert status["status"] == "completed"
+    assert status["progress"] == 100 and status["processedRows"] == status["totalRows"] > 0
+    for key in ("createdAt", "startedAt", "completedAt", "expiresAt", "downloadUrl", "fileSize"):
+        assert status[key], key
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, {"format", "resource"}),
+        ({"format": "docx", "resource": "salaries"}, {"format", "resource"}),
+        ({"format": "csv", "resource": "payroll", "columns": ["grossPay", "nope"]}, {"columns"}),
+        ({"format": "csv", "resource": "employees", "filters": {"status": "paid"}}, {"filters.status"}),
+        ({"format": "csv", "resource": "payroll", "filters": {"dateFrom": "2025-02-01", "dateTo": "2025-01-01"}},
+         {"filters.dateFrom"}),
+        ({"format": "csv", "resource": "payroll", "filters": {"departmentIds": ["123"]}},
+         {"filters.departmentIds[0]"}),
+        ({"format": "csv", "resource": "payroll", "webhookUrl": "javascript:alert(1)"}, {"webhookUrl"}),
+        ({"format": "pdf", "resource": "payroll"}, {"format"}),
+        ({"format": ["csv"], "resource": 7, "columns": "all", "filters": {"status": 1}},
+         {"format", "resource", "columns"}),
+    ],
+)
+async def test_bad_requests_name_every_field_and_store_nothing(
+    api: httpx.AsyncClient, pool: asyncpg.Pool, body: dict, fields: set[str]
+) -> None:
+    response = await api.post("/api/v1/exports", json=body)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert {e["field"] for e in problem["errors"]} == fields
+    assert all(e["message"] for e in problem["errors"])
+    assert await job_count(pool) == 0
+
+
+async def test_other_accounts_departments_are_refused(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    theirs = await pool.fetchval(
+        "SELECT d.id FROM departments d JOIN accounts a ON a.id = d.account_id WHERE a.slug = 'globex' LIMIT 1"
+    )
+    response = await api.post(
+        "/api/v1/exports",
+        json={"format": "csv", "resource": "payroll", "filters": {"departmentIds": [str(theirs)]}},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "filters.departmentIds[0]"
+    assert await job_count(pool) == 0
+
+
+async def test_malformed_and_oversized_bodies_get_4xx(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    bad_json = await api.post("/api/v1/exports", content=b'{"format": "csv",', headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400
+    huge = await api.post("/api/v1/exports", json={"format": "csv", "resource": "payroll", "columns": ["x" * 100] * 1000})
+    assert huge.status_code == 413
+    not_object = await api.post("/api/v1/exports", json=[1, 2])
+    assert not_object.status_code == 422 and not_object.json()["errors"][0]["field"] == "body"
+    assert await job_count(pool) == 0
+
+
+async def test_list_parameters_are_validated(api: httpx.AsyncClient) -> None:
+    for query in ("limit=0", "limit=101", "limit=ten", "status=finished"):
+        response = await api.get(f"/api/v1/exports?{query}")
+        assert response.status_code == 400, query
+        assert response.json()["errors"], query
+
+
+async def test_list_is_newest_first_and_filters_by_status(api: httpx.AsyncClient) -> None:
+    ids = []
+    for _ in range(3):
+        created = await submit(api, {"format": "csv", "resource": "compliance", "columns": ["recordId"]})
+        ids.append(created["exportId"])
+        await wait_status(api, created["exportId"])
+    listed = (await api.get("/api/v1/exports?limit=2")).json()["items"]
+    assert [e["id"] for e in listed] == ids[::-1][:2]
+    completed = (await api.get("/api/v1/exports?status=completed")).json()["items"]
+    assert {e["id"] for e in completed} == set(ids)
+    assert (await api.get("/api/v1/exports?status=failed")).json()["items"] == []
+
+
+async def test_other_accounts_exports_look_exactly_unknown(hub, api: httpx.AsyncClient) -> None:
+    created = await submit(api, {"format": "csv", "resource": "compliance"})
+    mine = await wait_status(api, created["exportId"])
+    unknown = str(uuid.uuid4())
+    async with hub.client("globex") as theirs:
+        for path, method in [("", "GET"), ("/cancel", "POST")]:
+            other = await theirs.request(method, f"/api/v1/exports/{created['exportId']}{path}")
+            missing = await theirs.request(method, f"/api/v1/exports/{unknown}{path}")
+            assert other.status_code == missing.status_code == 404
+            assert other.json()["detail"].replace(created["exportId"], "ID") == missing.json()["detail"].replace(
+                unknown, "ID"
+            )
+        listed = (await theirs.get("/api/v1/exports")).json()["items"]
+        assert created["exportId"] not in {e["id"] for e in listed}
+    # the owner still sees it, untouched
+    assert (await api.get(f"/api/v1/exports/{created['exportId']}")).json()["status"] == mine["status"]
+
+
+async def test_idempotency_key_returns_the_same_export(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    body = {"format": "csv", "resource": "timesheets", "filters": {"status": "approved"}}
+    first = await submit(api, body, **{"Idempotency-Key": "run-42"})
+    again = await submit(api, body, **{"Idempotency-Key": "run-42"})
+    assert again["exportId"] == first["exportId"]
+    conflict = await api.post("/api/v1/exports", json={**body, "format": "xlsx"}, headers={"Idempotency-Key": "run-42"})
+    assert conflict.status_code == 409
+    assert "Idempotency-Key" in conflict.json()["detail"]
+    other = await submit(api, body, **{"Idempotency-Key": "run-43"})
+    assert other["exportId"] != first["exportId"]
+    assert await job_count(pool) == 2
+
+
+async def test_same_key_after_24h_starts_a_new_export(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    body = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
+    first = await submit(api, body, **{"Idempotency-Key": "nightly"})
+    await pool.execute("UPDATE export_jobs SET created_at = now() - interval '25 hours' WHERE id = $1",
+                       uuid.UUID(first["exportId"]))
+    second = await submit(api, body, **{"Idempotency-Key": "nightly"})
+    assert second["exportId"] != first["exportId"]
+
+
+async def test_fifty_simultaneous_submits_respect_the_cap(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    responses = await asyncio.gather(*(api.post("/api/v1/exports", json=SLOW) for _ in range(50)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(202) == 5, codes
+    assert codes.count(429) == 45, codes
+    refused = next(r for r in responses if r.status_code == 429)
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "5 exports" in refused.json()["detail"]
+    assert await job_count(pool) == 5
+    await pool.execute("UPDATE export_jobs SET cancel_requested = true")
+
+
+async def test_demo_keys_map_to_their_own_accounts(hub) -> None:
+    for demo in DEMO_ACCOUNTS:
+        async with hub.client(demo.slug) as client:
+            assert (await client.get("/api/v1/exports")).status_code == 200

@@ -1,0 +1,203 @@
+"""Cancel, a worker killed mid-export, transient and permanent failures: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import openpyxl
+
+from exporthub.accounts import account_by_slug
+from exporthub.exports import service
+from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.exports.pipeline import PipelineConfig, run_export
+from exporthub.exports.validation import parse_export_request
+from exporthub.storage import LocalStorage
+from exporthub.worker.queue import create_queue
+from tests.integration.helpers import submit, wait_status, wait_until
+from tests.support import ROOT, settings_env, start_process
+
+SLOW = {"format": "xlsx", "resource": "payroll", "columns": [
+    "payrollId", "employeeNumber", "employeeName", "department", "periodStart", "periodEnd", "payDate",
+    "hoursWorked", "grossPay", "tax", "deductions", "netPay", "currency", "status", "memo", "processedAt",
+]}
+
+
+def files_for(storage_root: Path, export_id: str) -> list[Path]:
+    return [p for p in storage_root.rglob(f"*{export_id}*") if ".tmp" not in p.parts]
+
+
+def temp_files_for(storage_root: Path, export_id: str) -> list[Path]:
+    return list((storage_root / ".tmp").glob(f"{export_id}*"))
+
+
+async def test_a_queued_export_cancelled_never_starts(api: httpx.AsyncClient, hub) -> None:
+    running = [await submit(api, SLOW) for _ in range(3)]  # the worker runs 3 at a time
+    queued = await submit(api, {"format": "csv", "resource": "employees"})
+    response = await api.post(f"/api/v1/exports/{queued['exportId']}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    for r in running:  # free the worker's slots: a stray message for the cancelled one would now run
+        await api.post(f"/api/v1/exports/{r['exportId']}/cancel")
+    for r in running:
+        assert (await wait_status(api, r["exportId"], timeout=15))["status"] == "cancelled"
+    await asyncio.sleep(1.5)
+    final = (await api.get(f"/api/v1/exports/{queued['exportId']}")).json()
+    assert final["status"] == "cancelled"
+    assert final["startedAt"] is None and final["downloadUrl"] is None
+    assert files_for(hub.settings.storage_dir, queued["exportId"]) == []
+    again = await api.post(f"/api/v1/exports/{queued['exportId']}/cancel")
+    assert again.status_code == 409
+    assert "already cancelled" in again.json()["detail"]
+
+
+async def test_a_running_export_cancelled_stops_and_leaves_no_file(api: httpx.AsyncClient, hub) -> None:
+    created = await submit(api, SLOW)
+    export_id = created["exportId"]
+    await wait_until(api, export_id, lambda b: b["status"] == "processing" and b["processedRows"] > 0)
+    asked = time.monotonic()
+    response = await api.post(f"/api/v1/exports/{export_id}/cancel")
+    assert response.status_code == 200
+    final = await wait_status(api, export_id, timeout=10)
+    assert final["status"] == "cancelled", final
+    assert time.monotonic() - asked < 5
+    assert final["processedRows"] < final["totalRows"]
+    assert final["downloadUrl"] is None
+    assert files_for(hub.settings.storage_dir, export_id) == []
+    assert temp_files_for(hub.settings.storage_dir, export_id) == []
+
+
+async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(settings, pool: asyncpg.Pool) -> None:
+    # A queue of its own, so that only the workers started here take the job.
+    isolated = dataclasses.replace(settings, queue_name=f"{settings.queue_name}-kill", batch_size=200)
+    env = settings_env(isolated, EXPORTHUB_WORKER_CONCURRENCY="1")
+    acme = await account_by_slug(pool, "acme")
+    job, _ = await service.submit_export(
+        pool, acme.id, parse_export_request(SLOW), idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+    )
+    log_dir = ROOT / "test-artifacts" / "logs"
+    first = start_process("worker-killed", ["worker"], env, log_dir)
+    second = None
+    queue = create_queue(isolated)
+    await queue.broker.startup()
+    try:
+        await queue.enqueue(job.id)
+
+        async def progressed() -> asyncpg.Record:
+            return await pool.fetchrow(
+                "SELECT status, processed_rows, attempts FROM export_jobs WHERE id = $1", job.id
+            )
+
+        deadline = time.monotonic() + 30
+        while (row := await progressed())["processed_rows"] == 0:
+            assert row["status"] in ("queued", "processing"), row
+            assert time.monotonic() < deadline, f"never started:\n{first.log()}"
+            await asyncio.sleep(0.05)
+        first.kill()  # SIGKILL: no cleanup, lease left behind, message unacknowledged
+        row = await progressed()
+        assert (row["status"], row["attempts"]) == ("processing", 1), "the export finished before the kill"
+        second = start_process("worker-replacement", ["worker"], env, log_dir)
+        deadline = time.monotonic() + 60
+        while (row := await progressed())["status"] != "completed":
+            assert row["status"] in ("queued", "processing"), f"{row}\n{second.log()}"
+            assert time.monotonic() < deadline, f"not recovered:\n{second.log()}"
+            await asyncio.sleep(0.2)
+    finally:
+        first.kill() if first.popen.poll() is None else None
+        if second is not None:
+            second.stop()
+        await queue.broker.shutdown()
+    done = await pool.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
+    assert done["attempts"] == 2
+    files = files_for(settings.storage_dir, str(job.id))
+    assert len(files) == 1, files
+    assert temp_files_for(settings.storage_dir, str(job.id)) == []
+    workbook = openpyxl.load_workbook(files[0], read_only=True)
+    assert sum(1 for _ in workbook.active.iter_rows(values_only=True)) == done["total_rows"] + 1
+    workbook.close()
+
+
+async def _pipeline_job(pool: asyncpg.Pool, body: dict) -> ExportJob:
+    acme = await account_by_slug(pool, "acme")
+    job, _ = await service.submit_export(
+        pool, acme.id, parse_export_request(body), idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+    )
+    return job
+
+
+CONFIG = PipelineConfig(batch_size=500, lease_seconds=10, link_ttl_seconds=3600, max_rows_per_sheet=1_048_575,
+                        max_attempts=3, retry_backoff_seconds=(0.2, 0.4))
+
+
+async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tmp_path: Path) -> None:
+    victim = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=4, server_settings={"application_name": "victim"}
+    )
+    job = await _pipeline_job(victim, {"format": "csv", "resource": "payroll"})
+    events: list[ExportJob] = []
+    killed = False
+
+    async def publish(event: ExportJob) -> None:
+        nonlocal killed
+        events.append(event)
+        if not killed and event.processed_rows > 0:
+            killed = True
+            async with victim.acquire() as conn:  # drop the connection streaming the rows
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'victim' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                )
+
+    try:
+        status = await run_export(job.id, pool=victim, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+        row = await victim.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
+    finally:
+        await victim.close()
+    assert killed
+    assert status is ExportStatus.COMPLETED, row["error_message"]
+    files = [p for p in tmp_path.rglob("*.csv")]
+    assert len(files) == 1
+    lines = files[0].read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == row["total_rows"] + 1
+    assert events[-1].status is ExportStatus.COMPLETED
+
+
+async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, clean_jobs, tmp_path: Path) -> None:
+    job = await _pipeline_job(pool, {"format": "csv", "resource": "payroll"})
+    await pool.execute("UPDATE export_jobs SET columns = ARRAY['grossPay', 'bonus'] WHERE id = $1", job.id)
+    published: list[ExportJob] = []
+
+    async def publish(event: ExportJob) -> None:
+        published.append(event)
+
+    status = await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+    assert status is ExportStatus.FAILED
+    row = await pool.fetchrow("SELECT status, error_message, attempts FROM export_jobs WHERE id = $1", job.id)
+    assert row["status"] == "failed" and row["attempts"] == 1
+    assert "bonus" in row["error_message"] and "submit the export again" in row["error_message"]
+    assert published[-1].status is ExportStatus.FAILED
+    assert list(tmp_path.rglob("*.csv")) == [] and list(tmp_path.rglob("*.part")) == []
+    # a second delivery of the same message does nothing
+    assert await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG) is None
+
+
+async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(pool, clean_jobs, settings) -> None:
+    from exporthub.exports import jobs
+
+    job = await _pipeline_job(pool, {"format": "csv", "resource": "employees"})
+    await pool.execute(
+        "UPDATE export_jobs SET status = 'processing', attempts = $2, lease_expires_at = now() - interval '1 s'"
+        " WHERE id = $1",
+        job.id,
+        settings.max_claims,
+    )
+    async with pool.acquire() as conn:
+        requeue, ended = await jobs.recover_stale(conn, max_claims=settings.max_claims, requeue_after_seconds=60)
+    assert job.id not in requeue
+    assert [j.id for j in ended] == [job.id]
+    row = await pool.fetchrow("SELECT status, error_message FROM export_jobs WHERE id = $1", job.id)
+    assert row["status"] == "failed" and "stopped its worker" in row["error_message"]

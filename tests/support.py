@@ -1,0 +1,111 @@
+"""Plain helpers shared by the tests: start the hub's processes, wait for exports, query the database."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_env(settings: Any, **overrides: str) -> dict[str, str]:
+    """The environment that makes a child process load the same settings."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "EXPORTHUB_DATA_DIR": str(settings.data_dir),
+        "EXPORTHUB_SECRET_KEY": settings.secret_key,
+        "EXPORTHUB_LEASE_SECONDS": str(settings.lease_seconds),
+        "EXPORTHUB_SWEEP_INTERVAL_SECONDS": str(int(settings.sweep_interval_seconds)),
+        "EXPORTHUB_REQUEUE_AFTER_SECONDS": str(settings.requeue_after_seconds),
+        "EXPORTHUB_QUEUE_NAME": settings.queue_name,
+        "EXPORTHUB_MAX_ROWS_PER_SHEET": str(settings.max_rows_per_sheet),
+        "EXPORTHUB_BATCH_SIZE": str(settings.batch_size),
+        "EXPORTHUB_HOST": settings.host,
+        "EXPORTHUB_PORT": str(settings.port),
+        "EXPORTHUB_PUBLIC_URL": settings.public_url,
+    }
+    env.update(overrides)
+    return env
+
+
+@dataclasses.dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def start_process(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as out:  # the child keeps its own copy of the handle
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "exporthub", *args], env=dict(env), stdout=out, stderr=subprocess.STDOUT
+        )
+    return Process(name, popen, log_path)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_http(url: str, timeout: float, proc: Process) -> None:
+    def up() -> bool:
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"{proc.name} exited:\n{proc.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(url, timeout=1).status_code < 500
+        return False
+
+    wait_for(up, timeout, f"{url} to answer")
+
+
+@contextlib.contextmanager
+def running(*procs: Process) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.stop()
