@@ -362,10 +362,12 @@ GROUP BY m ORDER BY m
 _PAYROLL_SQL = """
 WITH months AS MATERIALIZED (
     SELECT idx, period_start, period_end,
-           period_end - CASE extract(isodow FROM period_end) WHEN 6 THEN 1 WHEN 7 THEN 2 ELSE 0 END AS pay_date,
+           period_end - CASE extract(isodow FROM period_end) WHEN 6 THEN 1 WHEN 7 THEN 2 ELSE 0 END
+               AS pay_date,  -- the last weekday of the month
            (period_end - period_start + 1)::float8 AS days
     FROM (
-        SELECT idx, (date_trunc('month', :as_of::timestamp) - make_interval(months => idx))::date AS period_start,
+        SELECT idx,
+               (date_trunc('month', :as_of::timestamp) - make_interval(months => idx))::date AS period_start,
                (date_trunc('month', :as_of::timestamp) - make_interval(months => idx - 1)
                 - interval '1 day')::date AS period_end
         FROM generate_series(:oldest::int, 0, -1) AS idx
@@ -414,7 +416,8 @@ FROM (
         FROM (
             SELECT w.*,
                    (least(period_end, end_date) - greatest(period_start, hire_date) + 1) / days AS frac,
-                   CASE WHEN contractor THEN 0.75 + 0.5 * r_hours ELSE 0.97 + 0.06 * r_hours END AS hours_factor,
+                   CASE WHEN contractor THEN 0.75 + 0.5 * r_hours ELSE 0.97 + 0.06 * r_hours END
+                       AS hours_factor,
                    CASE WHEN NOT contractor AND r_bonus < 0.05 THEN 0.05 + 0.25 * r_bonus_size ELSE 0 END
                        AS bonus
             FROM (
@@ -446,9 +449,12 @@ FROM (
 # employee from the j-th of R equal slices of the staff list (a stratified sample, in id order).
 _TIMESHEETS_SQL = """
 WITH staff AS MATERIALIZED (
-    SELECT array_agg(id ORDER BY id) AS ids
+    SELECT coalesce(
+               array_agg(id ORDER BY id) FILTER (WHERE status = 'active' AND hire_date <= (:days::date[])[1]),
+               array_agg(id ORDER BY id)  -- tiny accounts: anyone at all
+           ) AS ids
     FROM employees
-    WHERE account_id = :account_id AND status = 'active' AND hire_date <= (:days::date[])[1]
+    WHERE account_id = :account_id
 )
 INSERT INTO timesheets (account_id, employee_id, work_date, project, hours, overtime_hours, billable, status,
                         approved_at, notes)
@@ -478,7 +484,9 @@ FROM (
                 ELSE CASE WHEN r_status < 0.93 THEN 'approved' WHEN r_status < 0.96 THEN 'rejected'
                           ELSE 'submitted' END END AS status
     FROM (
-        SELECT r.*, di, (di * :n::bigint + nd - 1) / nd AS first_g, ((di + 1) * :n::bigint + nd - 1) / nd AS next_g
+        SELECT r.*, di,
+               (di * :n::bigint + nd - 1) / nd AS first_g,  -- first row of the day
+               ((di + 1) * :n::bigint + nd - 1) / nd AS next_g  -- the next day's first row
         FROM (
             SELECT g, random() AS r_emp, random() AS r_project, random() AS r_billable, random() AS r_full,
                    random() AS r_hours, random() AS r_ot, random() AS r_ot_hours, random() AS r_status,
@@ -528,7 +536,8 @@ FROM (
                CASE WHEN status IN ('completed', 'waived')
                     THEN span_start + floor(r_due * (ends_on - span_start + 1))::int
                     WHEN status = 'pending' THEN :as_of::date + 1 + floor(r_due * 120)::int
-                    ELSE :as_of::date - 1 - floor(r_due * least(90, greatest(:as_of::date - hire - 1, 0)))::int
+                    ELSE :as_of::date - 1
+                         - floor(r_due * least(90, greatest(:as_of::date - hire - 1, 0)))::int
                END AS due_date
         FROM (
             SELECT src.*, staff.ids[k] AS employee_id, staff.hires[k] AS hire, staff.ends[k] AS ends_on,
@@ -558,7 +567,7 @@ FROM (
 """
 
 
-_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([a-z_][a-z0-9_]*)")
+_PLACEHOLDER = re.compile(r"--[^\n]*|'(?:[^']|'')*'|(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
 def _bind(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -567,7 +576,7 @@ def _bind(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name is None:  # a string literal: leave it alone
+        if name is None:  # a string literal or a comment: leave it alone
             return match.group(0)
         if name not in order:
             order.append(name)
@@ -654,7 +663,9 @@ async def _seed_account(
     escapes = list(ESCAPE_TEST_VALUES)
     counts: dict[str, int] = {}
 
-    await conn.execute("INSERT INTO accounts (id, slug, name) VALUES ($1, $2, $3)", account_id, slug, account.name)
+    await conn.execute(
+        "INSERT INTO accounts (id, slug, name) VALUES ($1, $2, $3)", account_id, slug, account.name
+    )
     await create_api_key(conn, account_id, label="demo", key=account.api_key)
 
     departments = _DEPARTMENTS[: profile.departments]
@@ -701,7 +712,7 @@ async def _seed_account(
     )
 
     as_of_month = as_of.year * 12 + as_of.month
-    text, args = _bind(_PAYROLL_MONTHS_SQL, {"as_of_month": as_of_month, "as_of": as_of, "account_id": account_id})
+    text, args = _bind(_PAYROLL_MONTHS_SQL, dict(as_of_month=as_of_month, as_of=as_of, account_id=account_id))
     oldest, skip = _months_back(await conn.fetch(text, *args), sizes["payroll"])
     counts["payroll"] = await _run(
         conn,
@@ -794,7 +805,9 @@ async def seed(
             if superuser:
                 await conn.execute("SELECT set_config('session_replication_role', $1, true)", saved["srr"])
     if any(any(counts.values()) for counts in result.values()):
-        await conn.execute("ANALYZE accounts, api_keys, departments, employees, payroll, timesheets, compliance")
+        await conn.execute(
+            "ANALYZE accounts, api_keys, departments, employees, payroll, timesheets, compliance"
+        )
     return result
 
 

@@ -13,6 +13,7 @@ Control characters are kept: CSV has no reason to refuse them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import decimal
@@ -66,10 +67,8 @@ class CsvWriter:
         if self._closed:
             return
         self._closed = True
-        try:
+        with contextlib.suppress(OSError):  # the caller deletes the file anyway
             self._file.close()
-        except OSError:
-            pass  # the caller deletes the file anyway
 
 
 def _fallback(value: Any, column_type: ColumnType) -> str:
@@ -121,6 +120,8 @@ def _formatter(column_type: ColumnType) -> Formatter:
         return lambda value: iso_utc(value) if type(value) is dt.datetime else _fallback(value, column_type)
 
     if column_type is ColumnType.BOOLEAN:
-        return lambda value: ("true" if value else "false") if type(value) is bool else _fallback(value, column_type)
+        return lambda value: (
+            ("true" if value else "false") if type(value) is bool else _fallback(value, column_type)
+        )
 
     return lambda value: _fallback(value, column_type)

@@ -31,7 +31,7 @@ EXCEL_MAX_TEXT = 32_767  # characters in one cell (UTF-16 code units, as Excel c
 # openpyxl's control characters, plus what XML 1.0 also forbids and lxml refuses: lone surrogates
 # (never from PostgreSQL, but cheap to rule out) and the non-characters U+FFFE and U+FFFF
 # (PostgreSQL stores those happily).
-XML_ILLEGAL_RE = re.compile(rf"{ILLEGAL_CHARACTERS_RE.pattern}")
+XML_ILLEGAL_RE = re.compile(rf"{ILLEGAL_CHARACTERS_RE.pattern}|[\ud800-\udfff\ufffe\uffff]")
 
 # Excel reads `_xHHHH_` inside a string as an escaped character (so "_x0041_" would show as "A"):
 # an underscore that starts such a sequence is itself escaped as `_x005F_`. The look-ahead (rather

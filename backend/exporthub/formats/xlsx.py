@@ -63,7 +63,7 @@ NUMBER_FORMATS = {
 
 _EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)
-_FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)  # noqa: DTZ001 - Excel datetimes are naive
+_FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)  # naive: Excel has no time zones
 _SHEET_FORBIDDEN_RE = re.compile(r"[\[\]:*?/\\]")
 _BOLD = Font(bold=True)
 
@@ -73,8 +73,10 @@ Fill = Callable[[Any], Cell | None]
 def _bypass_supported() -> bool:
     """Whether openpyxl's `WriteOnlyWorksheet._values_to_row(values, row_idx)` is there to replace."""
     method = getattr(WriteOnlyWorksheet, "_values_to_row", None)
+    if method is None:
+        return False
     try:
-        return list(inspect.signature(method).parameters) == ["self", "values", "row_idx"]  # type: ignore[arg-type]
+        return list(inspect.signature(method).parameters) == ["self", "values", "row_idx"]
     except (TypeError, ValueError):
         return False
 
@@ -186,8 +188,10 @@ class XlsxWriter:
             cell.column, cell._value, cell.data_type, cell.font = index, excel_text(column.label), "s", _BOLD
             header.append(cell)
         sheet.append(header)
-        self._fills = [_fill(column.type, _template(sheet, index, column.type)) for index, column in
-                       enumerate(self._columns, start=1)]  # fmt: skip
+        self._fills = [
+            _fill(column.type, _template(sheet, index, column.type))
+            for index, column in enumerate(self._columns, start=1)
+        ]
 
     def _set_autofilter(self) -> None:
         self._sheet.auto_filter.ref = f"A1:{self._last_column}{self._rows_in_sheet + 1}"
@@ -208,11 +212,11 @@ def _discard(sheet: Any) -> None:
     with contextlib.suppress(Exception):
         if not sheet.closed:
             sheet.close()
-    writer = getattr(sheet, "_writer", None)
+    writer: Any = getattr(sheet, "_writer", None)
     out = getattr(writer, "out", None)
     if isinstance(out, str):
         with contextlib.suppress(Exception):
-            writer.cleanup()  # type: ignore[union-attr]
+            writer.cleanup()
         with contextlib.suppress(OSError):
             os.remove(out)
 

@@ -3,8 +3,8 @@ import datetime as dt
 import pathlib
 import re
 import zipfile
-from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import openpyxl
 import pytest
@@ -28,16 +28,16 @@ UTC = dt.UTC
 
 
 @pytest.fixture(params=[True, False], ids=["bypass", "openpyxl-values-path"])
-def bypass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+def bypass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Every XLSX test runs with our `_values_to_row` replacement and with openpyxl's own path."""
     if request.param and not xlsx._BYPASS:
         pytest.skip("this openpyxl has no _values_to_row(values, row_idx) to replace")
     monkeypatch.setattr(xlsx, "_BYPASS", request.param)
-    yield request.param
+    return request.param
 
 
-def write_xlsx(path: pathlib.Path, rows: list[tuple], *, batch: int = 2, **options: object) -> None:
-    writer = open_writer("xlsx", path, COLUMNS, **options)  # type: ignore[arg-type]
+def write_xlsx(path: pathlib.Path, rows: list[tuple], *, batch: int = 2, **options: Any) -> None:
+    writer = open_writer("xlsx", path, COLUMNS, **options)
     assert isinstance(writer, Writer)
     for start in range(0, len(rows), batch):
         writer.write_rows(rows[start : start + batch])
@@ -49,13 +49,13 @@ def sheet_xml(path: pathlib.Path, number: int = 1) -> str:
         return archive.read(f"xl/worksheets/sheet{number}.xml").decode()
 
 
-def assert_sheet_layout(sheet: object, data_rows: int) -> None:
-    assert [cell.value for cell in sheet[1]] == LABELS  # type: ignore[index]
-    assert all(cell.font.b for cell in sheet[1])  # type: ignore[index]
-    assert all(cell.data_type == "s" for cell in sheet[1])  # type: ignore[index]
-    assert sheet.freeze_panes == "A2"  # type: ignore[attr-defined]
-    assert sheet.auto_filter.ref == f"A1:G{data_rows + 1}"  # type: ignore[attr-defined]
-    assert {letter: sheet.column_dimensions[letter].width for letter in WIDTHS} == WIDTHS  # type: ignore[attr-defined]
+def assert_sheet_layout(sheet: Any, data_rows: int) -> None:
+    assert [cell.value for cell in sheet[1]] == LABELS
+    assert all(cell.font.b for cell in sheet[1])
+    assert all(cell.data_type == "s" for cell in sheet[1])
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:G{data_rows + 1}"
+    assert {letter: sheet.column_dimensions[letter].width for letter in WIDTHS} == WIDTHS
 
 
 def test_typed_cells_cell_by_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
@@ -150,7 +150,9 @@ def test_control_characters_are_stripped_and_text_truncated(tmp_path: pathlib.Pa
     assert sheet["A5"].value == "_x005F_x0041_"  # openpyxl does not decode what Excel decodes
 
 
-def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(
+    tmp_path: pathlib.Path, bypass: bool
+) -> None:
     path = tmp_path / "out.xlsx"
     rows = [
         (None, 10**15, Decimal("NaN"), Decimal("Infinity"), dt.date(1899, 12, 31), None, None),
@@ -171,7 +173,10 @@ def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(tmp_path: path
 
 def test_unexpected_python_types_are_written_as_text(tmp_path: pathlib.Path, bypass: bool) -> None:
     path = tmp_path / "out.xlsx"
-    write_xlsx(path, [(12, "n/a", 1.5, 3, dt.datetime(2024, 1, 31, 23, 59, 59, tzinfo=UTC), dt.date(2024, 2, 1), "yes")])
+    write_xlsx(
+        path,
+        [(12, "n/a", 1.5, 3, dt.datetime(2024, 1, 31, 23, 59, 59, tzinfo=UTC), dt.date(2024, 2, 1), "yes")],
+    )
     sheet = openpyxl.load_workbook(path).active
     assert [(cell.value, cell.data_type) for cell in sheet[2]] == [
         ("12", "s"),
@@ -256,11 +261,14 @@ def test_sheet_title(title: str, number: int, expected: str) -> None:
 
 def test_long_title_rolls_over_to_distinct_valid_names(tmp_path: pathlib.Path, bypass: bool) -> None:
     path = tmp_path / "out.xlsx"
-    write_xlsx(path, [("x", n, None, None, None, None, None) for n in range(3)], title="Compliance records " * 3,
-               max_rows_per_sheet=1)  # fmt: skip
+    rows = [("x", n, None, None, None, None, None) for n in range(3)]
+    write_xlsx(path, rows, title="Compliance records " * 3, max_rows_per_sheet=1)
     names = openpyxl.load_workbook(path).sheetnames
-    assert names == ["Compliance records Compliance r", "Compliance records Complian (2)",
-                     "Compliance records Complian (3)"]  # fmt: skip
+    assert names == [
+        "Compliance records Compliance r",
+        "Compliance records Complian (2)",
+        "Compliance records Complian (3)",
+    ]
 
 
 def test_a_part_file_name_is_fine(tmp_path: pathlib.Path, bypass: bool) -> None:
