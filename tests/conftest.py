@@ -23,7 +23,7 @@ from tests.support import ROOT, Process, free_port, settings_env, start_process,
 
 TEST_DB = "exporthub_test"
 SEED_EMPLOYEES = 3_000
-SEED_PAYROLL = 30_000
+SEED_PAYROLL = 200_000  # enough for a browser test to watch a bar move
 
 
 def with_database(url: str, name: str) -> str:

@@ -24,9 +24,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date-to", help="YYYY-MM-DD")
     parser.add_argument("--status", help="only rows with this status")
     parser.add_argument("--department", action="append", default=[], help="department id (repeatable)")
-    parser.add_argument("--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)")
+    parser.add_argument(
+        "--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)"
+    )
     parser.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
-    parser.add_argument("-o", "--output", help="file or folder to save to (default: the export's file name here)")
+    parser.add_argument(
+        "-o", "--output", help="file or folder to save to (default: the export's file name here)"
+    )
     parser.add_argument("--poll-interval", type=float, default=0.5, help=argparse.SUPPRESS)
 
 

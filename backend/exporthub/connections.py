@@ -55,7 +55,9 @@ async def open_connections(settings: Settings, *, pool_size: int = 10) -> AsyncI
     pool = await create_pool(settings, max_size=pool_size)
     redis = create_redis(settings.redis_url)
     try:
-        yield Connections(pool=pool, redis=redis, storage=create_storage(settings.storage_url, settings.storage_dir))
+        yield Connections(
+            pool=pool, redis=redis, storage=create_storage(settings.storage_url, settings.storage_dir)
+        )
     finally:
         await redis.aclose()
         await pool.close()

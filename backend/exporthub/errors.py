@@ -1,15 +1,15 @@
 """The error tree. Domain errors carry fields, not HTTP status codes; web/errors.py maps them.
 
-    ExportHubError
-    ├── ConfigError(name, reason)                 bad setting at start-up
-    ├── InvalidRequest(problems)                  one or more fields at fault -> 422
-    ├── NotFound(kind, id)                        unknown, or another account's -> 404
-    ├── Conflict(reason)                          idempotency key reuse, cancel a finished export -> 409
-    ├── TooManyActiveExports(limit, retry_after)  per-account cap -> 429
-    ├── LinkError                                 download links
-    │   ├── LinkInvalid                           tampered -> 403
-    │   └── LinkExpired                           past its expiry -> 410
-    └── ExportFailed(message, transient)          raised inside a running export
+ExportHubError
+├── ConfigError(name, reason)                 bad setting at start-up
+├── InvalidRequest(problems)                  one or more fields at fault -> 422
+├── NotFound(kind, id)                        unknown, or another account's -> 404
+├── Conflict(reason)                          idempotency key reuse, cancel a finished export -> 409
+├── TooManyActiveExports(limit, retry_after)  per-account cap -> 429
+├── LinkError                                 download links
+│   ├── LinkInvalid                           tampered -> 403
+│   └── LinkExpired                           past its expiry -> 410
+└── ExportFailed(message, transient)          raised inside a running export
 """
 
 from __future__ import annotations

@@ -21,10 +21,29 @@ from exporthub.worker.queue import create_queue
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import ROOT, settings_env, start_process
 
-SLOW = {"format": "xlsx", "resource": "payroll", "columns": [
-    "payrollId", "employeeNumber", "employeeName", "department", "periodStart", "periodEnd", "payDate",
-    "hoursWorked", "grossPay", "tax", "deductions", "netPay", "currency", "status", "memo", "processedAt",
-]}
+SLOW = {  # two months of payroll, every column: a few seconds of work
+    "filters": {"dateFrom": "2026-09-01"},
+    "format": "xlsx",
+    "resource": "payroll",
+    "columns": [
+        "payrollId",
+        "employeeNumber",
+        "employeeName",
+        "department",
+        "periodStart",
+        "periodEnd",
+        "payDate",
+        "hoursWorked",
+        "grossPay",
+        "tax",
+        "deductions",
+        "netPay",
+        "currency",
+        "status",
+        "memo",
+        "processedAt",
+    ],
+}
 
 
 def files_for(storage_root: Path, export_id: str) -> list[Path]:
@@ -71,13 +90,20 @@ async def test_a_running_export_cancelled_stops_and_leaves_no_file(api: httpx.As
     assert temp_files_for(hub.settings.storage_dir, export_id) == []
 
 
-async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(settings, pool: asyncpg.Pool) -> None:
+async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
+    settings, pool: asyncpg.Pool
+) -> None:
     # A queue of its own, so that only the workers started here take the job.
     isolated = dataclasses.replace(settings, queue_name=f"{settings.queue_name}-kill", batch_size=200)
     env = settings_env(isolated, EXPORTHUB_WORKER_CONCURRENCY="1")
     acme = await account_by_slug(pool, "acme")
     job, _ = await service.submit_export(
-        pool, acme.id, parse_export_request(SLOW), idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+        pool,
+        acme.id,
+        parse_export_request(SLOW),
+        idempotency_key=None,
+        max_active=100,
+        idempotency_ttl_seconds=60,
     )
     log_dir = ROOT / "test-artifacts" / "logs"
     first = start_process("worker-killed", ["worker"], env, log_dir)
@@ -124,13 +150,24 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(sett
 async def _pipeline_job(pool: asyncpg.Pool, body: dict) -> ExportJob:
     acme = await account_by_slug(pool, "acme")
     job, _ = await service.submit_export(
-        pool, acme.id, parse_export_request(body), idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+        pool,
+        acme.id,
+        parse_export_request(body),
+        idempotency_key=None,
+        max_active=100,
+        idempotency_ttl_seconds=60,
     )
     return job
 
 
-CONFIG = PipelineConfig(batch_size=500, lease_seconds=10, link_ttl_seconds=3600, max_rows_per_sheet=1_048_575,
-                        max_attempts=3, retry_backoff_seconds=(0.2, 0.4))
+CONFIG = PipelineConfig(
+    batch_size=500,
+    lease_seconds=10,
+    link_ttl_seconds=3600,
+    max_rows_per_sheet=1_048_575,
+    max_attempts=3,
+    retry_backoff_seconds=(0.2, 0.4),
+)
 
 
 async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tmp_path: Path) -> None:
@@ -153,7 +190,9 @@ async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tm
                 )
 
     try:
-        status = await run_export(job.id, pool=victim, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+        status = await run_export(
+            job.id, pool=victim, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG
+        )
         row = await victim.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
     finally:
         await victim.close()
@@ -166,7 +205,9 @@ async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tm
     assert events[-1].status is ExportStatus.COMPLETED
 
 
-async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, clean_jobs, tmp_path: Path) -> None:
+async def test_a_permanent_failure_ends_failed_with_an_actionable_message(
+    pool, clean_jobs, tmp_path: Path
+) -> None:
     job = await _pipeline_job(pool, {"format": "csv", "resource": "payroll"})
     await pool.execute("UPDATE export_jobs SET columns = ARRAY['grossPay', 'bonus'] WHERE id = $1", job.id)
     published: list[ExportJob] = []
@@ -174,7 +215,9 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, 
     async def publish(event: ExportJob) -> None:
         published.append(event)
 
-    status = await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+    status = await run_export(
+        job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG
+    )
     assert status is ExportStatus.FAILED
     row = await pool.fetchrow("SELECT status, error_message, attempts FROM export_jobs WHERE id = $1", job.id)
     assert row["status"] == "failed" and row["attempts"] == 1
@@ -182,10 +225,15 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, 
     assert published[-1].status is ExportStatus.FAILED
     assert list(tmp_path.rglob("*.csv")) == [] and list(tmp_path.rglob("*.part")) == []
     # a second delivery of the same message does nothing
-    assert await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG) is None
+    assert (
+        await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+        is None
+    )
 
 
-async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(pool, clean_jobs, settings) -> None:
+async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(
+    pool, clean_jobs, settings
+) -> None:
     from exporthub.exports import jobs
 
     job = await _pipeline_job(pool, {"format": "csv", "resource": "employees"})
@@ -196,7 +244,9 @@ async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(po
         settings.max_claims,
     )
     async with pool.acquire() as conn:
-        requeue, ended = await jobs.recover_stale(conn, max_claims=settings.max_claims, requeue_after_seconds=60)
+        requeue, ended = await jobs.recover_stale(
+            conn, max_claims=settings.max_claims, requeue_after_seconds=60
+        )
     assert job.id not in requeue
     assert [j.id for j in ended] == [job.id]
     row = await pool.fetchrow("SELECT status, error_message FROM export_jobs WHERE id = $1", job.id)

@@ -32,8 +32,12 @@ def test_full_request_is_parsed() -> None:
             "format": "xlsx",
             "resource": "timesheets",
             "columns": ["workDate", "hours"],
-            "filters": {"dateFrom": "2024-01-01", "dateTo": "2024-01-31", "departmentIds": [str(dept)],
-                        "status": "approved"},
+            "filters": {
+                "dateFrom": "2024-01-01",
+                "dateTo": "2024-01-31",
+                "departmentIds": [str(dept)],
+                "status": "approved",
+            },
             "webhookUrl": "https://hooks.example.com/exports",
             "csvBom": False,
         }
@@ -52,14 +56,24 @@ def test_every_field_at_fault_is_named_at_once() -> None:
             "format": "docx",
             "resource": "payroll",
             "columns": ["grossPay", "salary"],
-            "filters": {"status": "bogus", "dateFrom": "2024-02-01", "dateTo": "2024-01-01",
-                        "departmentIds": ["x"]},
+            "filters": {
+                "status": "bogus",
+                "dateFrom": "2024-02-01",
+                "dateTo": "2024-01-01",
+                "departmentIds": ["x"],
+            },
             "webhookUrl": "ftp://example.com",
             "colour": "red",
         }
     )
     assert set(problems) == {
-        "format", "columns", "filters.status", "filters.dateFrom", "filters.departmentIds[0]", "webhookUrl", "colour",
+        "format",
+        "columns",
+        "filters.status",
+        "filters.dateFrom",
+        "filters.departmentIds[0]",
+        "webhookUrl",
+        "colour",
     }
     assert "salary" in problems["columns"] and "grossPay" not in problems["columns"].split(";")[0]
     assert "docx" in problems["format"]
@@ -81,13 +95,21 @@ def test_every_field_at_fault_is_named_at_once() -> None:
         ({"format": "csv", "resource": "payroll", "filters": []}, "filters"),
         ({"format": "csv", "resource": "payroll", "filters": {"dateFrom": "2024-13-01"}}, "filters.dateFrom"),
         ({"format": "csv", "resource": "payroll", "filters": {"dateTo": 20240101}}, "filters.dateTo"),
-        ({"format": "csv", "resource": "payroll", "filters": {"departmentIds": "abc"}}, "filters.departmentIds"),
-        ({"format": "csv", "resource": "payroll", "filters": {"departmentIds": [str(uuid.uuid4())] * 501}},
-         "filters.departmentIds"),
+        (
+            {"format": "csv", "resource": "payroll", "filters": {"departmentIds": "abc"}},
+            "filters.departmentIds",
+        ),
+        (
+            {"format": "csv", "resource": "payroll", "filters": {"departmentIds": [str(uuid.uuid4())] * 501}},
+            "filters.departmentIds",
+        ),
         ({"format": "csv", "resource": "employees", "filters": {"status": "paid"}}, "filters.status"),
         ({"format": "csv", "resource": "payroll", "filters": {"region": "EU"}}, "filters.region"),
         ({"format": "csv", "resource": "payroll", "webhookUrl": "not a url"}, "webhookUrl"),
-        ({"format": "csv", "resource": "payroll", "webhookUrl": "https://" + "a" * 3000 + ".com"}, "webhookUrl"),
+        (
+            {"format": "csv", "resource": "payroll", "webhookUrl": "https://" + "a" * 3000 + ".com"},
+            "webhookUrl",
+        ),
         ({"format": "csv", "resource": "payroll", "csvBom": "yes"}, "csvBom"),
         ([1, 2, 3], "body"),
         ("payroll", "body"),

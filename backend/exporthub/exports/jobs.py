@@ -45,7 +45,9 @@ async def insert_job(
 
 
 async def get_job(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
-    row = await conn.fetchrow("SELECT * FROM export_jobs WHERE id = $1 AND account_id = $2", job_id, account_id)
+    row = await conn.fetchrow(
+        "SELECT * FROM export_jobs WHERE id = $1 AND account_id = $2", job_id, account_id
+    )
     return ExportJob.from_record(row) if row else None
 
 

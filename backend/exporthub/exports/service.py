@@ -84,4 +84,6 @@ async def cancel_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uu
     if job is not None:
         return job
     current = await get_export(pool, account_id, export_id)  # raises NotFound for others' ids
-    raise Conflict(f"export {export_id} is already {current.status.value}; only queued or processing exports can be cancelled")
+    raise Conflict(
+        f"export {export_id} is already {current.status.value}; only queued or processing exports can be cancelled"
+    )

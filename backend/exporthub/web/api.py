@@ -17,7 +17,7 @@ from exporthub.accounts import Account
 from exporthub.errors import LinkExpired, NotFound
 from exporthub.exports import jobs, service
 from exporthub.exports.catalog import RESOURCES
-from exporthub.exports.models import ExportStatus
+from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.validation import parse_export_request
 from exporthub.settings import Settings
 from exporthub.storage import Storage
@@ -36,8 +36,37 @@ from exporthub.worker.queue import ExportQueue, download_url_for
 log = logging.getLogger(__name__)
 
 
-def export_out(settings: Settings, job: Any) -> ExportOut:
-    return ExportOut.from_job(job, download_url_for(settings, job) if job.status is ExportStatus.COMPLETED else None)
+async def submit_and_enqueue(
+    pool: asyncpg.Pool,
+    queue: ExportQueue,
+    settings: Settings,
+    account: Account,
+    body: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> ExportJob:
+    """Validate, record (commit first), then enqueue: the one submit path of the API and the console."""
+    request = parse_export_request(body, default_csv_bom=settings.csv_bom)
+    job, created = await service.submit_export(
+        pool,
+        account.id,
+        request,
+        idempotency_key=idempotency_key,
+        max_active=settings.max_active_exports,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    )
+    if created:
+        try:
+            await queue.enqueue(job.id)
+        except Exception:  # the job is saved; the recovery sweep sends it later
+            log.exception("could not enqueue export %s now; it will be re-sent", job.id)
+    return job
+
+
+def export_out(settings: Settings, job: ExportJob) -> ExportOut:
+    return ExportOut.from_job(
+        job, download_url_for(settings, job) if job.status is ExportStatus.COMPLETED else None
+    )
 
 
 class ExportsController(Controller):
@@ -67,20 +96,7 @@ class ExportsController(Controller):
             str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
         ] = None,
     ) -> ExportCreated:
-        request = parse_export_request(data, default_csv_bom=settings.csv_bom)
-        job, created = await service.submit_export(
-            pool,
-            account.id,
-            request,
-            idempotency_key=idempotency_key,
-            max_active=settings.max_active_exports,
-            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-        )
-        if created:
-            try:
-                await queue.enqueue(job.id)
-            except Exception:  # the job is saved; the recovery sweep sends it later
-                log.exception("could not enqueue export %s now; it will be re-sent", job.id)
+        job = await submit_and_enqueue(pool, queue, settings, account, data, idempotency_key=idempotency_key)
         return ExportCreated(
             export_id=job.id,
             status=job.status.value,
@@ -151,4 +167,6 @@ async def healthz(pool: asyncpg.Pool, redis: Any) -> Response[dict[str, str]]:
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return Response({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
+    return Response(
+        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
+    )

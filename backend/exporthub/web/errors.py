@@ -33,8 +33,13 @@ _STATUS: dict[type[ExportHubError], tuple[int, str]] = {
 }
 
 
-def problem(status: int, title: str, detail: str, errors: list[FieldProblem] | None = None,
-            headers: dict[str, str] | None = None) -> Response[ProblemOut]:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ProblemOut]:
     return Response(
         ProblemOut(title=title, status=status, detail=detail, errors=errors or []),
         status_code=status,
@@ -51,7 +56,9 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: ExportHubError) -> Resp
     if status == 500:
         log.error("unmapped domain error: %r", exc)
         return problem(500, title, "something went wrong on our side; please try again")
-    errors = [FieldProblem(p.field, p.message) for p in exc.problems] if isinstance(exc, InvalidRequest) else []
+    errors = (
+        [FieldProblem(p.field, p.message) for p in exc.problems] if isinstance(exc, InvalidRequest) else []
+    )
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyActiveExports) else None
     return problem(status, title, str(exc), errors, headers)
 
@@ -59,15 +66,27 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: ExportHubError) -> Resp
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ProblemOut]:
     if exc.status_code >= 500:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return problem(exc.status_code, "Internal error", "something went wrong on our side; please try again")
+        return problem(
+            exc.status_code, "Internal error", "something went wrong on our side; please try again"
+        )
     errors: list[FieldProblem] = []
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
-                errors.append(FieldProblem(str(item.get("key") or item.get("source") or "request"),
-                                           str(item.get("message", "invalid"))))
-    titles = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
-              413: "Request body too large", 415: "Unsupported media type"}
+                errors.append(
+                    FieldProblem(
+                        str(item.get("key") or item.get("source") or "request"),
+                        str(item.get("message", "invalid")),
+                    )
+                )
+    titles = {
+        400: "Bad request",
+        401: "Unauthorized",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request body too large",
+        415: "Unsupported media type",
+    }
     return problem(
         exc.status_code,
         titles.get(exc.status_code, "Error"),

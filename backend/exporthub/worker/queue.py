@@ -65,7 +65,9 @@ def create_queue(settings: Settings) -> ExportQueue:
     @broker.task(task_name=TASK_NAME)
     async def run_export_task(export_id: str, conns: Connections = TaskiqDepends(_connections)) -> str | None:
         async def publish(job: ExportJob) -> None:
-            await publish_event(conns.redis, job.account_id, export_event(job, download_url_for(settings, job)))
+            await publish_event(
+                conns.redis, job.account_id, export_event(job, download_url_for(settings, job))
+            )
 
         status = await run_export(
             uuid.UUID(export_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from taskiq.api import run_receiver_task
@@ -28,8 +29,6 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             await stop.wait()
     finally:
         receiver.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await receiver
-        except asyncio.CancelledError:
-            pass
         await queue.broker.shutdown()
