@@ -20,9 +20,12 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     import pgserver  # imported here: only needed when no DATABASE_URL is given
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: other processes (tests, a second `exporthub dev`) may share the server.
-    server = pgserver.get_server(data_dir / "postgres", cleanup_mode=None)
-    yield server.get_uri()
+    # pgserver counts the processes using the server; it stops when the last one lets go.
+    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
 
 
 @contextlib.contextmanager

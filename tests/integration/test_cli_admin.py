@@ -1,0 +1,74 @@
+"""`exporthub migrate | seed | accounts | apikey create` against real servers, as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import asyncpg
+
+from exporthub.accounts import account_for_key
+from exporthub.db.migrate import migrate, migration_files
+from tests.support import settings_env
+
+
+def run_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporthub", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_accounts_lists_the_demo_accounts(settings) -> None:
+    result = run_cli(settings, "accounts")
+    assert result.returncode == 0, result.stderr
+    slugs = [line.split()[0] for line in result.stdout.splitlines()]
+    assert slugs == ["acme", "globex", "initech"]
+
+
+async def test_apikey_create_prints_a_working_key(settings, pool: asyncpg.Pool) -> None:
+    result = run_cli(settings, "apikey", "create", "--account", "globex", "--label", "ci")
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert key.startswith("ehk_") and len(key) > 40
+    account = await account_for_key(pool, key)
+    assert account is not None and account.slug == "globex"
+    stored = await pool.fetchval("SELECT count(*) FROM api_keys WHERE key_hash = sha256($1::text::bytea)", key)
+    assert stored == 1
+    assert await pool.fetchval("SELECT count(*) FROM api_keys WHERE prefix = $1 AND label = 'ci'", key[:12]) == 1
+
+
+def test_apikey_for_an_unknown_account_fails_clearly(settings) -> None:
+    result = run_cli(settings, "apikey", "create", "--account", "umbrella")
+    assert result.returncode == 1
+    assert "no account with slug 'umbrella'" in result.stderr
+
+
+def test_migrate_again_applies_nothing(settings) -> None:
+    result = run_cli(settings, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "applied 0 migration(s)" in result.stdout
+
+
+async def test_concurrent_migrations_apply_each_file_once(server_settings) -> None:
+    from tests.conftest import recreate_database, with_database
+
+    await recreate_database(server_settings.database_url, "exporthub_migrate_race")
+    url = with_database(server_settings.database_url, "exporthub_migrate_race")
+    conns = [await asyncpg.connect(url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        applied = sorted(name for names in results for name in names)
+        assert applied == [name for name, _ in migration_files()]
+        assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
+    finally:
+        for c in conns:
+            await c.close()
+        admin = await asyncpg.connect(server_settings.database_url)
+        await admin.execute('DROP DATABASE "exporthub_migrate_race" WITH (FORCE)')
+        await admin.close()
