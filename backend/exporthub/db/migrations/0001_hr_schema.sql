@@ -1,5 +1,4 @@
 -- Accounts (tenants), their API keys, and the HR data that gets exported.
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 CREATE TABLE accounts (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
