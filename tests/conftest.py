@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from exporthub import embedded
 from exporthub.db.migrate import migrate
@@ -21,7 +20,7 @@ from exporthub.db.seed import DEMO_ACCOUNTS, seed
 from exporthub.settings import Settings, load_settings
 from tests.support import ROOT, Process, free_port, settings_env, start_process, wait_http
 
-TEST_DB = "exporthub_test"
+TEST_DB = f"exporthub_test_{os.getpid()}"  # concurrent sessions never share a database
 SEED_EMPLOYEES = 3_000
 SEED_PAYROLL = 200_000  # enough for a browser test to watch a bar move
 
@@ -57,7 +56,7 @@ def server_settings() -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     await recreate_database(server_settings.database_url, TEST_DB)
     data_dir = tmp_path_factory.mktemp("exporthub-data")
     port = free_port()
@@ -74,6 +73,9 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         max_rows_per_sheet=1_048_575,
         port=port,
         public_url=f"http://127.0.0.1:{port}",
+        webhook_allow_private=True,  # test receivers listen on 127.0.0.1
+        webhook_retry_base_seconds=0.2,
+        webhook_poll_seconds=0.1,
     )
     conn = await asyncpg.connect(test.database_url)
     try:
@@ -81,10 +83,12 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         await seed(conn, employees=SEED_EMPLOYEES, payroll=SEED_PAYROLL)
     finally:
         await conn.close()
-    redis = Redis.from_url(test.redis_url)
-    await redis.flushdb()
-    await redis.aclose()
-    return test
+    yield test
+    admin = await asyncpg.connect(server_settings.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")

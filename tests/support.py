@@ -42,6 +42,17 @@ def settings_env(settings: Any, **overrides: str) -> dict[str, str]:
         "EXPORTHUB_HOST": settings.host,
         "EXPORTHUB_PORT": str(settings.port),
         "EXPORTHUB_PUBLIC_URL": settings.public_url,
+        "STORAGE_URL": settings.storage_url,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "S3_PUBLIC_ENDPOINT_URL": settings.s3_public_endpoint_url,
+        "S3_REGION": settings.s3_region,
+        "S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
+        "EXPORTHUB_S3_PART_SIZE_MIB": str(settings.s3_part_size // (1024 * 1024)),
+        "EXPORTHUB_EXPIRY_SWEEP_SECONDS": str(settings.expiry_sweep_seconds),
+        "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE": str(settings.webhook_allow_private).lower(),
+        "EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS": str(settings.webhook_retry_base_seconds),
+        "EXPORTHUB_WEBHOOK_POLL_SECONDS": str(settings.webhook_poll_seconds),
     }
     env.update(overrides)
     return env

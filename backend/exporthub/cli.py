@@ -1,4 +1,4 @@
-"""The `exporthub` command: serve | worker | dev | migrate | seed | accounts | apikey | export."""
+"""The `exporthub` command: serve | worker | scheduler | dev | migrate | seed | accounts | apikey | storage | export."""
 
 from __future__ import annotations
 
@@ -116,19 +116,51 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.worker.scheduler import run_scheduler
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_scheduler(settings, stop=stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_storage_setup(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.worker.scheduler import apply_lifecycle_rule
+
+    rule = asyncio.run(apply_lifecycle_rule(settings))
+    if rule is None:
+        print("local storage: nothing to set up (the expiry sweep deletes files)")
+    else:
+        print(f"lifecycle rule {rule['ID']} set on prefix {rule['Filter']['Prefix']!r}: {rule}")
+    return 0
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, seed on first run, then run the web server and a worker until Ctrl-C."""
+    """Migrate, seed on first run, then run the web server, a worker and the scheduler until Ctrl-C."""
     from exporthub.db.seed import DEMO_ACCOUNTS
 
     cmd_migrate(settings, args)
     if not asyncio.run(_is_seeded(settings)):
         print("seeding demo data (first run)...", flush=True)
         cmd_seed(settings, args)
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    env = {
+        # Demo data is public: let the console offer one sign-in button per demo account.
+        "EXPORTHUB_DEMO_SIGN_IN": "1",
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+    }
     exe = [sys.executable, "-m", "exporthub"]
     procs = [
         subprocess.Popen([*exe, "serve"], env=env),
         subprocess.Popen([*exe, "worker"], env=env),
+        subprocess.Popen([*exe, "scheduler"], env=env),
     ]
     print(
         f"\nExportHub is running.\n  console and API: {settings.public_url}/\n"
@@ -178,7 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the web server (API and console)").set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
-    dev = sub.add_parser("dev", help="web server + worker with demo data; embedded servers when unset")
+    sub.add_parser(
+        "scheduler", help="send periodic tasks (the expiry sweep) to the workers; run exactly one"
+    ).set_defaults(func=cmd_scheduler)
+    storage = sub.add_parser("storage", help="manage the file storage")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    storage_sub.add_parser(
+        "setup", help="S3: set the bucket's lifecycle rule (expire after 2 days, abort uploads after 1)"
+    ).set_defaults(func=cmd_storage_setup)
+    dev = sub.add_parser("dev", help="web server + worker + scheduler with demo data; embedded servers when unset")
     dev.set_defaults(func=cmd_dev, employees=50_000, payroll=500_000)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     seed = sub.add_parser("seed", help="fill demo accounts and HR data")
@@ -200,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_NEEDS_REDIS = {"serve", "worker", "dev"}
+_NEEDS_REDIS = {"serve", "worker", "dev", "scheduler"}
 _NEEDS_POSTGRES = {*_NEEDS_REDIS, "migrate", "seed", "accounts", "apikey"}
 
 
@@ -210,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("httpx", "pgserver"):  # request lines and server start-up chatter drown the progress bar
+        logging.getLogger(chatty).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     settings = load_settings(os.environ)
     if args.command in _NEEDS_POSTGRES:
         with embedded.servers(settings, redis=args.command in _NEEDS_REDIS) as resolved:

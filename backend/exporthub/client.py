@@ -1,19 +1,29 @@
-"""`exporthub export`: submit over the REST API, show a progress bar, download the file."""
+"""`exporthub export`: submit over the REST API, show a progress bar, download the file.
+
+Progress comes live over the WebSocket `/api/v1/exports/ws`; when it cannot connect or drops, the
+client polls `GET /api/v1/exports/{id}` instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tqdm import tqdm
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect as ws_connect
 
 from exporthub.settings import Settings
 
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
+WS_PATH = "/api/v1/exports/ws"
+WS_IDLE_SECONDS = 30  # with no message for this long, check the export over REST
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +40,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
     parser.add_argument(
         "-o", "--output", help="file or folder to save to (default: the export's file name here)"
+    )
+    parser.add_argument(
+        "--ws-url", help=f"WebSocket for live progress (default: the API URL's {WS_PATH}); polls if unreachable"
     )
     parser.add_argument("--poll-interval", type=float, default=0.5, help=argparse.SUPPRESS)
 
@@ -76,7 +89,8 @@ def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         export_id = response.json()["exportId"]
         print(f"export {export_id} queued", file=sys.stderr)
-        status = follow(client, export_id, args.poll_interval)
+        ws_url = args.ws_url or _ws_url(api_url)
+        status = follow(client, export_id, args.poll_interval, ws_url=ws_url, api_key=api_key)
         if status["status"] != "completed":
             reason = status.get("errorMessage") or status["status"]
             print(f"export {export_id} ended {status['status']}: {reason}", file=sys.stderr)
@@ -87,18 +101,74 @@ def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(client: httpx.Client, export_id: str, interval: float) -> dict[str, Any]:
+def follow(
+    client: httpx.Client,
+    export_id: str,
+    interval: float,
+    *,
+    ws_url: str | None = None,
+    api_key: str | None = None,
+) -> dict[str, Any]:
+    """Show the export's progress until it ends; return its final state as the REST API gives it."""
     with tqdm(total=100, unit="%", desc="exporting", file=sys.stderr, bar_format=_BAR) as bar:
-        while True:
+
+        def show(status: dict[str, Any]) -> None:
+            bar.update(status["progress"] - bar.n)
+            total = status.get("totalRows")
+            rows = f"{status['processedRows']:,}/{total:,} rows" if total else ""
+            bar.set_postfix_str(f"{status['status']} {rows}".strip())
+
+        def poll() -> dict[str, Any]:
             response = client.get(f"/api/v1/exports/{export_id}")
             response.raise_for_status()
             status = response.json()
-            bar.update(status["progress"] - bar.n)
-            rows = f"{status['processedRows']:,}/{status['totalRows']:,} rows" if status["totalRows"] else ""
-            bar.set_postfix_str(f"{status['status']} {rows}".strip())
+            show(status)
+            return status
+
+        if ws_url and api_key:
+            try:
+                if follow_socket(ws_url, api_key, export_id, show, poll):
+                    return poll()  # the final state, with the file name and link
+            except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
+                tqdm.write(f"live progress unavailable ({exc or type(exc).__name__}); polling", file=sys.stderr)
+        while True:
+            status = poll()
             if status["status"] in TERMINAL:
                 return status
             time.sleep(interval)
+
+
+def follow_socket(
+    ws_url: str,
+    api_key: str,
+    export_id: str,
+    show: Callable[[dict[str, Any]], None],
+    poll: Callable[[], dict[str, Any]],
+) -> bool:
+    """Follow one export over the live socket. True once it has ended; raises if the socket fails."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with ws_connect(ws_url, additional_headers=headers, open_timeout=10) as ws:
+        while True:
+            try:
+                message = json.loads(ws.recv(timeout=WS_IDLE_SECONDS))
+            except TimeoutError:
+                # A quiet socket is normal for a queued export; check anyway in case events were lost.
+                if poll()["status"] in TERMINAL:
+                    return True
+                continue
+            if message.get("type") == "snapshot":
+                states = [e for e in message["exports"] if e["exportId"] == export_id]
+            else:
+                states = [message] if message.get("exportId") == export_id else []
+            for state in states:
+                show(state)
+                if state["status"] in TERMINAL:
+                    return True
+
+
+def _ws_url(api_url: str) -> str:
+    scheme, sep, rest = api_url.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}{sep}{rest}{WS_PATH}"
 
 
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,15 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""
     data_dir: Path = PROJECT_ROOT / ".data"
-    storage_url: str = ""  # "" -> local directory under data_dir/files
+    storage_url: str = ""  # "" -> local directory under data_dir/files; file:///path; s3://bucket/prefix
+    # S3 (storage/s3.py): any S3-compatible server. Empty keys -> botocore's default credential chain.
+    s3_endpoint_url: str = ""  # "" -> AWS
+    s3_public_endpoint_url: str = ""  # the host in presigned links, as clients reach it; "" -> s3_endpoint_url
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_part_size: int = 8 * 1024 * 1024  # multipart upload part size (S3's minimum is 5 MiB)
+    expiry_sweep_seconds: int = 60  # how often the scheduler sends the expiry sweep
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -28,6 +37,7 @@ class Settings:
     batch_size: int = 5000
     worker_concurrency: int = 3
     max_rows_per_sheet: int = 1_048_575
+    pdf_max_rows: int = 100_000  # a PDF past this is refused at submit: nobody reads 2,400 pages
     csv_bom: bool = True
     max_body_bytes: int = 64 * 1024
     lease_seconds: int = 20
@@ -37,7 +47,19 @@ class Settings:
     max_claims: int = 5
     queue_name: str = "exporthub:exports"
     idempotency_ttl_seconds: int = 24 * 3600
+    # Webhooks (webhooks/): signed POSTs when an export ends, retried with backoff for a day.
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_base_seconds: float = 10.0  # first retry; each next one waits 3x longer
+    webhook_retry_max_delay_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 24 * 3600.0  # no retry later than this after the event
+    webhook_poll_seconds: float = 1.0  # how often a worker looks for due deliveries
+    webhook_concurrency: int = 10  # deliveries in flight per worker process
+    webhook_secret_grace_seconds: int = 24 * 3600  # the old secret still signs this long after a rotation
+    webhook_allow_private: bool = False  # True lets webhooks reach private/loopback addresses (dev, tests)
+    webhook_allowed_cidrs: tuple[str, ...] = ()  # or allow just these networks
     api_key: str = ""  # for the `exporthub export` client
+    demo_sign_in: bool = False  # console: one sign-in button per demo account (`exporthub dev`)
+    session_max_age_seconds: int = 8 * 3600  # console sign-in cookie lifetime
 
     @property
     def storage_dir(self) -> Path:
@@ -70,6 +92,46 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(name, f"expected true or false, got {raw!r}")
 
 
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+
+
+def _cidrs(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of networks such as `10.1.0.0/16,fd00::/8`."""
+    out = []
+    for item in (environ.get(name) or "").split(","):
+        if item.strip():
+            try:
+                out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ConfigError(name, f"not a network in CIDR notation: {item.strip()!r}") from None
+    return tuple(out)
+
+
+def _storage_url(environ: Mapping[str, str]) -> str:
+    url = environ.get("STORAGE_URL", "")
+    if url and not url.startswith(("file://", "s3://")):
+        raise ConfigError("STORAGE_URL", f"expected file:///path or s3://bucket/prefix, got {url!r}")
+    if url.startswith("s3://") and not url.removeprefix("s3://").split("/", 1)[0]:
+        raise ConfigError("STORAGE_URL", f"no bucket in {url!r}: expected s3://bucket/prefix")
+    if bool(environ.get("S3_ACCESS_KEY_ID")) != bool(environ.get("S3_SECRET_ACCESS_KEY")):
+        raise ConfigError("S3_ACCESS_KEY_ID", "set S3_SECRET_ACCESS_KEY with it (or neither: default credentials)")
+    return url
+
+
+def _part_size(environ: Mapping[str, str]) -> int:
+    mib = _int(environ, "EXPORTHUB_S3_PART_SIZE_MIB", 8)
+    if mib < 5:
+        raise ConfigError("EXPORTHUB_S3_PART_SIZE_MIB", f"S3 parts are at least 5 MiB, got {mib}")
+    return mib * 1024 * 1024
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from an environment mapping; the only reader of EXPORTHUB_* variables."""
     d = Settings()
@@ -83,7 +145,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         database_url=environ.get("DATABASE_URL", ""),
         redis_url=environ.get("REDIS_URL", ""),
         data_dir=data_dir,
-        storage_url=environ.get("STORAGE_URL", ""),
+        storage_url=_storage_url(environ),
+        s3_endpoint_url=(environ.get("S3_ENDPOINT_URL") or "").rstrip("/"),
+        s3_public_endpoint_url=(environ.get("S3_PUBLIC_ENDPOINT_URL") or "").rstrip("/"),
+        s3_region=environ.get("S3_REGION") or environ.get("AWS_REGION") or d.s3_region,
+        s3_access_key_id=environ.get("S3_ACCESS_KEY_ID", ""),
+        s3_secret_access_key=environ.get("S3_SECRET_ACCESS_KEY", ""),
+        s3_part_size=_part_size(environ),
+        expiry_sweep_seconds=_int(environ, "EXPORTHUB_EXPIRY_SWEEP_SECONDS", d.expiry_sweep_seconds),
         public_url=(environ.get("EXPORTHUB_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
         host=host,
         port=port,
@@ -93,6 +162,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         batch_size=_int(environ, "EXPORTHUB_BATCH_SIZE", d.batch_size),
         worker_concurrency=_int(environ, "EXPORTHUB_WORKER_CONCURRENCY", d.worker_concurrency),
         max_rows_per_sheet=_int(environ, "EXPORTHUB_MAX_ROWS_PER_SHEET", d.max_rows_per_sheet),
+        pdf_max_rows=_int(environ, "EXPORTHUB_PDF_MAX_ROWS", d.pdf_max_rows),
         csv_bom=_bool(environ, "EXPORTHUB_CSV_BOM", d.csv_bom),
         max_body_bytes=_int(environ, "EXPORTHUB_MAX_BODY_BYTES", d.max_body_bytes),
         lease_seconds=_int(environ, "EXPORTHUB_LEASE_SECONDS", d.lease_seconds),
@@ -101,7 +171,28 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_attempts=_int(environ, "EXPORTHUB_MAX_ATTEMPTS", d.max_attempts),
         max_claims=_int(environ, "EXPORTHUB_MAX_CLAIMS", d.max_claims),
         queue_name=environ.get("EXPORTHUB_QUEUE_NAME") or d.queue_name,
+        webhook_timeout_seconds=_float(
+            environ, "EXPORTHUB_WEBHOOK_TIMEOUT_SECONDS", d.webhook_timeout_seconds
+        ),
+        webhook_retry_base_seconds=_float(
+            environ, "EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS", d.webhook_retry_base_seconds
+        ),
+        webhook_retry_max_delay_seconds=_float(
+            environ, "EXPORTHUB_WEBHOOK_RETRY_MAX_DELAY_SECONDS", d.webhook_retry_max_delay_seconds
+        ),
+        webhook_retry_window_seconds=_float(
+            environ, "EXPORTHUB_WEBHOOK_RETRY_WINDOW_SECONDS", d.webhook_retry_window_seconds
+        ),
+        webhook_poll_seconds=_float(environ, "EXPORTHUB_WEBHOOK_POLL_SECONDS", d.webhook_poll_seconds),
+        webhook_concurrency=_int(environ, "EXPORTHUB_WEBHOOK_CONCURRENCY", d.webhook_concurrency),
+        webhook_secret_grace_seconds=_int(
+            environ, "EXPORTHUB_WEBHOOK_SECRET_GRACE_SECONDS", d.webhook_secret_grace_seconds
+        ),
+        webhook_allow_private=_bool(environ, "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
+        webhook_allowed_cidrs=_cidrs(environ, "EXPORTHUB_WEBHOOK_ALLOWED_CIDRS"),
         api_key=environ.get("EXPORTHUB_API_KEY", ""),
+        demo_sign_in=_bool(environ, "EXPORTHUB_DEMO_SIGN_IN", d.demo_sign_in),
+        session_max_age_seconds=_int(environ, "EXPORTHUB_SESSION_MAX_AGE_SECONDS", d.session_max_age_seconds),
     )
 
 

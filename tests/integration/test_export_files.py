@@ -283,3 +283,32 @@ async def test_xlsx_continues_on_a_second_sheet_past_the_row_limit(
         assert ws.freeze_panes == "A2"
         numbers += [row[0] for row in ws.iter_rows(min_row=2, values_only=True)]
     assert numbers == [r["employeeNumber"] for r in expected]
+
+
+async def test_pdf_report_reads_well(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    from pypdf import PdfReader
+
+    body = {"format": "pdf", "resource": "compliance", "filters": {"status": "completed"}}
+    status, content = await export_and_download(api, body)
+    assert content.startswith(b"%PDF")
+    rows = await expected_rows(pool, "compliance", body["filters"])
+    reader = PdfReader(io.BytesIO(content))
+    pages = [" ".join(page.extract_text().split()) for page in reader.pages]
+    assert len(pages) > 1
+    for number, text in enumerate(pages, start=1):
+        assert "Employee No." in text and "Due date" in text  # the header on every page
+        assert f"Page {number} of {len(pages)}" in text
+    everything = "\n".join(pages)
+    assert "Acme Corporation" in pages[0] and "Status: completed" in pages[0]
+    for row in (rows[0], rows[len(rows) // 2], rows[-1]):
+        assert row["employeeNumber"] in everything
+    assert status["totalRows"] == len(rows)
+
+
+async def test_pdf_over_the_cap_is_refused_with_a_suggestion(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    response = await api.post("/api/v1/exports", json={"format": "pdf", "resource": "payroll"})
+    assert response.status_code == 422
+    [problem] = response.json()["errors"]
+    assert problem["field"] == "format"
+    assert "200,000" in problem["message"] and "csv or xlsx" in problem["message"]
+    assert await pool.fetchval("SELECT count(*) FROM export_jobs") == 0

@@ -19,7 +19,7 @@ async def test_a_running_export_publishes_fine_grained_progress_then_completion(
     acme = await account_by_slug(pool, "acme")
     redis = Redis.from_url(settings.redis_url)
     pubsub = redis.pubsub()
-    await pubsub.subscribe(channel_for(acme.id))
+    await pubsub.subscribe(channel_for(settings.queue_name, acme.id))
     events: list[dict] = []
     try:
         created = await submit(api, {"format": "csv", "resource": "payroll", "columns": ["payrollId", "grossPay"]})
@@ -51,7 +51,7 @@ async def test_other_accounts_channels_stay_silent(api: httpx.AsyncClient, pool,
     globex = await account_by_slug(pool, "globex")
     redis = Redis.from_url(settings.redis_url)
     pubsub = redis.pubsub()
-    await pubsub.subscribe(channel_for(globex.id))
+    await pubsub.subscribe(channel_for(settings.queue_name, globex.id))
     try:
         created = await submit(api, {"format": "csv", "resource": "compliance"})
         await wait_status(api, created["exportId"])

@@ -120,9 +120,8 @@ def test_bad_input_names_its_field(body: object, field: str) -> None:
     assert field in fields_at_fault(body)
 
 
-def test_pdf_is_refused_with_a_clear_message_until_available() -> None:
-    problems = fields_at_fault({"format": "pdf", "resource": "compliance"})
-    assert "csv or xlsx" in problems["format"]
+def test_pdf_is_a_format() -> None:
+    assert parse_export_request({"format": "pdf", "resource": "compliance"}).format is ExportFormat.PDF
 
 
 def test_fingerprint_tells_different_requests_apart() -> None:

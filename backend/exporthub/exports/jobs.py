@@ -45,9 +45,7 @@ async def insert_job(
 
 
 async def get_job(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM export_jobs WHERE id = $1 AND account_id = $2", job_id, account_id
-    )
+    row = await conn.fetchrow("SELECT * FROM export_jobs WHERE id = $1 AND account_id = $2", job_id, account_id)
     return ExportJob.from_record(row) if row else None
 
 
@@ -243,3 +241,34 @@ async def recover_stale(
             requeue_after_seconds,
         )
     return [r["id"] for r in requeued], [ExportJob.from_record(r) for r in ended]
+
+
+async def claim_expired(conn: asyncpg.Connection, *, limit: int) -> list[tuple[ExportJob, bool]]:
+    """Inside the caller's transaction: mark completed exports past their expiry `expired`, and pick up
+    expired ones whose file is still there (a sweep that died half-way). Returns (job, newly expired).
+
+    The rows stay locked until the transaction ends and other sweeps skip them, so the caller deletes
+    the files, calls `forget_files`, then commits: a sweep that dies leaves the rows to the next one.
+    """
+    rows = await conn.fetch(
+        """
+        UPDATE export_jobs j
+           SET status = 'expired'
+          FROM (SELECT id, status AS old_status FROM export_jobs
+                 WHERE status IN ('completed', 'expired') AND file_key IS NOT NULL AND expires_at <= now()
+                 ORDER BY expires_at
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED) due
+         WHERE j.id = due.id
+        RETURNING j.*, due.old_status
+        """,
+        limit,
+    )
+    return [(ExportJob.from_record(r), r["old_status"] == "completed") for r in rows]
+
+
+async def forget_files(conn: Conn, job_ids: list[uuid.UUID]) -> None:
+    """The files of these expired exports are deleted: file_key NULL means "no file any more"."""
+    await conn.execute(
+        "UPDATE export_jobs SET file_key = NULL WHERE id = ANY($1::uuid[]) AND status = 'expired'", job_ids
+    )

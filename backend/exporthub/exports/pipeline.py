@@ -21,9 +21,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from exporthub.errors import ExportFailed
 from exporthub.exports import jobs
 from exporthub.exports.catalog import RESOURCES
-from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 from exporthub.exports.query import build_export_query
-from exporthub.formats import open_writer
+from exporthub.formats import ReportInfo, open_writer
 from exporthub.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,7 @@ async def _produce(
                 title=resource.label,
                 csv_bom=bool(job.options.get("csvBom", True)),
                 max_rows_per_sheet=config.max_rows_per_sheet,
+                report=await _report_info(conn, job) if job.format is ExportFormat.PDF else None,
             )
             # Batches of about 1 % of the rows (within bounds) keep progress events fine-grained.
             fetch_size = max(200, min(config.batch_size, math.ceil((state.total or 1) / 100)))
@@ -207,6 +208,29 @@ async def _produce(
         if writer is not None:
             await asyncio.to_thread(writer.abort)
         temp_path.unlink(missing_ok=True)
+
+
+async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:
+    """The PDF title block: whose data, and the filters in words."""
+    resource = RESOURCES[job.resource]
+    account_name = await conn.fetchval("SELECT name FROM accounts WHERE id = $1", job.account_id)
+    f = job.filters
+    lines = []
+    if f.date_from or f.date_to:
+        label = resource.column(resource.date_column).label  # type: ignore[union-attr]
+        lines.append(f"{label}: {f.date_from or 'any'} to {f.date_to or 'any'}")
+    if f.status:
+        lines.append(f"Status: {f.status}")
+    if f.department_ids:
+        names = await conn.fetch(
+            "SELECT name FROM departments WHERE account_id = $1 AND id = ANY($2::uuid[]) ORDER BY name",
+            job.account_id,
+            list(f.department_ids),
+        )
+        lines.append("Departments: " + ", ".join(r["name"] for r in names))
+    return ReportInfo(
+        account_name=account_name or "", filters=tuple(lines) or ("All rows",), generated_at=job.created_at
+    )
 
 
 async def _stream(

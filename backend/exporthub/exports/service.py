@@ -9,7 +9,9 @@ import asyncpg
 
 from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem, TooManyActiveExports
 from exporthub.exports import jobs
-from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+from exporthub.exports.catalog import RESOURCES
+from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
+from exporthub.exports.query import build_export_query
 
 
 async def submit_export(
@@ -20,6 +22,7 @@ async def submit_export(
     idempotency_key: str | None,
     max_active: int,
     idempotency_ttl_seconds: int,
+    pdf_max_rows: int | None = None,
 ) -> tuple[ExportJob, bool]:
     """Record a new export (status queued). Returns (job, created); created is False on an idempotent replay.
 
@@ -43,6 +46,8 @@ async def submit_export(
         if active >= max_active:
             raise TooManyActiveExports(max_active, retry_after=30)
         await _check_departments(conn, account_id, request)
+        if request.format is ExportFormat.PDF and pdf_max_rows is not None:
+            await _check_pdf_size(conn, account_id, request, pdf_max_rows)
         job = await jobs.insert_job(conn, account_id, request, idempotency_key=idempotency_key)
     return job, True
 
@@ -64,6 +69,22 @@ async def _check_departments(conn: asyncpg.Connection, account_id: uuid.UUID, re
     ]
     if problems:
         raise InvalidRequest(problems)
+
+
+async def _check_pdf_size(conn: asyncpg.Connection, account_id: uuid.UUID, request: ExportRequest, limit: int) -> None:
+    resource = RESOURCES[request.resource]
+    query = build_export_query(resource, request.columns, request.filters, account_id)
+    rows = await conn.fetchval(query.count_sql, *query.args)
+    if rows > limit:
+        raise InvalidRequest(
+            [
+                Problem(
+                    "format",
+                    f"a PDF report holds at most {limit:,} rows and this export has {rows:,}; "
+                    "choose csv or xlsx, or narrow the filters",
+                )
+            ]
+        )
 
 
 async def get_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uuid.UUID) -> ExportJob:

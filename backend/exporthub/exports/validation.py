@@ -88,8 +88,6 @@ def parse_export_request(body: Any, *, default_csv_bom: bool = True) -> ExportRe
 
     if problems or export_format is None or resource is None:
         raise InvalidRequest(problems)
-    if export_format is ExportFormat.PDF:
-        raise InvalidRequest([Problem("format", "PDF exports are not available yet; choose csv or xlsx")])
     return ExportRequest(
         resource=resource.key,
         format=export_format,

@@ -12,6 +12,7 @@ loads openpyxl. A new format (PDF) is one more module and one more entry.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -29,10 +30,21 @@ class Writer(Protocol):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ReportInfo:
+    """What a report's title block says besides the title (PDF only; other formats ignore it)."""
+
+    account_name: str = ""
+    filters: tuple[str, ...] = ()  # one line each, in words, e.g. "Status: paid, approved"
+    generated_at: dt.datetime | None = None  # shown in UTC; None: when the writer is opened
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class WriterOptions:
     title: str = ""
     csv_bom: bool = True
     max_rows_per_sheet: int = 1_048_575
+    report: ReportInfo | None = None
+    engine: str = "stream"  # XLSX only: "stream" (xlsx_stream, fast) or "openpyxl" (xlsx, the reference)
 
 
 def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
@@ -42,14 +54,35 @@ def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOpti
 
 
 def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
-    from exporthub.formats.xlsx import XlsxWriter
+    if options.engine == "openpyxl":
+        from exporthub.formats.xlsx import XlsxWriter
 
-    return XlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
+        return XlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
+    if options.engine != "stream":
+        raise ValueError(f"unknown XLSX engine {options.engine!r} (known: stream, openpyxl)")
+    from exporthub.formats.xlsx_stream import StreamingXlsxWriter
+
+    return StreamingXlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
+
+
+def _open_pdf(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
+    from exporthub.formats.pdf import PdfWriter
+
+    report = options.report or ReportInfo()
+    return PdfWriter(
+        path,
+        columns,
+        title=options.title,
+        account_name=report.account_name,
+        filter_lines=report.filters,
+        generated_at=report.generated_at,
+    )
 
 
 _OPENERS: dict[str, Callable[[pathlib.Path, Sequence[Column], WriterOptions], Writer]] = {
     "csv": _open_csv,
     "xlsx": _open_xlsx,
+    "pdf": _open_pdf,
 }
 
 FORMATS = tuple(_OPENERS)
@@ -63,6 +96,8 @@ def open_writer(
     title: str = "",
     csv_bom: bool = True,
     max_rows_per_sheet: int = 1_048_575,
+    report: ReportInfo | None = None,
+    engine: str = "stream",
 ) -> Writer:
     """Create `path` and write the header row; ValueError for an unknown format or no columns."""
     opener = _OPENERS.get(format)
@@ -70,8 +105,10 @@ def open_writer(
         raise ValueError(f"unknown export format {format!r} (known: {', '.join(_OPENERS)})")
     if not columns:
         raise ValueError("an export needs at least one column")
-    options = WriterOptions(title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet)
+    options = WriterOptions(
+        title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet, report=report, engine=engine
+    )
     return opener(pathlib.Path(path), columns, options)
 
 
-__all__ = ["FORMATS", "Writer", "WriterOptions", "open_writer"]
+__all__ = ["FORMATS", "ReportInfo", "Writer", "WriterOptions", "open_writer"]

@@ -23,9 +23,10 @@ EVENT_TYPES = {
 }
 
 
-def channel_for(account_id: uuid.UUID) -> str:
-    """The one place that names a pub/sub channel: one channel per account."""
-    return f"exporthub:account:{account_id}:exports"
+def channel_for(namespace: str, account_id: uuid.UUID) -> str:
+    """The one place that names a pub/sub channel: one per account, under the deployment's namespace
+    (settings.queue_name), since pub/sub ignores Redis database numbers."""
+    return f"{namespace}:account:{account_id}"
 
 
 def export_event(job: ExportJob, download_url: str | None = None) -> dict[str, Any]:
@@ -47,9 +48,9 @@ def export_event(job: ExportJob, download_url: str | None = None) -> dict[str, A
     return event
 
 
-async def publish_event(redis: Redis, account_id: uuid.UUID, event: dict[str, Any]) -> None:
+async def publish_event(redis: Redis, namespace: str, account_id: uuid.UUID, event: dict[str, Any]) -> None:
     """Publish; a Redis hiccup loses this event only (clients resync from the snapshot), never the export."""
     try:
-        await redis.publish(channel_for(account_id), json.dumps(event))
+        await redis.publish(channel_for(namespace, account_id), json.dumps(event))
     except (RedisError, OSError) as exc:
         log.warning("could not publish %s for %s: %s", event.get("type"), event.get("exportId"), exc)

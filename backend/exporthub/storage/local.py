@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
+import time
 from pathlib import Path
 
 
@@ -36,6 +38,20 @@ class LocalStorage:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    async def download_url(self, key: str, *, filename: str, media_type: str, expires_at: dt.datetime) -> str | None:
+        return None  # served by our signed link
+
+    async def remove_stale_uploads(self, older_than: dt.timedelta) -> int:
+        """Temporary files nobody has written to for `older_than` (their worker died)."""
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in self.temp_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
 
 def _fsync(path: Path) -> None:

@@ -15,9 +15,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from exporthub import __version__
 from exporthub.connections import open_connections
+from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.settings import Settings
 from exporthub.web.api import ExportsController, download, healthz
+from exporthub.web.console import console_router, static_files_router, template_config
 from exporthub.web.errors import EXCEPTION_HANDLERS
+from exporthub.web.live import exports_socket
+from exporthub.web.session import csrf_config, session_config
 from exporthub.worker.queue import ExportQueue, create_queue
 
 
@@ -47,7 +51,14 @@ def create_app(settings: Settings) -> Litestar:
         return queue
 
     return Litestar(
-        route_handlers=[ExportsController, download, healthz],
+        route_handlers=[
+            ExportsController, download, healthz, exports_socket, console_router, static_files_router()
+        ],
+        # One Redis pub/sub subscription per process, fanned out to every live socket (web/live.py).
+        plugins=[create_channels_plugin(settings)],
+        template_config=template_config(),
+        middleware=[session_config(settings).middleware],
+        csrf_config=csrf_config(settings),
         lifespan=[lifespan],
         dependencies={
             "pool": state_of("pool"),

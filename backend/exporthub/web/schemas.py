@@ -66,6 +66,40 @@ class ExportList(msgspec.Struct, rename="camel"):
     items: list[ExportOut]
 
 
+class WebhookSecretOut(msgspec.Struct, rename="camel"):
+    secret: str
+    created_at: dt.datetime
+    previous_secret_expires_at: dt.datetime | None  # until then the old secret signs too
+
+
+class WebhookEventOut(msgspec.Struct, rename="camel"):
+    event_id: uuid.UUID
+    event: str
+    url: str
+    state: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class WebhookAttemptOut(msgspec.Struct, rename="camel"):
+    event_id: uuid.UUID
+    event: str
+    attempt: int
+    url: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    attempted_at: dt.datetime
+    next_retry_at: dt.datetime | None
+
+
+class WebhookDeliveries(msgspec.Struct, rename="camel"):
+    events: list[WebhookEventOut]
+    items: list[WebhookAttemptOut]  # every attempt, oldest first
+
+
 class ColumnOut(msgspec.Struct, rename="camel"):
     key: str
     label: str

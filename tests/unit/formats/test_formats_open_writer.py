@@ -10,7 +10,7 @@ from exporthub.formats import FORMATS, Writer, open_writer
 COLUMNS = (Column("name", "Name", ColumnType.TEXT, "r.name"),)
 
 
-@pytest.mark.parametrize("format", ["pdf", "xls", "CSV", ""])
+@pytest.mark.parametrize("format", ["docx", "xls", "CSV", ""])
 def test_unknown_format_raises_value_error(tmp_path: pathlib.Path, format: str) -> None:
     with pytest.raises(ValueError, match="unknown export format"):
         open_writer(format, tmp_path / "out", COLUMNS)
@@ -46,7 +46,8 @@ def test_every_catalog_resource_writes(tmp_path: pathlib.Path, format: str) -> N
         writer.close()
 
 
-@pytest.mark.parametrize("format", FORMATS)
+# PDF renders in pieces of 100 pages, so its memory is flat only across pieces: test_formats_pdf covers it.
+@pytest.mark.parametrize("format", [f for f in FORMATS if f != "pdf"])
 def test_memory_does_not_grow_with_rows(tmp_path: pathlib.Path, format: str) -> None:
     """Python-side memory after 500 rows and after 2,500 more rows is the same, give or take."""
     columns = (

@@ -1,3 +1,5 @@
+"""The reference XLSX writer (openpyxl, `engine="openpyxl"`); test_formats_xlsx_stream.py holds the fast one to it."""
+
 import concurrent.futures
 import datetime as dt
 import pathlib
@@ -37,7 +39,7 @@ def bypass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> b
 
 
 def write_xlsx(path: pathlib.Path, rows: list[tuple], *, batch: int = 2, **options: Any) -> None:
-    writer = open_writer("xlsx", path, COLUMNS, **options)
+    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", **options)
     assert isinstance(writer, Writer)
     for start in range(0, len(rows), batch):
         writer.write_rows(rows[start : start + batch])
@@ -281,7 +283,7 @@ def test_a_part_file_name_is_fine(tmp_path: pathlib.Path, bypass: bool) -> None:
 def test_batches_from_different_threads(tmp_path: pathlib.Path, bypass: bool) -> None:
     """The pipeline calls write_rows through asyncio.to_thread: each batch may run on another thread."""
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, max_rows_per_sheet=7)
+    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=7)
     for start in range(0, 20, 4):
         batch = [(f"r{n}", n, None, None, None, None, None) for n in range(start, start + 4)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -299,7 +301,7 @@ def temp_files() -> set[str]:
 def test_close_is_idempotent_and_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> None:
     before = temp_files()
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, max_rows_per_sheet=2)
+    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=2)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
     created = temp_files() - before
     assert len(created) == 3
@@ -316,7 +318,7 @@ def test_close_is_idempotent_and_removes_temporary_files(tmp_path: pathlib.Path,
 def test_abort_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> None:
     before = temp_files()
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, max_rows_per_sheet=2)
+    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=2)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
     created = temp_files() - before
     writer.abort()
@@ -330,7 +332,7 @@ def test_abort_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> 
 
 def test_abort_after_a_failed_close(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = temp_files()
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS)
+    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl")
     writer.write_rows([("x", 1, None, None, None, None, None)])
 
     def fail(*args: object, **kwargs: object) -> None:
@@ -344,7 +346,7 @@ def test_abort_after_a_failed_close(tmp_path: pathlib.Path, monkeypatch: pytest.
 
 
 def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path) -> None:
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS)
+    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl")
     with pytest.raises(ValueError, match="8 values for 7 columns"):
         writer.write_rows([("x", 1, None, None, None, None, None, None)])
     writer.abort()
@@ -353,4 +355,4 @@ def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path) -> None:
 @pytest.mark.parametrize("max_rows", [0, -1, 1_048_576])
 def test_max_rows_per_sheet_is_bounded(tmp_path: pathlib.Path, max_rows: int) -> None:
     with pytest.raises(ValueError, match="max_rows_per_sheet"):
-        open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, max_rows_per_sheet=max_rows)
+        open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl", max_rows_per_sheet=max_rows)

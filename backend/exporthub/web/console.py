@@ -1,0 +1,426 @@
+"""The export console: HTMX pages under /console, signed in with an encrypted session cookie.
+
+    GET  /                                  -> /console
+    GET  /console                           the page: new-export form and the account's exports
+    GET  /console/sign-in                   paste an API key (or, with demo_sign_in, pick a demo account)
+    POST /console/sign-in, /sign-in/demo    start a session; POST /console/sign-out ends it
+    GET  /console/form/fields?resource=     the resource-dependent part of the form
+    POST /console/exports                   submit (the API's one submit path) -> form + new card
+    POST /console/exports/{id}/cancel       -> the card
+    GET  /console/exports/{id}/card         -> the card (polling fallback; 286 once it is finished)
+    WS   /console/ws                        snapshot of the cards, then each change as an OOB swap
+
+Every card, wherever it is rendered, comes from `partials/export_card.html` via `render_card`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+from litestar import MediaType, Request, Response, Router, WebSocket, get, post, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException, WebSocketDisconnect
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from exporthub.accounts import Account, account_by_slug, account_for_key
+from exporthub.db.seed import DEMO_ACCOUNTS
+from exporthub.errors import ConfigError, Conflict, InvalidRequest, NotFound, TooManyActiveExports
+from exporthub.exports import jobs, service
+from exporthub.exports.catalog import RESOURCES
+from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.settings import PROJECT_ROOT, Settings
+from exporthub.web import session
+from exporthub.web.api import export_out, submit_and_enqueue
+from exporthub.web.console_views import (
+    STATUS_LABELS,
+    CardView,
+    Department,
+    FormView,
+    card_view,
+    departments_from,
+    form_from_input,
+    new_form,
+)
+from exporthub.web.live import account_events, origin_allowed
+from exporthub.worker.queue import ExportQueue
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR = PROJECT_ROOT / "frontend"
+STATIC_DIR = PROJECT_ROOT / "static"
+
+RECENT_EXPORTS = 20
+SIGN_IN_PATH = "/console/sign-in"
+HTMX_STOP_POLLING = 286
+
+# Close codes the htmx ws extension does not retry (it retries only 1006, 1011, 1012, 1013).
+WS_NOT_SIGNED_IN = 4401
+WS_FORBIDDEN_ORIGIN = 4403
+
+
+class NotSignedIn(Exception):
+    """Raised by the console's account dependency; answered with a redirect to the sign-in page."""
+
+
+def _not_signed_in(request: Request[Any, Any, Any], _: NotSignedIn) -> Response[Any]:
+    if request.headers.get("hx-request") == "true":
+        return Response(None, status_code=204, headers={"HX-Redirect": SIGN_IN_PATH})
+    return Redirect(SIGN_IN_PATH, status_code=303)
+
+
+async def console_account(request: Request[Any, Any, Any], pool: asyncpg.Pool) -> Account:
+    account = await session.session_account(request, pool)
+    if account is None:
+        raise NotSignedIn()
+    return account
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+
+def render(connection: ASGIConnection[Any, Any, Any, Any], name: str, **context: Any) -> str:
+    engine = connection.app.template_engine
+    assert engine is not None, "create_app configures the template engine"
+    return engine.engine.get_template(name).render(**context)
+
+
+def html(content: str, status_code: int = 200) -> Response[str]:
+    return Response(content, media_type=MediaType.HTML, status_code=status_code)
+
+
+async def card_for(pool: asyncpg.Pool, settings: Settings, job: ExportJob, now: dt.datetime | None = None) -> CardView:
+    position = await jobs.queue_position(pool, job) if job.status is ExportStatus.QUEUED else None
+    url = export_out(settings, job).download_url if job.status is ExportStatus.COMPLETED else None
+    return card_view(job, now=now or dt.datetime.now(dt.UTC), queue_position=position, download_url=url)
+
+
+def render_card(
+    connection: ASGIConnection[Any, Any, Any, Any], card: CardView, *, oob: str | None = None, origin: str = ""
+) -> str:
+    """The card; `oob="replace"` swaps it by id, `oob="prepend"` inserts it at the top of #exports."""
+    return render(connection, "partials/export_card.html", card=card, oob=oob, origin=origin)
+
+
+def render_announcement(connection: ASGIConnection[Any, Any, Any, Any], text: str) -> str:
+    return render(connection, "partials/announcement.html", text=text)
+
+
+def announcement_for(job: ExportJob) -> str:
+    name = f"{RESOURCES[job.resource].label if job.resource in RESOURCES else job.resource} export"
+    fmt = job.format.value.upper()
+    if job.status is ExportStatus.COMPLETED:
+        return f"{name} ({fmt}) is ready to download."
+    if job.status is ExportStatus.FAILED:
+        return f"{name} ({fmt}) failed: {job.error_message or 'please try again'}"
+    return f"{name} ({fmt}): {STATUS_LABELS[job.status].lower()}."
+
+
+async def departments_of(pool: asyncpg.Pool, account_id: uuid.UUID) -> list[Department]:
+    rows = await pool.fetch("SELECT id, name, code FROM departments WHERE account_id = $1 ORDER BY name", account_id)
+    return departments_from(rows)
+
+
+async def render_form(request: Request[Any, Any, Any], pool: asyncpg.Pool, account: Account, form: FormView) -> str:
+    return render(request, "partials/export_form.html", form=form, departments=await departments_of(pool, account.id))
+
+
+# --- sign-in -----------------------------------------------------------------------------------------
+
+
+def _sign_in_page(settings: Settings, *, error: str = "", status_code: int = 200) -> Template:
+    return Template(
+        template_name="pages/sign_in.html",
+        media_type=MediaType.HTML,
+        context={"error": error, "demo_accounts": DEMO_ACCOUNTS if settings.demo_sign_in else ()},
+        status_code=status_code,
+    )
+
+
+@get("/console/sign-in", name="console:sign-in")
+async def sign_in_page(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
+    if await session.session_account(request, pool) is not None:
+        return Redirect("/console", status_code=303)
+    return _sign_in_page(settings)
+
+
+@post("/console/sign-in", status_code=303)
+async def sign_in_with_key(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
+    form = await request.form()
+    key = str(form.get("api_key") or "").strip()
+    account = await account_for_key(pool, key) if key else None
+    if account is None:
+        message = "Paste an API key." if not key else "That API key is unknown or has been revoked."
+        return _sign_in_page(settings, error=message, status_code=401)
+    session.sign_in(request, account)
+    return Redirect("/console", status_code=303)
+
+
+@post("/console/sign-in/demo", status_code=303)
+async def sign_in_demo(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
+    if not settings.demo_sign_in:
+        raise NotFoundException()
+    form = await request.form()
+    slug = str(form.get("account") or "")
+    account = await account_by_slug(pool, slug) if slug in {d.slug for d in DEMO_ACCOUNTS} else None
+    if account is None:
+        return _sign_in_page(settings, error="That demo account does not exist here.", status_code=400)
+    session.sign_in(request, account)
+    return Redirect("/console", status_code=303)
+
+
+@post("/console/sign-out", status_code=303)
+async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
+    session.sign_out(request)
+    return Redirect(SIGN_IN_PATH, status_code=303)
+
+
+@get("/", include_in_schema=False)
+async def root() -> Redirect:
+    return Redirect("/console", status_code=303)
+
+
+# --- the console -------------------------------------------------------------------------------------
+
+
+@get("/console", name="console:index")
+async def console_page(
+    request: Request[Any, Any, Any], account: Account, pool: asyncpg.Pool, settings: Settings
+) -> Template:
+    now = dt.datetime.now(dt.UTC)
+    cards = [
+        await card_for(pool, settings, j, now) for j in await jobs.list_jobs(pool, account.id, limit=RECENT_EXPORTS)
+    ]
+    return Template(
+        template_name="pages/console.html",
+        media_type=MediaType.HTML,
+        context={
+            "account": account,
+            "cards": cards,
+            "form_html": await render_form(request, pool, account, new_form()),
+        },
+    )
+
+
+@get("/console/form/fields")
+async def form_fields(
+    request: Request[Any, Any, Any], account: Account, resource: str = "", date_from: str = "", date_to: str = ""
+) -> Response[str]:
+    form = new_form(resource, date_from=date_from, date_to=date_to)
+    return html(render(request, "partials/resource_fields.html", form=form))
+
+
+@post("/console/exports")
+async def submit_export(
+    request: Request[Any, Any, Any],
+    account: Account,
+    pool: asyncpg.Pool,
+    queue: ExportQueue,
+    settings: Settings,
+) -> Response[str]:
+    values = await request.form()
+    form, body = form_from_input(values, lambda name: values.getall(name, []))
+    try:
+        job = await submit_and_enqueue(pool, queue, settings, account, body)
+    except InvalidRequest as exc:
+        form.add_problems(exc.problems)
+        return html(await render_form(request, pool, account, form), status_code=422)
+    except TooManyActiveExports as exc:
+        form.errors["form"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
+        return html(await render_form(request, pool, account, form), status_code=429)
+    form.errors.clear()
+    card = await card_for(pool, settings, job)
+    return html(
+        await render_form(request, pool, account, form)
+        + render_card(request, card, oob="prepend", origin="submit")
+        + render_announcement(request, f"{announcement_for(job)[:-1]}; it appears at the top of your exports.")
+    )
+
+
+@post("/console/exports/{export_id:uuid}/cancel")
+async def cancel_export(
+    request: Request[Any, Any, Any], export_id: uuid.UUID, account: Account, pool: asyncpg.Pool, settings: Settings
+) -> Response[str]:
+    try:
+        job = await service.cancel_export(pool, account.id, export_id)
+    except Conflict:  # finished meanwhile: show how it ended
+        job = await service.get_export(pool, account.id, export_id)
+    return html(render_card(request, await card_for(pool, settings, job)))
+
+
+@get("/console/exports/{export_id:uuid}/card")
+async def export_card(
+    request: Request[Any, Any, Any], export_id: uuid.UUID, account: Account, pool: asyncpg.Pool, settings: Settings
+) -> Response[str]:
+    job = await service.get_export(pool, account.id, export_id)
+    # 286 tells htmx to stop polling this card once its export has finished.
+    return html(
+        render_card(request, await card_for(pool, settings, job)),
+        status_code=200 if job.status.is_active else HTMX_STOP_POLLING,
+    )
+
+
+# --- realtime ----------------------------------------------------------------------------------------
+
+
+@websocket("/console/ws")
+async def console_socket(
+    socket: WebSocket[Any, Any, Any], pool: asyncpg.Pool, settings: Settings, channels: ChannelsPlugin
+) -> None:
+    """Session-authenticated push of card updates.
+
+    Refusals accept first and then close with a 44xx code: a close before accept reaches the browser
+    as 1006, which the htmx ws extension retries for ever. Browsers always send Origin on a
+    WebSocket handshake and the CSRF middleware does not cover sockets, so a missing or foreign
+    Origin is refused.
+    """
+    await socket.accept()
+    origin = socket.headers.get("origin")
+    if origin is None or not origin_allowed(origin, socket.headers.get("host"), settings.public_url):
+        await socket.close(code=WS_FORBIDDEN_ORIGIN, reason="cross-site connection refused")
+        return
+    account = await session.session_account(socket, pool)
+    if account is None:
+        await socket.close(code=WS_NOT_SIGNED_IN, reason="sign in first")
+        return
+    feed = CardFeed(socket, pool, settings, account)
+    try:
+        async with account_events(channels, settings.queue_name, account.id, socket) as events:  # before the snapshot
+            await socket.send_text(await feed.snapshot())
+            async for event in events:
+                if event["type"] == "resync":  # Redis was away: events may be lost
+                    await socket.send_text(await feed.snapshot())
+                elif event["type"] != "client.message":  # the console sends nothing it expects read
+                    fragments = await feed.on_event(event)
+                    if fragments:
+                        await socket.send_text(fragments)
+    except (WebSocketDisconnect, OSError):
+        return
+    except Exception:
+        # 1011 is one of the codes the htmx extension retries; its snapshot then resynchronises the page.
+        log.exception("console socket of account %s failed", account.slug)
+        with contextlib.suppress(Exception):
+            await socket.close(code=1011, reason="internal error")
+
+
+@dataclasses.dataclass
+class CardFeed:
+    """Turns one account's events into card fragments for one connection.
+
+    `shown` is what this connection's page holds (the snapshot, then every card sent since), so a
+    known card is replaced by id and an unknown one is inserted at the top of the list. Progress
+    events are rendered from the event over the last job read (no query per event); any change of
+    status re-reads the job, scoped to the account.
+    """
+
+    socket: WebSocket[Any, Any, Any]
+    pool: asyncpg.Pool
+    settings: Settings
+    account: Account
+    shown: dict[uuid.UUID, ExportJob] = dataclasses.field(default_factory=dict)
+
+    async def snapshot(self) -> str:
+        recent = await jobs.list_jobs(self.pool, self.account.id, limit=RECENT_EXPORTS)
+        now = dt.datetime.now(dt.UTC)
+        self.shown = {j.id: j for j in recent}
+        cards = [await card_for(self.pool, self.settings, j, now) for j in recent]
+        return render(self.socket, "partials/export_list.html", cards=cards, oob=True)
+
+    async def on_event(self, event: dict[str, Any]) -> str:
+        try:
+            export_id = uuid.UUID(str(event["exportId"]))
+            status = ExportStatus(event["status"])
+        except (KeyError, ValueError):
+            log.warning("ignoring a malformed progress event: %r", event)
+            return ""
+        before = self.shown.get(export_id)
+        if before is not None and before.status is status and event.get("type") == "export.progress":
+            job = dataclasses.replace(
+                before,
+                processed_rows=int(event.get("processedRows") or 0),
+                total_rows=event.get("totalRows"),
+                progress=int(event.get("progress") or 0),
+            )
+        else:
+            fresh = await jobs.get_job(self.pool, self.account.id, export_id)
+            if fresh is None:  # not this account's, or gone
+                return ""
+            job = fresh
+        out = [await self._card(job)]
+        if before is None or before.status is not job.status:
+            out.append(render_announcement(self.socket, announcement_for(job)))
+            out.extend(await self._queued_cards(except_id=job.id))  # places in the queue moved
+        return "".join(out)
+
+    async def _card(self, job: ExportJob) -> str:
+        known = job.id in self.shown
+        self.shown[job.id] = job
+        card = await card_for(self.pool, self.settings, job)
+        return render_card(self.socket, card, oob="replace" if known else "prepend")
+
+    async def _queued_cards(self, except_id: uuid.UUID) -> list[str]:
+        queued = [j for j in self.shown.values() if j.status is ExportStatus.QUEUED and j.id != except_id]
+        out = []
+        for old in queued:
+            job = await jobs.get_job(self.pool, self.account.id, old.id)
+            if job is not None:
+                out.append(await self._card(job))
+        return out
+
+
+def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[str]:
+    return html(render(request, "pages/not_found.html", message=str(exc)), status_code=404)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    if not FRONTEND_DIR.is_dir():
+        raise ConfigError("frontend", f"templates not found at {FRONTEND_DIR}; run from a source checkout")
+    return TemplateConfig(directory=FRONTEND_DIR, engine=JinjaTemplateEngine)
+
+
+def static_files_router() -> Router:
+    return create_static_files_router(path="/static", directories=[STATIC_DIR], name="static")
+
+
+# The console's pages load nothing from elsewhere and are never framed.
+_SECURITY_HEADERS = [
+    ResponseHeader(
+        name="Content-Security-Policy",
+        value="default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+]
+
+console_router = Router(
+    path="/",
+    route_handlers=[
+        root,
+        sign_in_page,
+        sign_in_with_key,
+        sign_in_demo,
+        sign_out,
+        console_page,
+        form_fields,
+        submit_export,
+        cancel_export,
+        export_card,
+        console_socket,
+    ],
+    dependencies={"account": Provide(console_account)},
+    exception_handlers={NotSignedIn: _not_signed_in, NotFound: _not_found},
+    response_headers=_SECURITY_HEADERS,
+    include_in_schema=False,
+)

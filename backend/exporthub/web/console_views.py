@@ -1,0 +1,273 @@
+"""What the console's templates show, computed in Python so that the templates stay plain `if`s.
+
+`CardView` is everything `partials/export_card.html` needs for any state of an export; `FormView`
+holds the new-export form's values and the problems to show next to each field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from exporthub.errors import Problem
+from exporthub.exports.catalog import RESOURCES, Resource
+from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.formats import FORMATS
+
+STATUS_LABELS = {
+    ExportStatus.QUEUED: "Queued",
+    ExportStatus.PROCESSING: "Exporting",
+    ExportStatus.COMPLETED: "Ready",
+    ExportStatus.FAILED: "Failed",
+    ExportStatus.CANCELLED: "Cancelled",
+    ExportStatus.EXPIRED: "Expired",
+}
+
+FORMAT_LABELS = {"csv": "CSV", "xlsx": "Excel (XLSX)", "pdf": "PDF"}
+
+
+def card_dom_id(export_id: uuid.UUID) -> str:
+    return f"export-{export_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CardView:
+    id: uuid.UUID
+    dom_id: str
+    title: str
+    details: str
+    status: str
+    status_label: str
+    active: bool
+    created_at: dt.datetime
+    queue_position: int | None
+    percent: int
+    processed_rows: int
+    total_rows: int | None
+    rows_per_second: int | None
+    time_left: str | None
+    cancel_requested: bool
+    file_size: str | None
+    download_url: str | None
+    download_label: str | None
+    expires_at: dt.datetime | None
+    expires_in: str | None
+    error_message: str | None
+
+    @property
+    def rows_text(self) -> str:
+        if self.total_rows is None:
+            return f"{self.processed_rows:,} rows"
+        return f"{self.processed_rows:,} of {self.total_rows:,} rows"
+
+
+def card_view(
+    job: ExportJob,
+    *,
+    now: dt.datetime,
+    queue_position: int | None = None,
+    download_url: str | None = None,
+) -> CardView:
+    resource = RESOURCES.get(job.resource)
+    label = resource.label if resource else job.resource
+    fmt = job.format.value.upper()
+    rate, left = _speed(job, now)
+    completed = job.status is ExportStatus.COMPLETED
+    expires_in = None
+    if completed and job.expires_at is not None:
+        expires_in = "now" if job.expires_at <= now else "in " + duration(job.expires_at - now, coarse=True)
+    return CardView(
+        id=job.id,
+        dom_id=card_dom_id(job.id),
+        title=f"{label} · {fmt}",
+        details=describe_request(job, resource),
+        status=job.status.value,
+        status_label=STATUS_LABELS[job.status],
+        active=job.status.is_active,
+        created_at=job.created_at,
+        queue_position=queue_position if job.status is ExportStatus.QUEUED else None,
+        percent=max(0, min(100, job.progress)),
+        processed_rows=job.processed_rows,
+        total_rows=job.total_rows,
+        rows_per_second=rate,
+        time_left=left,
+        cancel_requested=job.cancel_requested,
+        file_size=human_bytes(job.file_size) if job.file_size is not None else None,
+        download_url=download_url if completed else None,
+        download_label=f"Download {fmt}" if completed else None,
+        expires_at=job.expires_at if completed else None,
+        expires_in=expires_in,
+        error_message=(job.error_message or "The export stopped unexpectedly. Please try again.")
+        if job.status is ExportStatus.FAILED
+        else None,
+    )
+
+
+def _speed(job: ExportJob, now: dt.datetime) -> tuple[int | None, str | None]:
+    """Rows per second since the run started, and the time left at that pace."""
+    if job.status is not ExportStatus.PROCESSING or job.started_at is None or job.processed_rows <= 0:
+        return None, None
+    elapsed = (now - job.started_at).total_seconds()
+    if elapsed <= 0.05:
+        return None, None
+    rate = job.processed_rows / elapsed
+    left = None
+    if job.total_rows is not None and rate > 0:
+        remaining = max(0, job.total_rows - job.processed_rows)
+        left = "less than a second" if remaining / rate < 1 else duration(dt.timedelta(seconds=remaining / rate))
+    return round(rate), left
+
+
+def describe_request(job: ExportJob, resource: Resource | None) -> str:
+    parts = [f"{len(job.columns)} column{'s' if len(job.columns) != 1 else ''}"]
+    f = job.filters
+    date_label = _date_label(resource)
+    if f.date_from and f.date_to:
+        parts.append(f"{date_label} {f.date_from.isoformat()} to {f.date_to.isoformat()}")
+    elif f.date_from:
+        parts.append(f"{date_label} from {f.date_from.isoformat()}")
+    elif f.date_to:
+        parts.append(f"{date_label} up to {f.date_to.isoformat()}")
+    if f.department_ids:
+        n = len(f.department_ids)
+        parts.append(f"{n} department{'s' if n != 1 else ''}")
+    if f.status:
+        parts.append(f"status {f.status.replace('_', ' ')}")
+    return " · ".join(parts)
+
+
+def _date_label(resource: Resource | None) -> str:
+    if resource is None:
+        return "Date"
+    column = resource.column(resource.date_column)
+    return column.label if column else "Date"
+
+
+def human_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def duration(delta: dt.timedelta, *, coarse: bool = False) -> str:
+    """'4 s', '2 min 5 s', '23 h 59 min'; coarse drops seconds once there are minutes."""
+    seconds = max(0, round(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min" if coarse or not secs else f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+# --- the new-export form ---------------------------------------------------------------------------
+
+# Where each problem of the shared validation is shown; anything else goes to the top of the form.
+_FIELD_SLOTS = {
+    "resource": "resource",
+    "format": "format",
+    "columns": "columns",
+    "filters.dateFrom": "date_from",
+    "filters.dateTo": "date_to",
+    "filters.status": "status",
+    "filters.departmentIds": "departments",
+}
+
+
+def problem_slot(field: str) -> str:
+    return _FIELD_SLOTS.get(field.split("[", 1)[0], "form")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Department:
+    id: uuid.UUID
+    name: str
+    code: str
+
+
+@dataclasses.dataclass
+class FormView:
+    resource: Resource
+    format: str = "csv"
+    columns: tuple[str, ...] = ()
+    date_from: str = ""
+    date_to: str = ""
+    status: str = ""
+    department_ids: frozenset[str] = frozenset()
+    errors: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def resources(self) -> list[Resource]:
+        return list(RESOURCES.values())
+
+    @property
+    def formats(self) -> list[tuple[str, str]]:
+        return [(f, FORMAT_LABELS.get(f, f.upper())) for f in FORMATS]
+
+    @property
+    def date_label(self) -> str:
+        return _date_label(self.resource)
+
+    def add_problems(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            message = p.message.replace("filters.dateFrom", "the start date").replace("filters.dateTo", "the end date")
+            if p.field == "columns" and not self.columns:
+                message = "Tick at least one column."
+            self.errors.setdefault(problem_slot(p.field), []).append(message)
+
+    def error(self, slot: str) -> str | None:
+        messages = self.errors.get(slot)
+        return " ".join(_sentence(m) for m in messages) if messages else None
+
+
+def _sentence(message: str) -> str:
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def new_form(resource_key: str | None = None, *, date_from: str = "", date_to: str = "") -> FormView:
+    resource = RESOURCES.get(resource_key or "") or next(iter(RESOURCES.values()))
+    return FormView(resource=resource, columns=resource.default_columns, date_from=date_from, date_to=date_to)
+
+
+def form_from_input(values: Mapping[str, Any], getall: Any) -> tuple[FormView, dict[str, Any]]:
+    """The form as the person filled it in, and the API body it stands for (validated by the caller)."""
+    resource_key = str(values.get("resource") or "")
+    resource = RESOURCES.get(resource_key) or next(iter(RESOURCES.values()))
+    columns = tuple(str(c) for c in getall("columns"))
+    departments = [str(d) for d in getall("department_ids") if d]
+    form = FormView(
+        resource=resource,
+        format=str(values.get("format") or ""),
+        columns=columns,
+        date_from=str(values.get("date_from") or "").strip(),
+        date_to=str(values.get("date_to") or "").strip(),
+        status=str(values.get("status") or ""),
+        department_ids=frozenset(departments),
+    )
+    filters: dict[str, Any] = {}
+    if form.date_from:
+        filters["dateFrom"] = form.date_from
+    if form.date_to:
+        filters["dateTo"] = form.date_to
+    if departments:
+        filters["departmentIds"] = departments
+    if form.status:
+        filters["status"] = form.status
+    body: dict[str, Any] = {"resource": resource_key or None, "format": form.format or None, "columns": list(columns)}
+    if filters:
+        body["filters"] = filters
+    return form, body
+
+
+def departments_from(rows: Sequence[Any]) -> list[Department]:
+    return [Department(r["id"], r["name"], r["code"]) for r in rows]

@@ -1,0 +1,201 @@
+"""Live progress over WebSocket: `account_events` (the subscriber every socket uses) and the JSON
+socket for integrations, `GET /api/v1/exports/ws`.
+
+Protocol of `/api/v1/exports/ws` (also in the README):
+
+- Auth: `Authorization: Bearer <api key>` (preferred), or `?apiKey=<key>` for clients that cannot
+  set headers (browsers; the key then shows in logs and history). A browser `Origin` must be the
+  site's own (settings.public_url or the request's host); non-browser clients send none.
+- Refusals are made after the handshake, with a close code clients should not retry:
+  4401 (missing, unknown or revoked key), 4403 (cross-site Origin). 1011: our error, retry later.
+- Server -> client, JSON text frames: first `{"type": "snapshot", "exports": [event, ...]}` (the
+  account's 20 newest exports, newest first, each shaped like an event), then every event of the
+  account as the worker published it (see `exporthub.progress`). After a Redis outage the server
+  sends a new snapshot, since events published meanwhile are lost.
+- Client -> server: the text `ping` is answered with `{"type": "pong"}`; anything else is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+from litestar import WebSocket, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.exceptions import WebSocketDisconnect
+
+from exporthub.accounts import Account, account_for_key
+from exporthub.exports import jobs
+from exporthub.progress import channel_for, export_event
+from exporthub.progress.subscribe import RESYNC, EventSubscriber
+from exporthub.settings import Settings
+from exporthub.worker.queue import download_url_for
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_SIZE = 20
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+_CLIENT_TEXT = b"\x01"  # prefix of a client's text frame in the subscriber's stream (events are JSON)
+
+
+@contextlib.asynccontextmanager
+async def account_events(
+    channels: ChannelsPlugin,
+    namespace: str,
+    account_id: uuid.UUID,
+    socket: WebSocket[Any, Any, Any] | None = None,
+) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    """Subscribe to one account's progress events for as long as the `async with` lasts.
+
+        async with account_events(channels, settings.queue_name, account.id, socket) as events:
+            await send_snapshot()            # read AFTER subscribing: nothing falls in between
+            async for event in events:
+                ...
+
+    `namespace` is settings.queue_name (see channel_for). `channels` is the app's ChannelsPlugin (inject it as `channels: ChannelsPlugin`); `socket` is an
+    accepted WebSocket, or None when the caller watches for disconnects itself. Subscribing is done
+    when the `async with` is entered. The iterator yields dicts, each with a "type":
+
+    - "export.progress" | "export.completed" | "export.failed" | "export.cancelled" | "export.expired":
+      the event as published, with "exportId", "status", "progress", ... (see exporthub.progress);
+    - "resync": Redis came back after an outage and events may have been lost: send a new snapshot;
+    - "client.message", with "text": a text frame the client sent (e.g. "ping", an htmx ws-send).
+      Client frames come through here, in order with the events, so that one task does all the
+      sending on the socket.
+
+    The iteration ends when the client disconnects (the socket is read in a background task that
+    notices it) and the subscription is dropped on exit. Waiting for the next event may be cancelled
+    safely (`asyncio.wait_for(anext(events), 30)` for a heartbeat): the stream stays usable.
+    Only this account's channel is read; the caller must have authenticated the account.
+    """
+    channel = channel_for(namespace, account_id)
+    subscriber = await channels.subscribe(channel)
+    reader = None
+    try:
+        if not isinstance(subscriber, EventSubscriber):
+            raise TypeError("account_events needs the plugin made by create_channels_plugin()")
+        if socket is not None:
+            reader = asyncio.create_task(_read_client(socket, subscriber))
+        yield AccountEvents(subscriber)
+    finally:
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await channels.unsubscribe(subscriber, channel)
+
+
+async def _read_client(socket: WebSocket[Any, Any, Any], subscriber: EventSubscriber) -> None:
+    try:
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text") if message["type"] == "websocket.receive" else None
+            if text is not None:
+                await subscriber.put(_CLIENT_TEXT + text.encode())
+    except (WebSocketDisconnect, OSError):
+        pass
+    finally:
+        subscriber.put_nowait(None)  # ends the iteration
+
+
+class AccountEvents:
+    """The iterator `account_events` yields (see there)."""
+
+    def __init__(self, subscriber: EventSubscriber) -> None:
+        self._subscriber = subscriber
+        self._ended = False
+
+    def __aiter__(self) -> AccountEvents:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        while not self._ended:
+            raw = await self._subscriber.get()
+            if raw is None:
+                self._ended = True
+            elif raw == RESYNC:
+                return {"type": "resync"}
+            elif raw.startswith(_CLIENT_TEXT):
+                return {"type": "client.message", "text": raw[1:].decode()}
+            else:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    log.warning("dropped a malformed progress event: %r", raw[:200])
+                    continue
+                if isinstance(event, dict):
+                    return event
+        raise StopAsyncIteration
+
+
+async def snapshot(pool: asyncpg.Pool, settings: Settings, account_id: uuid.UUID) -> dict[str, Any]:
+    """The account's newest exports, each shaped like the event its current state would publish."""
+    recent = await jobs.list_jobs(pool, account_id, limit=SNAPSHOT_SIZE)
+    return {"type": "snapshot", "exports": [export_event(j, download_url_for(settings, j)) for j in recent]}
+
+
+def origin_allowed(origin: str | None, host: str | None, public_url: str) -> bool:
+    """No Origin (not a browser), or the site's own: public_url's origin or the request's host."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null", file:// pages and the like
+    public = urlsplit(public_url)
+    if (parts.scheme, parts.netloc.lower()) == (public.scheme, public.netloc.lower()):
+        return True
+    return host is not None and parts.netloc.lower() == host.lower()
+
+
+async def _authenticate(socket: WebSocket[Any, Any, Any], pool: asyncpg.Pool) -> Account | str:
+    """The account, or the reason for refusing."""
+    scheme, _, token = socket.headers.get("authorization", "").partition(" ")
+    key = token.strip() if scheme.lower() == "bearer" else ""
+    key = key or (socket.query_params.get("apiKey") or "").strip()
+    if not key:
+        return "send your API key as 'Authorization: Bearer <key>' (or ?apiKey=<key>)"
+    account = await account_for_key(pool, key)
+    return account if account is not None else "unknown or revoked API key"
+
+
+@websocket("/api/v1/exports/ws", name="exports_socket")
+async def exports_socket(
+    socket: WebSocket[Any, Any, Any], pool: asyncpg.Pool, settings: Settings, channels: ChannelsPlugin
+) -> None:
+    # Accept first, then refuse with a 44xx code: a refusal before accept reaches clients as 1006,
+    # which they take for a network failure and retry forever.
+    await socket.accept()
+    if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), settings.public_url):
+        await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-site WebSocket refused")
+        return
+    account = await _authenticate(socket, pool)
+    if not isinstance(account, Account):
+        await socket.close(CLOSE_UNAUTHORIZED, account)
+        return
+    try:
+        async with account_events(channels, settings.queue_name, account.id, socket) as events:
+            await socket.send_json(await snapshot(pool, settings, account.id))
+            async for event in events:
+                if event["type"] == "resync":
+                    await socket.send_json(await snapshot(pool, settings, account.id))
+                elif event["type"] == "client.message":
+                    if event["text"].strip().lower() == "ping":
+                        await socket.send_json({"type": "pong"})
+                else:
+                    await socket.send_json(event)
+    except (WebSocketDisconnect, OSError):
+        return  # the client left while we were sending
+    except Exception:
+        log.exception("live socket of account %s failed", account.slug)
+        with contextlib.suppress(Exception):
+            await socket.close(1011, "server error; reconnect later")

@@ -1,0 +1,108 @@
+"""Where a webhook may go: never to private, loopback, link-local, multicast, reserved or unspecified
+addresses (SSRF), unless configuration allows it.
+
+Checked at submit time and again before every attempt, since DNS answers change; the attempt then
+connects to the very address that was checked (no second lookup an attacker could rebind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from exporthub.settings import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+
+class WebhookUrlRefused(Exception):
+    """The URL is not one we send to; the message says why, for the client."""
+
+
+class WebhookHostUnresolved(WebhookUrlRefused):
+    """The host did not resolve: refused at submit, but worth retrying at delivery."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    allow_private: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AddressPolicy:
+        return cls(
+            allow_private=settings.webhook_allow_private,
+            allowed_networks=tuple(ipaddress.ip_network(c) for c in settings.webhook_allowed_cidrs),
+        )
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why this address is refused, or None if webhooks may go there."""
+        if self.allow_private or any(address in n for n in self.allowed_networks):
+            return None
+        plain = _embedded_ipv4(address) or address
+        for flag in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+            if getattr(plain, f"is_{flag}"):
+                return f"{address} is a {flag.replace('_', '-')} address"
+        if not plain.is_global:  # e.g. 100.64.0.0/10 (carrier-grade NAT)
+            return f"{address} is not a public address"
+        return None
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address hidden in an IPv4-mapped (::ffff:a.b.c.d) or 6to4 IPv6 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        return address.ipv4_mapped or address.sixtofour
+    return None
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def resolve_checked(url: str, policy: AddressPolicy, resolver: Resolver = system_resolver) -> list[IPAddress]:
+    """Every address the URL's host resolves to, all allowed; raises WebhookUrlRefused otherwise."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise WebhookUrlRefused("expected an absolute http:// or https:// URL")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise WebhookUrlRefused("the URL's port is not valid") from None
+    addresses = [literal] if (literal := _address_literal(host)) else await _resolve(resolver, host, port)
+    for address in addresses:
+        reason = policy.refusal(address)
+        if reason is not None:
+            shown = "" if str(address) == host else f"{host} resolves to "
+            raise WebhookUrlRefused(f"webhooks cannot be sent to internal networks: {shown}{reason}")
+    return addresses
+
+
+def _address_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:  # a name
+        return None
+
+
+async def _resolve(resolver: Resolver, host: str, port: int) -> list[IPAddress]:
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            found = await resolver(host, port)
+    except TimeoutError:
+        raise WebhookHostUnresolved(f"could not resolve {host} in time") from None
+    except OSError as exc:
+        raise WebhookHostUnresolved(f"could not resolve {host} ({exc.strerror or exc})") from None
+    if not found:
+        raise WebhookHostUnresolved(f"{host} has no address")
+    return [ipaddress.ip_address(a.split("%")[0]) for a in found]

@@ -1,0 +1,226 @@
+"""The webhook tables (migration 0003): secrets, events (the outbox) and attempts. Connection passed in.
+
+Reads for an account always name the account: a client only ever sees its own secret and deliveries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from exporthub.exports.models import ExportJob
+from exporthub.webhooks.signing import generate_secret
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    secret: str
+    created_at: dt.datetime
+    previous_expires_at: dt.datetime | None  # None when no previous secret signs any more
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    export_id: uuid.UUID
+    event: str
+    url: str
+    body: str
+    attempt: int  # this attempt's number (1 for the first)
+
+
+def _secret(row: Any, now: dt.datetime) -> WebhookSecret:
+    expires = row["previous_expires_at"]
+    live = row["previous_secret"] is not None and expires is not None and expires > now
+    return WebhookSecret(row["secret"], row["created_at"], expires if live else None)
+
+
+async def get_secret(conn: Conn, account_id: uuid.UUID) -> WebhookSecret:
+    """The account's current secret, made on first need."""
+    await conn.execute(
+        "INSERT INTO webhook_secrets (account_id, secret) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING",
+        account_id,
+        generate_secret(),
+    )
+    row = await conn.fetchrow("SELECT *, now() AS now FROM webhook_secrets WHERE account_id = $1", account_id)
+    return _secret(row, row["now"])
+
+
+async def rotate_secret(conn: Conn, account_id: uuid.UUID, *, grace_seconds: int) -> WebhookSecret:
+    """A new secret; the one it replaces keeps signing (alongside) for `grace_seconds`."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO webhook_secrets (account_id, secret) VALUES ($1, $2)
+        ON CONFLICT (account_id) DO UPDATE
+           SET previous_secret = webhook_secrets.secret,
+               previous_expires_at = now() + make_interval(secs => $3),
+               secret = EXCLUDED.secret, created_at = now()
+        RETURNING *, now() AS now
+        """,
+        account_id,
+        generate_secret(),
+        grace_seconds,
+    )
+    return _secret(row, row["now"])
+
+
+async def signing_secrets(conn: Conn, account_id: uuid.UUID) -> list[str]:
+    """The secrets to sign with right now: the current one first, then one still in its grace period."""
+    current = await get_secret(conn, account_id)
+    out = [current.secret]
+    if current.previous_expires_at is not None:
+        previous = await conn.fetchval("SELECT previous_secret FROM webhook_secrets WHERE account_id = $1", account_id)
+        if previous:
+            out.append(previous)
+    return out
+
+
+async def insert_event(
+    conn: Conn, job: ExportJob, *, event_id: uuid.UUID, event: str, body: str, window_seconds: float
+) -> uuid.UUID | None:
+    """Record an event to deliver now; None if the export's event was already recorded."""
+    return await conn.fetchval(
+        """
+        INSERT INTO webhook_events (id, account_id, export_id, event, url, body, give_up_at)
+        VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+        ON CONFLICT (export_id, event) DO NOTHING
+        RETURNING id
+        """,
+        event_id,
+        job.account_id,
+        job.id,
+        event,
+        job.webhook_url,
+        body,
+        float(window_seconds),
+    )
+
+
+async def finished_without_event(conn: Conn, *, window_seconds: float, limit: int) -> list[ExportJob]:
+    """Exports that ended with a webhook but have no event: cancelled while queued, or the worker died."""
+    rows = await conn.fetch(
+        """
+        SELECT j.* FROM export_jobs j
+         WHERE j.webhook_url IS NOT NULL
+           AND j.completed_at > now() - make_interval(secs => $1)
+           AND j.status IN ('completed', 'failed', 'cancelled')
+           AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.export_id = j.id)
+         ORDER BY j.completed_at
+         LIMIT $2
+        """,
+        float(window_seconds),
+        limit,
+    )
+    return [ExportJob.from_record(r) for r in rows]
+
+
+async def claim_due(conn: Conn, *, limit: int, lock_seconds: float) -> list[ClaimedEvent]:
+    """Claim up to `limit` due events; other workers skip them. A claim not finished lapses."""
+    rows = await conn.fetch(
+        """
+        UPDATE webhook_events
+           SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $2)
+         WHERE id IN (
+               SELECT id FROM webhook_events
+                WHERE state = 'pending' AND next_attempt_at <= now()
+                  AND (locked_until IS NULL OR locked_until < now())
+                ORDER BY next_attempt_at
+                LIMIT $1
+                  FOR UPDATE SKIP LOCKED)
+        RETURNING id, account_id, export_id, event, url, body, attempts
+        """,
+        limit,
+        float(lock_seconds),
+    )
+    return [
+        ClaimedEvent(r["id"], r["account_id"], r["export_id"], r["event"], r["url"], r["body"], r["attempts"])
+        for r in rows
+    ]
+
+
+async def record_attempt(
+    conn: asyncpg.Connection,
+    event: ClaimedEvent,
+    *,
+    delivered: bool,
+    retry_in_seconds: float | None,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: int,
+    attempted_at: dt.datetime,
+) -> str | None:
+    """Save an attempt and what follows: delivered, a retry (unless past give_up_at), or failed for good.
+
+    Returns the event's new state, or None if the claim was lost (lapsed, or the export was deleted).
+    """
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """
+            WITH decision AS (
+                SELECT CASE WHEN $3 THEN 'delivered'
+                            WHEN $4::float8 IS NOT NULL
+                                 AND now() + make_interval(secs => $4::float8) <= give_up_at THEN 'pending'
+                            ELSE 'failed' END AS state
+                  FROM webhook_events WHERE id = $1
+            )
+            UPDATE webhook_events e
+               SET state = d.state,
+                   next_attempt_at = CASE WHEN d.state = 'pending'
+                                          THEN now() + make_interval(secs => $4::float8)
+                                          ELSE e.next_attempt_at END,
+                   locked_until = NULL,
+                   finished_at = CASE WHEN d.state = 'pending' THEN NULL ELSE now() END
+              FROM decision d
+             WHERE e.id = $1 AND e.attempts = $2 AND e.state = 'pending'
+            RETURNING e.state, CASE WHEN e.state = 'pending' THEN e.next_attempt_at END AS next_retry_at
+            """,
+            event.id,
+            event.attempt,
+            delivered,
+            retry_in_seconds,
+        )
+        if row is None:
+            return None
+        await conn.execute(
+            """
+            INSERT INTO webhook_attempts (event_id, account_id, export_id, attempt, url, status_code, error,
+                                          duration_ms, attempted_at, next_retry_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            event.id,
+            event.account_id,
+            event.export_id,
+            event.attempt,
+            event.url,
+            status_code,
+            error,
+            duration_ms,
+            attempted_at,
+            row["next_retry_at"],
+        )
+    return row["state"]
+
+
+async def list_events(conn: Conn, account_id: uuid.UUID, export_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, event, url, state, attempts, next_attempt_at, created_at, finished_at FROM webhook_events"
+        " WHERE export_id = $1 AND account_id = $2 ORDER BY created_at, id",
+        export_id,
+        account_id,
+    )
+
+
+async def list_attempts(conn: Conn, account_id: uuid.UUID, export_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT a.*, e.event FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id"
+        " WHERE a.export_id = $1 AND a.account_id = $2 ORDER BY a.attempted_at, a.attempt",
+        export_id,
+        account_id,
+    )
