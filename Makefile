@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,18 @@ lint: $(STAMP) ## ruff lint and format check, mypy
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix backend tests bench
 	$(BIN)/ruff format backend tests bench
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## benchmarks (exports, 2 workers, WebSocket fan-out, API load) -> bench/results/; ~15 min
+	@command -v wrk >/dev/null || echo "wrk not found (apt-get install wrk): the API load uses the slower asyncio generator"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: $(STAMP) ## the benchmarks, tiny, as CI runs them (checks the result files, not the numbers)
+	$(BIN)/python -m pytest tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
 
 clean: ## remove the virtualenv, caches and the embedded servers' data
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache .mypy_cache test-artifacts

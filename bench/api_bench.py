@@ -1,0 +1,297 @@
+"""API under load: submit and status at 100 concurrent connections against one `exporthub serve`.
+
+Three runs, each `--duration` seconds with `--connections` keep-alive connections (acme's API key):
+
+- submit, cap raised: POST /api/v1/exports (CSV, 5,000 payroll rows) with EXPORTHUB_MAX_ACTIVE_EXPORTS
+  raised, so every submit is accepted (202: a transaction under the account's row lock, an insert,
+  an enqueue). No worker reads the bench's queue (a queue name of its own), and the queued jobs and
+  the stream are deleted afterwards, so the queue never runs away.
+- submit, default cap: the same POST with the default cap of 5 active exports: after 5 accepted
+  submits the rest are refused with 429, so this measures mostly the refusal path.
+- status: GET /api/v1/exports/{id} of one queued export.
+
+Status and the raised-cap submit also run paced: each connection pauses a random 0..2 s between
+requests (100 clients polling about once a second), which shows latency below saturation; the
+closed-loop runs show throughput.
+
+The load generator is wrk (Debian package `wrk`; bench/wrk/report.lua reports percentiles and the
+count per status), else a small asyncio generator in this process (bench/http_load.py), which
+saturates long before wrk does and is only good for checking that the API answers. The web server
+is a single process (`exporthub serve`, one uvicorn worker, access log on, as shipped).
+
+    python bench/api_bench.py [--duration 10] [--connections 100] [--tool wrk|python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import http_load
+from bench.common import (
+    ACME_KEY,
+    RESULTS_DIR,
+    Section,
+    bench_settings,
+    loadavg,
+    prepare_bench_database,
+    proc_cpu_seconds,
+    run_meta,
+    verdict,
+    web_process,
+    with_new_port,
+    write_results,
+)
+
+from exporthub import embedded
+from exporthub.settings import Settings, load_settings
+
+SUBMIT_P99_TARGET_MS = 50.0
+WRK_SCRIPT = Path(__file__).parent / "wrk" / "report.lua"
+PACED_PAUSE = 1.0  # seconds between one paced client's requests, on average
+SUBMIT_BODY = {"format": "csv", "resource": "payroll", "filters": {"dateTo": "2025-10-31"}}
+
+
+def default_tool() -> str:
+    return "wrk" if shutil.which("wrk") else "python"
+
+
+async def run_load(
+    tool: str, url: str, method: str, body: dict | None, connections: int, duration: float, pause: float = 0.0
+) -> dict[str, Any]:
+    """One load run; `pause` > 0 paces each connection (a random 0..2x pause between its requests).
+
+    Paced runs always use the asyncio generator: wrk sends every connection's first request at once,
+    and that burst of 100 would dominate the tail of a paced run; 100 req/s is well within its reach.
+    """
+    raw_body = json.dumps(body) if body is not None else None
+    if tool == "python" or pause:
+        return await http_load.load(
+            url, method, {"Authorization": f"Bearer {ACME_KEY}"}, raw_body.encode() if raw_body else None,
+            connections, duration, pause,
+        )  # fmt: skip
+    env = {**os.environ, "BENCH_METHOD": method, "BENCH_AUTH": f"Bearer {ACME_KEY}"}
+    if raw_body is not None:
+        env["BENCH_BODY"] = raw_body
+    threads = min(os.cpu_count() or 1, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
+               "-s", str(WRK_SCRIPT), url]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    text = out.decode(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))
+    raise RuntimeError(f"wrk printed no result:\n{text}")
+
+
+@dataclasses.dataclass
+class Run:
+    endpoint: str
+    load: str  # "closed loop" or "paced ..."
+    target_ms: float | None
+
+
+async def measure(
+    run: Run, tool: str, web_pid: int, url: str, method: str, body: dict | None, connections: int, duration: float,
+    pause: float,
+) -> dict[str, Any]:  # fmt: skip
+    load, cpu = loadavg(), proc_cpu_seconds(web_pid)
+    result = await run_load(tool, url, method, body, connections, duration, pause)
+    web_cpu = proc_cpu_seconds(web_pid) - cpu
+    seconds = result["duration_us"] / 1e6
+    lat = result["latency_us"]
+    p99_ms = lat["p99"] / 1000
+    row = {
+        "endpoint": run.endpoint,
+        "load": run.load,
+        "tool": "python" if pause else tool,
+        "connections": connections,
+        "requests": result["requests"],
+        "rps": round(result["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(lat["p50"] / 1000, 1),
+        "p90_ms": round(lat["p90"] / 1000, 1),
+        "p99_ms": round(p99_ms, 1),
+        "max_ms": round(lat["max"] / 1000, 1),
+        "statuses": ", ".join(f"{k}: {v:,}" for k, v in sorted(result["statuses"].items())),
+        "socket_errors": result["socket_errors"],
+        "web_cpu_s": round(web_cpu, 1),
+        "web_cpu_ms_per_request": round(web_cpu * 1000 / result["requests"], 2) if result["requests"] else None,
+        "target": f"p99 < {run.target_ms:.0f} ms" if run.target_ms is not None else None,
+        "verdict": verdict(None if run.target_ms is None else p99_ms < run.target_ms),
+        "loadavg": max(load, loadavg()),
+    }
+    print(f"api {run.endpoint} {run.load}: {row['rps']} req/s, p99 {row['p99_ms']} ms", file=sys.stderr)
+    return row
+
+
+async def _clean(pool: asyncpg.Pool, redis: Redis, queue_name: str) -> None:
+    await pool.execute("DELETE FROM export_jobs")
+    await redis.delete(queue_name)
+
+
+async def run_api(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    connections: int,
+    duration: float,
+    tool: str,
+    log_dir: Path,
+    pause: float = PACED_PAUSE,
+) -> Section:
+    # A queue of its own that no worker reads: accepted submits stay queued until we delete them.
+    api_settings = dataclasses.replace(with_new_port(settings), queue_name=settings.queue_name + "-api")
+    submit = f"{api_settings.public_url}/api/v1/exports"
+    paced = f"paced, ~{connections / pause:.0f} req/s offered" if pause else ""
+    closed = "closed loop"
+    rows = []
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await _clean(pool, redis, api_settings.queue_name)
+        with web_process(api_settings, log_dir, "bench-web-api", EXPORTHUB_MAX_ACTIVE_EXPORTS="100000000") as web:
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ACME_KEY}"}) as client:
+                response = await client.post(submit, json=SUBMIT_BODY)
+                response.raise_for_status()
+                status = f"{submit}/{response.json()['exportId']}"
+            pid = web.popen.pid
+            get_run, post_run = "GET /api/v1/exports/{id}", "POST /api/v1/exports (cap raised: 202)"
+            rows.append(
+                await measure(Run(get_run, closed, None), tool, pid, status, "GET", None, connections, duration, 0)
+            )
+            if pause:
+                rows.append(
+                    await measure(
+                        Run(get_run, paced, None), tool, pid, status, "GET", None, connections, duration, pause
+                    )
+                )
+            rows.append(
+                await measure(
+                    Run(post_run, closed, SUBMIT_P99_TARGET_MS),
+                    tool,
+                    pid,
+                    submit,
+                    "POST",
+                    SUBMIT_BODY,
+                    connections,
+                    duration,
+                    0,
+                )
+            )
+            rows[-1]["jobs_created"] = await pool.fetchval("SELECT count(*) FROM export_jobs")
+            await _clean(pool, redis, api_settings.queue_name)
+            if pause:
+                rows.append(
+                    await measure(
+                        Run(post_run, paced, SUBMIT_P99_TARGET_MS),
+                        tool,
+                        pid,
+                        submit,
+                        "POST",
+                        SUBMIT_BODY,
+                        connections,
+                        duration,
+                        pause,
+                    )
+                )
+        await _clean(pool, redis, api_settings.queue_name)
+        api_settings = with_new_port(api_settings)
+        submit = f"{api_settings.public_url}/api/v1/exports"
+        with web_process(api_settings, log_dir, "bench-web-api-capped") as web:
+            rows.append(
+                await measure(
+                    Run("POST /api/v1/exports (default cap 5: 429)", closed, SUBMIT_P99_TARGET_MS),
+                    tool,
+                    web.popen.pid,
+                    submit,
+                    "POST",
+                    SUBMIT_BODY,
+                    connections,
+                    duration,
+                    0,
+                )
+            )
+    finally:
+        await _clean(pool, redis, api_settings.queue_name)
+        await redis.aclose()
+    notes = [
+        f"{tool} with {connections} keep-alive connections for {duration:g} s per run, on the same 2-CPU "
+        "machine as the server (the load generator competes with it for CPU). Web server: one `exporthub serve` "
+        "process (a single uvicorn worker, access log on, as shipped); web CPU is its CPU time during the run.",
+        "Closed loop: each connection sends its next request as soon as the answer arrives, so latency ≈ "
+        "connections ÷ throughput (Little's law): p99 < 50 ms at 100 such clients needs well over 2,000 req/s. "
+        + (f"Paced: each connection pauses a random 0-{2 * pause:g} s between requests (~{connections / pause:.0f} "
+           "req/s offered: 100 clients polling about once a second), driven by the asyncio generator, which "
+           "starts each client after a random pause too (wrk would send the first 100 requests as one burst)."
+           if pause else ""),
+        "Every submit takes the account's row lock (`SELECT … FOR UPDATE` on accounts) so that the "
+        "active-export cap holds: submits of one account are serialised, and all load here is one account.",
+    ]  # fmt: skip
+    if tool == "python":
+        notes.append("wrk was not found: the asyncio load generator in the bench process itself was used.")
+    return Section(
+        "api",
+        f"API under load ({connections} concurrent connections, one web process)",
+        rows,
+        [
+            ("endpoint", "endpoint"),
+            ("load", "load"),
+            ("tool", "generator"),
+            ("requests", "requests"),
+            ("rps", "req/s"),
+            ("p50_ms", "p50 (ms)"),
+            ("p90_ms", "p90 (ms)"),
+            ("p99_ms", "p99 (ms)"),
+            ("max_ms", "max (ms)"),
+            ("statuses", "statuses"),
+            ("socket_errors", "socket errors"),
+            ("web_cpu_ms_per_request", "web CPU per request (ms)"),
+            ("target", "target"),
+            ("verdict", "verdict"),
+            ("loadavg", "load (1 min)"),
+        ],
+        notes,
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    started = time.time()
+    out = Path(args.out)
+    with embedded.servers(load_settings(os.environ)) as server:
+        url = await prepare_bench_database(server)
+        settings = bench_settings(server, url, out)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        meta = {"loadavg_start": loadavg()}
+        try:
+            section = await run_api(
+                settings, pool, args.connections, args.duration, args.tool, out / "logs", args.pause
+            )
+        finally:
+            await pool.close()
+    meta.update(run_meta(started), loadavg_end=loadavg())
+    _, md = write_results(out, "api", [section], meta)
+    print(md.read_text())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--tool", choices=["wrk", "python"], default=default_tool())
+    parser.add_argument("--pause", type=float, default=PACED_PAUSE, help="paced runs' mean pause (0: none)")
+    parser.add_argument("--out", default=str(RESULTS_DIR))
+    asyncio.run(main(parser.parse_args()))

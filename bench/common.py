@@ -1,0 +1,210 @@
+"""What every benchmark shares: the bench database, the hub's processes, measurements and result files.
+
+Each benchmark module (export_bench, fanout_bench, api_bench) exposes an async `run_*` function that
+takes a `Settings` pointing at a seeded database and returns a `Section`; `bench/run.py` runs them
+all against the bench database and writes one report, the smoke test runs them small against the
+test database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench.x`
+    sys.path.insert(0, str(ROOT))
+
+from tests.support import Process, free_port, settings_env, start_process, wait_http  # noqa: E402
+
+from exporthub.db.migrate import migrate  # noqa: E402
+from exporthub.db.seed import DEMO_ACCOUNTS, seed  # noqa: E402
+from exporthub.settings import Settings  # noqa: E402
+
+BENCH_DB = "exporthub_bench"
+BENCH_EMPLOYEES = 50_000
+BENCH_PAYROLL = 500_000
+ACME_KEY = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == "acme")
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+def loadavg() -> float:
+    """The 1-minute load average: other engineers run tests on this machine, so every number carries it."""
+    return round(os.getloadavg()[0], 2)
+
+
+def proc_status_mib(pid: int, field: str = "VmHWM") -> float:
+    """VmHWM (peak resident memory) or VmRSS of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raise_open_files_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (children inherit it); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    return soft
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def verdict(met: bool | None) -> str:
+    return "—" if met is None else ("met" if met else "NOT met")
+
+
+@dataclasses.dataclass
+class Section:
+    """One benchmark's results: rows (plain dicts, for JSON) and the same as a markdown table."""
+
+    key: str
+    title: str
+    rows: list[dict[str, Any]]
+    columns: list[tuple[str, str]]  # (row key, column heading)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", ""]
+        if not self.columns:
+            return "\n".join(lines + [f"- {n}" for n in self.notes]) + "\n"
+        lines.append("| " + " | ".join(h for _, h in self.columns) + " |")
+        lines.append("| " + " | ".join("---" for _ in self.columns) + " |")
+        for row in self.rows:
+            lines.append("| " + " | ".join(_cell(row.get(k)) for k, _ in self.columns) + " |")
+        if self.notes:
+            lines.append("")
+            lines.extend(f"- {n}" for n in self.notes)
+        return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def write_results(out: Path, name: str, sections: list[Section], meta: dict[str, Any]) -> tuple[Path, Path]:
+    """`<name>.json` (meta + every section's rows) and `<name>.md` (the tables) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"meta": meta, **{s.key: {"title": s.title, "rows": s.rows, "notes": s.notes} for s in sections}}
+    json_path = out / f"{name}.json"
+    json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    md = [f"## ExportHub benchmarks ({meta.get('finished_at', '')})", "", _meta_line(meta), ""]
+    md.extend(s.markdown() for s in sections)
+    md_path = out / f"{name}.md"
+    md_path.write_text("\n".join(md))
+    return json_path, md_path
+
+
+def _meta_line(meta: dict[str, Any]) -> str:
+    return (
+        f"Machine: {meta.get('cpus')} CPUs; load average (1 min) {meta.get('loadavg_start')} at the start, "
+        f"{meta.get('loadavg_end')} at the end (other engineers' tests share the machine)."
+    )
+
+
+def run_meta(started: float) -> dict[str, Any]:
+    return {
+        "started_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+
+
+async def prepare_bench_database(server: Settings) -> str:
+    """Create, migrate and (once) seed the bench database; returns its URL. Idempotent."""
+    admin = await asyncpg.connect(server.database_url)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
+            await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    finally:
+        await admin.close()
+    url = urlunsplit(urlsplit(server.database_url)._replace(path=f"/{BENCH_DB}"))
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        if not await conn.fetchval("SELECT 1 FROM accounts WHERE slug = 'acme'"):
+            print(f"seeding the bench database ({BENCH_PAYROLL:,} payroll rows, once)...", file=sys.stderr)
+        await seed(conn, employees=BENCH_EMPLOYEES, payroll=BENCH_PAYROLL)
+        await conn.execute("DELETE FROM export_jobs")
+    finally:
+        await conn.close()
+    return url
+
+
+def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
+    port = free_port()
+    return dataclasses.replace(
+        server,
+        database_url=database_url,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        data_dir=out / "data",
+        queue_name="exporthub-bench",
+        secret_key="bench",  # noqa: S106 (signs the bench's own download links only)
+    )
+
+
+def with_new_port(settings: Settings) -> Settings:
+    port = free_port()
+    return dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}")
+
+
+@contextmanager
+def web_process(settings: Settings, log_dir: Path, name: str = "bench-web", **env: str) -> Iterator[Process]:
+    """`exporthub serve` on settings.port, up and answering /healthz, stopped on exit.
+
+    A web process that dies while starting is started once more (on a shared machine something else
+    may have held the port or killed it), with its exit code in the log."""
+    for attempt in (1, 2):
+        web = start_process(name, ["serve"], settings_env(settings, **env), log_dir)
+        try:
+            wait_http(f"{settings.public_url}/healthz", 60, web)
+            break
+        except AssertionError:
+            web.stop()
+            with web.log_path.open("a") as log:
+                log.write(f"\n[bench] start attempt {attempt} failed, exit code {web.popen.returncode}\n")
+            if attempt == 2:
+                raise
+    try:
+        yield web
+    finally:
+        web.stop()
+
+
+def worker_process(settings: Settings, log_dir: Path, name: str, **env: str) -> Process:
+    return start_process(name, ["worker"], settings_env(settings, **env), log_dir)
