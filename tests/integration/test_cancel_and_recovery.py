@@ -227,6 +227,7 @@ async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(
             conn, max_claims=settings.max_claims, requeue_after_seconds=60
         )
     assert job.id not in requeue
-    assert [j.id for j in ended] == [job.id]
+    # The hub's worker runs the same sweep every second and may have ended it first.
+    assert [j.id for j in ended] in ([job.id], [])
     row = await pool.fetchrow("SELECT status, error_message FROM export_jobs WHERE id = $1", job.id)
     assert row["status"] == "failed" and "stopped its worker" in row["error_message"]

@@ -71,6 +71,8 @@ class _Progress:
     total: int | None = None
     cancel_requested: bool = False
     lease_lost: bool = False
+    published_percent: int = -1
+    published_at: float = 0.0
 
     @property
     def percent(self) -> int:
@@ -157,7 +159,8 @@ async def _produce(
     job: ExportJob, *, pool: asyncpg.Pool, storage: Storage, publish: Publish, config: PipelineConfig
 ) -> ExportJob | None:
     resource = RESOURCES[job.resource]
-    query = build_export_query(resource, job.columns, job.filters, job.account_id)
+    as_csv = job.format is ExportFormat.CSV  # CSV cells are formatted by PostgreSQL and streamed by COPY
+    query = build_export_query(resource, job.columns, job.filters, job.account_id, csv_text=as_csv)
     temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.format.value}.part"
     state = _Progress()
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
@@ -166,22 +169,37 @@ async def _produce(
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
             state.total = await conn.fetchval(query.count_sql, *query.args)
-            writer = await asyncio.to_thread(
-                open_writer,
-                job.format.value,
-                temp_path,
-                query.columns,
-                title=resource.label,
-                csv_bom=bool(job.options.get("csvBom", True)),
-                max_rows_per_sheet=config.max_rows_per_sheet,
-                report=await _report_info(conn, job) if job.format is ExportFormat.PDF else None,
-            )
-            # Batches of about 1 % of the rows (within bounds) keep progress events fine-grained.
-            fetch_size = max(200, min(config.batch_size, math.ceil((state.total or 1) / 100)))
-            cursor = await conn.cursor(query.select_sql, *query.args)
-            await _stream(cursor, writer, fetch_size, job, state, publish)
-        await asyncio.to_thread(writer.close)
-        writer = None
+            if as_csv:
+                # Worker only: the import keeps the writers (openpyxl) out of the web process.
+                from exporthub.formats.csv_copy import copy_csv
+
+                await copy_csv(
+                    conn,
+                    query.select_sql,
+                    query.args,
+                    temp_path,
+                    query.columns,
+                    bom=bool(job.options.get("csvBom", True)),
+                    copy_timeout=config.statement_timeout_ms / 1000,  # else the pool's command_timeout bounds it
+                    on_records=lambda rows: _advance(job, state, publish, rows),
+                )
+            else:
+                writer = await asyncio.to_thread(
+                    open_writer,
+                    job.format.value,
+                    temp_path,
+                    query.columns,
+                    title=resource.label,
+                    max_rows_per_sheet=config.max_rows_per_sheet,
+                    report=await _report_info(conn, job) if job.format is ExportFormat.PDF else None,
+                )
+                # Batches of about 1 % of the rows (within bounds) keep progress events fine-grained.
+                fetch_size = max(200, min(config.batch_size, math.ceil((state.total or 1) / 100)))
+                cursor = await conn.cursor(query.select_sql, *query.args)
+                await _stream(cursor, writer, fetch_size, job, state, publish)
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
+            writer = None
         _raise_if_stopped(state)
         key = f"{job.account_id}/{job.id}-{job.attempts}.{job.format.value}"
         size = await storage.put(key, temp_path)
@@ -236,7 +254,6 @@ async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:
 async def _stream(
     cursor: Any, writer: Any, fetch_size: int, job: ExportJob, state: _Progress, publish: Publish
 ) -> None:
-    last_percent, last_publish = -1, 0.0
     pending = asyncio.ensure_future(cursor.fetch(fetch_size))
     try:
         while True:
@@ -245,21 +262,24 @@ async def _stream(
                 break
             pending = asyncio.ensure_future(cursor.fetch(fetch_size))  # read ahead while writing
             await asyncio.to_thread(writer.write_rows, rows)
-            state.processed += len(rows)
-            _raise_if_stopped(state)
-            now = time.monotonic()
-            if state.percent > last_percent or now - last_publish >= 0.5:
-                last_percent, last_publish = state.percent, now
-                await publish(
-                    dataclasses.replace(
-                        job, processed_rows=state.processed, total_rows=state.total, progress=state.percent
-                    )
-                )
+            await _advance(job, state, publish, len(rows))
     finally:
         if not pending.done():
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pending
+
+
+async def _advance(job: ExportJob, state: _Progress, publish: Publish, rows: int) -> None:
+    """Count `rows` more as written; stop if asked to; publish at each 1 % step, or after 0.5 s."""
+    state.processed += rows
+    _raise_if_stopped(state)
+    now = time.monotonic()
+    if state.percent > state.published_percent or now - state.published_at >= 0.5:
+        state.published_percent, state.published_at = state.percent, now
+        await publish(
+            dataclasses.replace(job, processed_rows=state.processed, total_rows=state.total, progress=state.percent)
+        )
 
 
 def _raise_if_stopped(state: _Progress) -> None:

@@ -29,8 +29,18 @@ def tenant_scope(account_id: uuid.UUID) -> tuple[str, list[Any]]:
 
 
 def build_export_query(
-    resource: Resource, columns: tuple[str, ...], filters: Filters, account_id: uuid.UUID
+    resource: Resource,
+    columns: tuple[str, ...],
+    filters: Filters,
+    account_id: uuid.UUID,
+    *,
+    csv_text: bool = False,
 ) -> ExportQuery:
+    """The export's SELECT and COUNT over one account's rows.
+
+    `csv_text=True` selects every cell already as the text the CSV writer would write (see
+    `formats.csv_copy.csv_text_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`.
+    """
     chosen = tuple(c for key in columns if (c := resource.column(key)) is not None)
     if len(chosen) != len(columns):
         missing = sorted(set(columns) - {c.key for c in chosen})
@@ -54,11 +64,17 @@ def build_export_query(
     if filters.status is not None:
         where.append(f"{resource.status_sql} = {arg(filters.status)}")
     where_sql = " AND ".join(where)
-    select_list = ", ".join(f'{c.sql} AS "{c.key}"' for c in chosen)
+    if csv_text:
+        # Imported here: the web process builds queries too and must not load the writers (openpyxl).
+        from exporthub.formats.csv_copy import csv_text_sql
+
+        only = len(chosen) == 1
+        select_list = ", ".join(f'{csv_text_sql(c.type, c.sql, only_column=only)} AS "{c.key}"' for c in chosen)
+    else:
+        select_list = ", ".join(f'{c.sql} AS "{c.key}"' for c in chosen)
     return ExportQuery(
         select_sql=(
-            f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} "
-            f"ORDER BY {resource.date_sql}, r.id"
+            f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} ORDER BY {resource.date_sql}, r.id"
         ),
         count_sql=f"SELECT count(*) FROM {resource.from_sql} WHERE {where_sql}",
         args=tuple(args),

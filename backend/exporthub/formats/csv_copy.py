@@ -1,0 +1,194 @@
+"""CSV straight from PostgreSQL: `COPY (...) TO STDOUT (FORMAT csv)` formats the cells, Python only
+fixes the line endings. Byte-identical to the reference `CsvWriter` (formats/csv.py) over a cursor,
+and 3-4x faster (500,000 payroll rows: about 4 s instead of 12-16 s here).
+
+How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL, CRLF) is removed:
+
+- Cell text: `csv_text_sql` turns each column into the text `CsvWriter` writes (the rules are in its
+  docstring), so COPY only has to quote. That SQL needs `DateStyle` ISO and `TimeZone` UTC:
+  `copy_csv` sets both (`SESSION_SQL`) for the transaction.
+- Empty text: COPY writes NULL as nothing and '' as `""`; the reference writes nothing for both. So
+  text cells go through NULLIF(x, ''). A row of one empty cell is the exception: the reference writes
+  `""` (an empty line would be no record), so a single column gets COALESCE(x, '') instead.
+- Quoting: both quote exactly the cells that contain `,`, `"`, CR or LF, doubling `"` (checked by
+  the property test), except that COPY also quotes a lone `\\.` when it is the row's only cell;
+  `CrlfRecords` unquotes that record again.
+- Line endings: COPY ends records with LF, the reference with CRLF; LF and CR inside quoted cells
+  stay as they are. `CrlfRecords` tells them apart by the parity of the quotes seen so far.
+- BOM and header row: written by `CsvWriter` itself, before the COPY output is appended.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+
+from exporthub.exports.catalog import Column, ColumnType
+from exporthub.formats.csv import CsvWriter
+from exporthub.formats.sanitize import FORMULA_PREFIXES
+
+# Characters that get the `'` prefix, as code points for `ascii()` (cheaper than left(x, 1) IN (...)).
+_FORMULA_CODES = ", ".join(str(ord(c)) for c in sorted(FORMULA_PREFIXES))
+
+_ISO_MICROSECONDS = 'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'
+
+# Session settings the cell SQL relies on: `date::text` as 2024-01-31, timestamps shown in UTC. And
+# no parallel plan: the formatting makes the target list look costly, so the planner would move it
+# into parallel workers behind a Gather Merge, which measured 3x slower than the plain index scan.
+SESSION_SQL = (
+    "SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL TimeZone TO 'UTC'; SET LOCAL max_parallel_workers_per_gather = 0"
+)
+
+# COPY output is handed on in pieces of at most this size, so that progress (one call of
+# `on_records` per piece) moves in steps of well under 1 % even for narrow rows.
+PIECE_BYTES = 16 * 1024
+
+_BUFFER_BYTES = 1 << 20
+
+
+def csv_text_sql(column_type: ColumnType, expr: str, *, only_column: bool = False) -> str:
+    """SQL that turns `expr` (a catalog column's `sql`) into the exact text `CsvWriter` writes for it.
+
+    NULL stays NULL (COPY writes nothing), except for an only column, where it becomes '' (COPY
+    writes `""`, as the reference does for a row of one empty cell).
+    """
+    x = f"({expr})"
+    if column_type is ColumnType.TEXT:
+        t = f"{x}::text"
+        empty = "COALESCE" if only_column else "NULLIF"
+        return f"CASE WHEN ascii({t}) IN ({_FORMULA_CODES}) THEN '''' || {t} ELSE {empty}({t}, '') END"
+    if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.BOOLEAN):
+        # int -> digits; numeric -> plain digits at its own scale (never an exponent), as
+        # format(Decimal, "f"); boolean -> 'true' / 'false'.
+        text = f"{x}::text"
+    elif column_type is ColumnType.MONEY:
+        text = _money_sql(x)
+    elif column_type is ColumnType.DATE:
+        # ISO under DateStyle ISO; asyncpg reads +-infinity as date.max / date.min.
+        text = f"CASE {x} WHEN 'infinity' THEN '9999-12-31' WHEN '-infinity' THEN '0001-01-01' ELSE {x}::text END"
+    elif column_type is ColumnType.DATETIME:
+        # value.astimezone(UTC).isoformat(): a 'T', "+00:00", and microseconds only when not zero.
+        # to_char formats in the session's TimeZone (UTC); asyncpg reads +-infinity as datetime.max / min.
+        t = f"{x}::timestamptz"
+        text = (
+            f"CASE {t} WHEN 'infinity' THEN '9999-12-31T23:59:59.999999+00:00'"
+            f" WHEN '-infinity' THEN '0001-01-01T00:00:00+00:00'"
+            f" ELSE replace(to_char({t}, '{_ISO_MICROSECONDS}'), '.000000+', '+') END"
+        )
+    else:  # pragma: no cover - every ColumnType is handled above
+        raise ValueError(f"no CSV text for column type {column_type!r}")
+    return f"COALESCE({text}, '')" if only_column else text
+
+
+def _money_sql(x: str) -> str:
+    """f"{value:.2f}" for a numeric: two decimals, rounded half to even (Python's default context),
+    and "-0.00" for a negative amount that rounds to zero. Columns of scale 2 (all of ours) take
+    the first branch; the others are there so that any numeric comes out right."""
+    t = f"trunc({x}, 2)"
+    half_even = f"CASE WHEN abs({x} - {t}) = 0.005 AND mod({t} * 100, 2) = 0 THEN {t} ELSE round({x}, 2) END"
+    return (
+        f"CASE WHEN scale({x}) = 2 THEN {x}::text WHEN scale({x}) < 2 THEN round({x}, 2)::text"
+        f" WHEN {x} < 0 AND {half_even} = 0 THEN '-' || ({half_even})::text"
+        f" ELSE ({half_even})::text END"
+    )
+
+
+# In a single-column export, COPY quotes a cell that is exactly `\.` (so that it cannot be read as
+# the end-of-data marker); the reference does not. Such a record is `"\."` on a line of its own, and
+# that line cannot occur inside a quoted cell (a quote there is doubled or ends the cell).
+_QUOTED_END_MARKER = re.compile(rb'(?m)^"\\\."$')
+
+
+class CrlfRecords:
+    """COPY's LF-terminated CSV records -> the reference's CRLF-terminated ones, counting records.
+
+    Feed the output in order, cut anywhere. An LF ends a record unless an odd number of `"` came
+    before it (then it is inside a quoted cell). Stretches outside quotes go through
+    `bytes.replace` and `bytes.count` in C; Python only steps from one quote to the next.
+    """
+
+    def __init__(self, *, only_column: bool = False) -> None:
+        self._in_quotes = False
+        self._only_column = only_column
+        self._held = b""  # only column: the unfinished last record, kept until its LF arrives
+        self.records = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, int]:
+        """The converted bytes and the number of records they end."""
+        if self._only_column:
+            data = self._held + data
+            end = data.rfind(b"\n") + 1
+            data, self._held = data[:end], data[end:]
+            if b'"\\."' in data:
+                data = _QUOTED_END_MARKER.sub(rb"\\.", data)
+        in_quotes = self._in_quotes
+        if not in_quotes and b'"' not in data:  # the common case
+            count = data.count(b"\n")
+            self.records += count
+            return data.replace(b"\n", b"\r\n"), count
+        out: list[bytes] = []
+        count = pos = 0
+        while True:
+            quote = data.find(b'"', pos)
+            stop = len(data) if quote < 0 else quote + 1
+            if in_quotes:
+                out.append(data[pos:stop])
+            else:
+                outside = data[pos:stop]
+                count += outside.count(b"\n")
+                out.append(outside.replace(b"\n", b"\r\n"))
+            if quote < 0:
+                break
+            in_quotes = not in_quotes
+            pos = stop
+        self._in_quotes = in_quotes
+        self.records += count
+        return b"".join(out), count
+
+    def finish(self) -> bytes:
+        """What is left over (nothing, for complete COPY output); ValueError inside a quoted cell."""
+        if self._in_quotes or self._held:
+            raise ValueError("the CSV ended inside a record")
+        return b""
+
+
+async def copy_csv(
+    conn: asyncpg.Connection,
+    select_sql: str,
+    args: Sequence[object],
+    path: pathlib.Path,
+    columns: Sequence[Column],
+    *,
+    bom: bool,
+    copy_timeout: float,
+    on_records: Callable[[int], Awaitable[None]],
+) -> int:
+    """Write `path` as `CsvWriter` would: BOM and header, then the rows of `select_sql` (built with
+    `build_export_query(..., csv_text=True)`), streamed by COPY. Returns the number of rows.
+
+    `conn` must be in a transaction (the session settings are SET LOCAL). `copy_timeout` bounds the whole
+    COPY. `on_records(n)` is awaited after every piece of output with the rows it completed; whatever
+    it raises aborts the COPY (asyncpg cancels the query; the transaction then rolls back).
+    """
+    CsvWriter(path, columns, bom=bom).close()  # the reference writes BOM and header itself
+    await conn.execute(SESSION_SQL)
+    records = CrlfRecords(only_column=len(columns) == 1)
+    with open(path, "ab", buffering=_BUFFER_BYTES) as file:  # noqa: ASYNC230 - page-cache writes, ~10 µs each
+
+        async def write(chunk: bytes) -> None:
+            for start in range(0, len(chunk), PIECE_BYTES):
+                text, count = records.feed(chunk[start : start + PIECE_BYTES])
+                file.write(text)
+                await on_records(count)
+
+        status = await conn.copy_from_query(
+            select_sql, *args, output=write, format="csv", encoding="UTF8", timeout=copy_timeout
+        )
+        file.write(records.finish())
+    copied = int(status.split()[-1])  # "COPY 500000"
+    if copied != records.records:
+        raise RuntimeError(f"COPY sent {copied} rows but {records.records} CSV records were counted")
+    return copied
