@@ -34,13 +34,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date-to", help="YYYY-MM-DD")
     parser.add_argument("--status", help="only rows with this status")
     parser.add_argument("--department", action="append", default=[], help="department id (repeatable)")
-    parser.add_argument(
-        "--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)"
-    )
+    parser.add_argument("--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)")
     parser.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
-    parser.add_argument(
-        "-o", "--output", help="file or folder to save to (default: the export's file name here)"
-    )
+    parser.add_argument("-o", "--output", help="file or folder to save to (default: the export's file name here)")
     parser.add_argument(
         "--ws-url", help=f"WebSocket for live progress (default: the API URL's {WS_PATH}); polls if unreachable"
     )

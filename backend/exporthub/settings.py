@@ -171,9 +171,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_attempts=_int(environ, "EXPORTHUB_MAX_ATTEMPTS", d.max_attempts),
         max_claims=_int(environ, "EXPORTHUB_MAX_CLAIMS", d.max_claims),
         queue_name=environ.get("EXPORTHUB_QUEUE_NAME") or d.queue_name,
-        webhook_timeout_seconds=_float(
-            environ, "EXPORTHUB_WEBHOOK_TIMEOUT_SECONDS", d.webhook_timeout_seconds
-        ),
+        webhook_timeout_seconds=_float(environ, "EXPORTHUB_WEBHOOK_TIMEOUT_SECONDS", d.webhook_timeout_seconds),
         webhook_retry_base_seconds=_float(
             environ, "EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS", d.webhook_retry_base_seconds
         ),

@@ -44,9 +44,7 @@ async def wait_until(client: httpx.AsyncClient, export_id: str, predicate: Any, 
         await asyncio.sleep(0.05)
 
 
-async def export_and_download(
-    client: httpx.AsyncClient, body: dict[str, Any]
-) -> tuple[dict[str, Any], bytes]:
+async def export_and_download(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     created = await submit(client, body)
     status = await wait_status(client, created["exportId"])
     assert status["status"] == "completed", status

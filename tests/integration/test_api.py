@@ -166,9 +166,9 @@ async def test_other_accounts_exports_look_exactly_unknown(hub, api: httpx.Async
             other = await theirs.request(method, f"/api/v1/exports/{created['exportId']}{path}")
             missing = await theirs.request(method, f"/api/v1/exports/{unknown}{path}")
             assert other.status_code == missing.status_code == 404
-            assert other.json()["detail"].replace(created["exportId"], "ID") == missing.json()[
-                "detail"
-            ].replace(unknown, "ID")
+            assert other.json()["detail"].replace(created["exportId"], "ID") == missing.json()["detail"].replace(
+                unknown, "ID"
+            )
         listed = (await theirs.get("/api/v1/exports")).json()["items"]
         assert created["exportId"] not in {e["id"] for e in listed}
     # the owner still sees it, untouched
@@ -180,9 +180,7 @@ async def test_idempotency_key_returns_the_same_export(api: httpx.AsyncClient, p
     first = await submit(api, body, **{"Idempotency-Key": "run-42"})
     again = await submit(api, body, **{"Idempotency-Key": "run-42"})
     assert again["exportId"] == first["exportId"]
-    conflict = await api.post(
-        "/api/v1/exports", json={**body, "format": "xlsx"}, headers={"Idempotency-Key": "run-42"}
-    )
+    conflict = await api.post("/api/v1/exports", json={**body, "format": "xlsx"}, headers={"Idempotency-Key": "run-42"})
     assert conflict.status_code == 409
     assert "Idempotency-Key" in conflict.json()["detail"]
     other = await submit(api, body, **{"Idempotency-Key": "run-43"})

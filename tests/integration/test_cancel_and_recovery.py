@@ -70,9 +70,7 @@ async def test_a_running_export_cancelled_stops_and_leaves_no_file(api: httpx.As
     assert temp_files_for(hub.settings.storage_dir, export_id) == []
 
 
-async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
-    settings, pool: asyncpg.Pool
-) -> None:
+async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(settings, pool: asyncpg.Pool) -> None:
     # A queue of its own, so that only the workers started here take the job.
     isolated = dataclasses.replace(settings, queue_name=f"{settings.queue_name}-kill", batch_size=200)
     env = settings_env(isolated, EXPORTHUB_WORKER_CONCURRENCY="1")
@@ -94,9 +92,7 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
         await queue.enqueue(job.id)
 
         async def progressed() -> asyncpg.Record:
-            return await pool.fetchrow(
-                "SELECT status, processed_rows, attempts FROM export_jobs WHERE id = $1", job.id
-            )
+            return await pool.fetchrow("SELECT status, processed_rows, attempts FROM export_jobs WHERE id = $1", job.id)
 
         deadline = time.monotonic() + 30
         while (row := await progressed())["processed_rows"] == 0:
@@ -169,9 +165,7 @@ async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tm
                 )
 
     try:
-        status = await run_export(
-            job.id, pool=victim, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG
-        )
+        status = await run_export(job.id, pool=victim, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
         row = await victim.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
     finally:
         await victim.close()
@@ -184,9 +178,7 @@ async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tm
     assert events[-1].status is ExportStatus.COMPLETED
 
 
-async def test_a_permanent_failure_ends_failed_with_an_actionable_message(
-    pool, clean_jobs, tmp_path: Path
-) -> None:
+async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, clean_jobs, tmp_path: Path) -> None:
     job = await _pipeline_job(pool, {"format": "csv", "resource": "payroll"})
     await pool.execute("UPDATE export_jobs SET columns = ARRAY['grossPay', 'bonus'] WHERE id = $1", job.id)
     published: list[ExportJob] = []
@@ -194,9 +186,7 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(
     async def publish(event: ExportJob) -> None:
         published.append(event)
 
-    status = await run_export(
-        job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG
-    )
+    status = await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
     assert status is ExportStatus.FAILED
     row = await pool.fetchrow("SELECT status, error_message, attempts FROM export_jobs WHERE id = $1", job.id)
     assert row["status"] == "failed" and row["attempts"] == 1
@@ -204,15 +194,10 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(
     assert published[-1].status is ExportStatus.FAILED
     assert list(tmp_path.rglob("*.csv")) == [] and list(tmp_path.rglob("*.part")) == []
     # a second delivery of the same message does nothing
-    assert (
-        await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
-        is None
-    )
+    assert await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG) is None
 
 
-async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(
-    pool, clean_jobs, settings
-) -> None:
+async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(pool, clean_jobs, settings) -> None:
     from exporthub.exports import jobs
 
     job = await _pipeline_job(pool, {"format": "csv", "resource": "employees"})
@@ -223,9 +208,7 @@ async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(
         settings.max_claims,
     )
     async with pool.acquire() as conn:
-        requeue, ended = await jobs.recover_stale(
-            conn, max_claims=settings.max_claims, requeue_after_seconds=60
-        )
+        requeue, ended = await jobs.recover_stale(conn, max_claims=settings.max_claims, requeue_after_seconds=60)
     assert job.id not in requeue
     # The hub's worker runs the same sweep every second and may have ended it first.
     assert [j.id for j in ended] in ([job.id], [])

@@ -157,9 +157,7 @@ async def test_export_matches_the_database_cell_for_cell(
     filters = dict(filters)
     if n := filters.pop("departments", 0):
         acme = await account_by_slug(pool, "acme")
-        ids = await pool.fetch(
-            "SELECT id FROM departments WHERE account_id = $1 ORDER BY code LIMIT $2", acme.id, n
-        )
+        ids = await pool.fetch("SELECT id FROM departments WHERE account_id = $1 ORDER BY code LIMIT $2", acme.id, n)
         filters["departmentIds"] = [str(r["id"]) for r in ids]
     body: dict[str, Any] = {"format": fmt, "resource": resource, "columns": columns}
     if filters:
@@ -195,10 +193,7 @@ async def test_export_matches_the_database_cell_for_cell(
                 assert_xlsx_cell(cell, row[key], kind, f"row {i + 1} {key}")
                 v = row[key]
                 checked_formulas += isinstance(v, str) and v.startswith(FORMULA_START)
-        widths = [
-            sheet.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width
-            for i in range(len(columns))
-        ]
+        widths = [sheet.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width for i in range(len(columns))]
         assert widths == pytest.approx([spec.column(k).width for k in columns], abs=1)
     if "notes" in columns or "memo" in columns:
         assert checked_formulas > 0, "the seeded formula-like values should be among these rows"
@@ -214,19 +209,12 @@ async def test_csv_without_bom(api: httpx.AsyncClient) -> None:
 async def test_download_has_a_clear_name_type_and_length(api: httpx.AsyncClient) -> None:
     status, _ = await export_and_download(api, {"format": "xlsx", "resource": "compliance"})
     response = await api.get(status["downloadUrl"])
-    assert re.fullmatch(
-        r'attachment; filename="compliance-\d{8}-\d{6}\.xlsx"', response.headers["content-disposition"]
-    )
-    assert (
-        response.headers["content-type"]
-        == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
+    assert re.fullmatch(r'attachment; filename="compliance-\d{8}-\d{6}\.xlsx"', response.headers["content-disposition"])
+    assert response.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert int(response.headers["content-length"]) == status["fileSize"] == len(response.content)
 
 
-async def test_tampered_and_expired_links_are_refused(
-    api: httpx.AsyncClient, pool: asyncpg.Pool, hub
-) -> None:
+async def test_tampered_and_expired_links_are_refused(api: httpx.AsyncClient, pool: asyncpg.Pool, hub) -> None:
     status, _ = await export_and_download(api, {"format": "csv", "resource": "compliance"})
     url = status["downloadUrl"]
     tampered = re.sub(r"signature=([0-9a-f])", lambda m: "signature=" + ("1" if m[1] != "1" else "2"), url)
@@ -256,9 +244,7 @@ async def test_xlsx_continues_on_a_second_sheet_past_the_row_limit(
     pool: asyncpg.Pool, clean_jobs, tmp_path: Path
 ) -> None:
     acme = await account_by_slug(pool, "acme")
-    request = parse_export_request(
-        {"format": "xlsx", "resource": "employees", "columns": ["employeeNumber", "salary"]}
-    )
+    request = parse_export_request({"format": "xlsx", "resource": "employees", "columns": ["employeeNumber", "salary"]})
     job, _ = await service.submit_export(
         pool, acme.id, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
     )
@@ -274,9 +260,7 @@ async def test_xlsx_continues_on_a_second_sheet_past_the_row_limit(
     [path] = list(tmp_path.rglob("*.xlsx"))
     workbook = openpyxl.load_workbook(path)
     sizes = [ws.max_row - 1 for ws in workbook.worksheets]
-    assert sizes == [1000] * (len(expected) // 1000) + (
-        [len(expected) % 1000] if len(expected) % 1000 else []
-    )
+    assert sizes == [1000] * (len(expected) // 1000) + ([len(expected) % 1000] if len(expected) % 1000 else [])
     numbers = []
     for ws in workbook.worksheets:
         assert [c.value for c in ws[1]] == ["Employee No.", "Salary"]

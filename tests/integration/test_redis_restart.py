@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -91,7 +91,7 @@ async def test_exports_survive_a_redis_restart(settings, clean_jobs, pool, own_r
             assert during.status_code == 202, during.text
             health = await api.get("/healthz")
             assert health.status_code == 503 and health.json()["redis"].startswith("error")
-            time.sleep(1)
+            await asyncio.sleep(1)
             own_redis.start()
 
             after = (await api.post("/api/v1/exports", json=body)).json()

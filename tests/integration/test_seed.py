@@ -65,10 +65,7 @@ async def test_seeding_twice_does_not_duplicate(db_conn: asyncpg.Connection) -> 
     assert again == {d.slug: dict.fromkeys(TABLES, 0) for d in DEMO_ACCOUNTS}
     assert await _counts(db_conn) == before == EXPECTED
     assert await db_conn.fetchval("SELECT count(*) FROM api_keys") == keys_before
-    assert (
-        await db_conn.fetchval("SELECT count(*) FROM accounts WHERE slug IN ('acme', 'globex', 'initech')")
-        == 3
-    )
+    assert await db_conn.fetchval("SELECT count(*) FROM accounts WHERE slug IN ('acme', 'globex', 'initech')") == 3
 
 
 async def test_demo_api_keys_resolve_to_their_accounts(db_conn: asyncpg.Connection) -> None:
@@ -103,9 +100,7 @@ async def test_specific_international_names_are_present(db_conn: asyncpg.Connect
     await _seed(db_conn)
     names = {
         r["n"]
-        for r in await db_conn.fetch(
-            "SELECT first_name AS n FROM employees UNION SELECT last_name FROM employees"
-        )
+        for r in await db_conn.fetch("SELECT first_name AS n FROM employees UNION SELECT last_name FROM employees")
     }
     # At these sizes every name in the lists appears at least once (the seed is deterministic).
     for name in ("José", "Zoë", "François", "Jürgen", "Øyvind", "Łukasz", "Ñúñez", "Δημήτρης",
@@ -137,14 +132,10 @@ async def test_formula_like_prefixes_are_all_represented(db_conn: asyncpg.Connec
     await _seed(db_conn)
     for table, column in FREE_TEXT.items():
         for prefix in ("=", "+", "-", "@", "\t", "\r"):
-            found = await db_conn.fetchval(
-                f"SELECT count(*) FROM {table} WHERE left({column}, 1) = $1", prefix
-            )
+            found = await db_conn.fetchval(f"SELECT count(*) FROM {table} WHERE left({column}, 1) = $1", prefix)
             assert found > 0, (table, repr(prefix))
         for needle in (",", '"', "\n", "\x07"):
-            found = await db_conn.fetchval(
-                f"SELECT count(*) FROM {table} WHERE strpos({column}, $1) > 0", needle
-            )
+            found = await db_conn.fetchval(f"SELECT count(*) FROM {table} WHERE strpos({column}, $1) > 0", needle)
             assert found > 0, (table, repr(needle))
 
 
@@ -155,8 +146,7 @@ async def test_rows_are_consistent(db_conn: asyncpg.Connection) -> None:
             "SELECT count(*) FROM payroll WHERE net_pay <> gross_pay - tax - deductions"
         ),
         "processed_at iff approved/paid": (
-            "SELECT count(*) FROM payroll"
-            " WHERE (status IN ('approved', 'paid')) <> (processed_at IS NOT NULL)"
+            "SELECT count(*) FROM payroll WHERE (status IN ('approved', 'paid')) <> (processed_at IS NOT NULL)"
         ),
         "payroll outside employment": (
             "SELECT count(*) FROM payroll p JOIN employees e ON e.id = p.employee_id"
@@ -169,8 +159,7 @@ async def test_rows_are_consistent(db_conn: asyncpg.Connection) -> None:
         ),
         "fte out of range": "SELECT count(*) FROM employees WHERE fte NOT IN (1.00, 0.80, 0.60, 0.50, 0.40)",
         "employment type": (
-            "SELECT count(*) FROM employees"
-            " WHERE employment_type NOT IN ('full_time', 'part_time', 'contractor')"
+            "SELECT count(*) FROM employees WHERE employment_type NOT IN ('full_time', 'part_time', 'contractor')"
         ),
         "approved_at iff approved": (
             "SELECT count(*) FROM timesheets WHERE (status = 'approved') <> (approved_at IS NOT NULL)"

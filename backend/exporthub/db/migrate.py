@@ -18,7 +18,7 @@ _LOCK_KEY = 0x6578706F7274  # "export"
 
 def migration_files() -> list[tuple[str, str]]:
     folder = resources.files("exporthub.db") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -663,9 +663,7 @@ async def _seed_account(
     escapes = list(ESCAPE_TEST_VALUES)
     counts: dict[str, int] = {}
 
-    await conn.execute(
-        "INSERT INTO accounts (id, slug, name) VALUES ($1, $2, $3)", account_id, slug, account.name
-    )
+    await conn.execute("INSERT INTO accounts (id, slug, name) VALUES ($1, $2, $3)", account_id, slug, account.name)
     await create_api_key(conn, account_id, label="demo", key=account.api_key)
 
     departments = _DEPARTMENTS[: profile.departments]
@@ -793,9 +791,7 @@ async def seed(
             if superuser:
                 # Rows reference each other by construction: skip the per-row foreign-key triggers.
                 await conn.execute("SET LOCAL session_replication_role = replica")
-            result[account.slug] = await _seed_account(
-                conn, account, account_id, _sizes(account, employees, payroll)
-            )
+            result[account.slug] = await _seed_account(conn, account, account_id, _sizes(account, employees, payroll))
             # Restore, in case the caller's connection is inside an outer transaction.
             await conn.execute(
                 "SELECT set_config('synchronous_commit', $1, true), set_config('work_mem', $2, true)",
@@ -805,9 +801,7 @@ async def seed(
             if superuser:
                 await conn.execute("SELECT set_config('session_replication_role', $1, true)", saved["srr"])
     if any(any(counts.values()) for counts in result.values()):
-        await conn.execute(
-            "ANALYZE accounts, api_keys, departments, employees, payroll, timesheets, compliance"
-        )
+        await conn.execute("ANALYZE accounts, api_keys, departments, employees, payroll, timesheets, compliance")
     return result
 
 

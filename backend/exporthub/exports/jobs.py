@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TypeAlias
 
 import asyncpg
 
 from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def insert_job(

@@ -120,8 +120,6 @@ def _formatter(column_type: ColumnType) -> Formatter:
         return lambda value: iso_utc(value) if type(value) is dt.datetime else _fallback(value, column_type)
 
     if column_type is ColumnType.BOOLEAN:
-        return lambda value: (
-            ("true" if value else "false") if type(value) is bool else _fallback(value, column_type)
-        )
+        return lambda value: ("true" if value else "false") if type(value) is bool else _fallback(value, column_type)
 
     return lambda value: _fallback(value, column_type)

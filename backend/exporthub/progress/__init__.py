@@ -1,6 +1,7 @@
 """Progress events: what workers publish on Redis pub/sub and what the web pushes to clients.
 
-Every event is a JSON object on the account's channel (`channel_for(namespace, account_id)`, the namespace being EXPORTHUB_QUEUE_NAME):
+Every event is a JSON object on the account's channel, `channel_for(namespace, account_id)`, the
+namespace being EXPORTHUB_QUEUE_NAME:
 
     {
       "type": "export.progress" | "export.completed" | "export.failed" | "export.cancelled",

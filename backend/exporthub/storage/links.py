@@ -22,9 +22,7 @@ def sign_download_link(public_url: str, secret: str, export_id: uuid.UUID, expir
     return f"{public_url}/api/v1/exports/{export_id}/download?{query}"
 
 
-def verify_download_link(
-    secret: str, export_id: uuid.UUID, expires: str, signature: str, now: dt.datetime
-) -> None:
+def verify_download_link(secret: str, export_id: uuid.UUID, expires: str, signature: str, now: dt.datetime) -> None:
     """Raise LinkInvalid for a tampered link, LinkExpired for a genuine one past its time."""
     try:
         expires_ts = int(expires)

@@ -154,9 +154,7 @@ class ExportsController(Controller):
         return export_out(settings, job, await download_link(settings, job, storage))
 
     @post("/exports/{export_id:uuid}/cancel", status_code=200, summary="Cancel a queued or running export")
-    async def cancel(
-        self, export_id: uuid.UUID, account: Account, pool: asyncpg.Pool, settings: Settings
-    ) -> ExportOut:
+    async def cancel(self, export_id: uuid.UUID, account: Account, pool: asyncpg.Pool, settings: Settings) -> ExportOut:
         job = await service.cancel_export(pool, account.id, export_id)
         try:  # cancelled while queued: no worker ends it, so record its webhook event here
             await record_export_event(pool, job, None, window_seconds=settings.webhook_retry_window_seconds)
@@ -178,9 +176,7 @@ class ExportsController(Controller):
         tags=["webhooks"],
         summary="Replace the webhook signing secret; the old one keeps signing for a grace period",
     )
-    async def rotate_webhook_secret(
-        self, account: Account, pool: asyncpg.Pool, settings: Settings
-    ) -> WebhookSecretOut:
+    async def rotate_webhook_secret(self, account: Account, pool: asyncpg.Pool, settings: Settings) -> WebhookSecretOut:
         secret = await webhook_store.rotate_secret(
             pool, account.id, grace_seconds=settings.webhook_secret_grace_seconds
         )
@@ -191,9 +187,7 @@ class ExportsController(Controller):
         tags=["webhooks"],
         summary="The export's webhook events and every delivery attempt",
     )
-    async def webhook_deliveries(
-        self, export_id: uuid.UUID, account: Account, pool: asyncpg.Pool
-    ) -> WebhookDeliveries:
+    async def webhook_deliveries(self, export_id: uuid.UUID, account: Account, pool: asyncpg.Pool) -> WebhookDeliveries:
         # 404 for another account's export, exactly as for an unknown id
         await service.get_export(pool, account.id, export_id)
         events = await webhook_store.list_events(pool, account.id, export_id)
@@ -290,6 +284,4 @@ async def healthz(pool: asyncpg.Pool, redis: Any) -> Response[dict[str, str]]:
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return Response(
-        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
-    )
+    return Response({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)

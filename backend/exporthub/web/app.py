@@ -51,9 +51,7 @@ def create_app(settings: Settings) -> Litestar:
         return queue
 
     return Litestar(
-        route_handlers=[
-            ExportsController, download, healthz, exports_socket, console_router, static_files_router()
-        ],
+        route_handlers=[ExportsController, download, healthz, exports_socket, console_router, static_files_router()],
         # One Redis pub/sub subscription per process, fanned out to every live socket (web/live.py).
         plugins=[create_channels_plugin(settings)],
         template_config=template_config(),
@@ -77,9 +75,7 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
             components=Components(
-                security_schemes={
-                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")
-                }
+                security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
             ),
         ),
     )

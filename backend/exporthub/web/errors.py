@@ -56,9 +56,7 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: ExportHubError) -> Resp
     if status == 500:
         log.error("unmapped domain error: %r", exc)
         return problem(500, title, "something went wrong on our side; please try again")
-    errors = (
-        [FieldProblem(p.field, p.message) for p in exc.problems] if isinstance(exc, InvalidRequest) else []
-    )
+    errors = [FieldProblem(p.field, p.message) for p in exc.problems] if isinstance(exc, InvalidRequest) else []
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyActiveExports) else None
     return problem(status, title, str(exc), errors, headers)
 
@@ -66,9 +64,7 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: ExportHubError) -> Resp
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ProblemOut]:
     if exc.status_code >= 500:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return problem(
-            exc.status_code, "Internal error", "something went wrong on our side; please try again"
-        )
+        return problem(exc.status_code, "Internal error", "something went wrong on our side; please try again")
     errors: list[FieldProblem] = []
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
@@ -101,7 +97,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
     return problem(500, "Internal error", "something went wrong on our side; please try again")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     ExportHubError: domain_error_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,

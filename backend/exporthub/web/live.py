@@ -60,7 +60,8 @@ async def account_events(
             async for event in events:
                 ...
 
-    `namespace` is settings.queue_name (see channel_for). `channels` is the app's ChannelsPlugin (inject it as `channels: ChannelsPlugin`); `socket` is an
+    `namespace` is settings.queue_name (see channel_for). `channels` is the app's ChannelsPlugin
+    (inject it as `channels: ChannelsPlugin`); `socket` is an
     accepted WebSocket, or None when the caller watches for disconnects itself. Subscribing is done
     when the `async with` is entered. The iterator yields dicts, each with a "type":
 

@@ -121,10 +121,7 @@ class ResourceOut(msgspec.Struct, rename="camel"):
         return cls(
             key=r.key,
             label=r.label,
-            columns=[
-                ColumnOut(c.key, c.label, c.type.value, c.width, c.key in r.default_columns)
-                for c in r.columns
-            ],
+            columns=[ColumnOut(c.key, c.label, c.type.value, c.width, c.key in r.default_columns) for c in r.columns],
             date_filter=r.date_column,
             filters=["dateFrom", "dateTo", "departmentIds", "status"],
             statuses=list(r.statuses),
@@ -176,9 +173,7 @@ def _export_request_schema() -> Schema:
                 },
             ),
             "webhookUrl": Schema(type=OpenAPIType.STRING, format="uri"),  # type: ignore[arg-type]
-            "csvBom": Schema(
-                type=OpenAPIType.BOOLEAN, description="CSV only: start with a UTF-8 BOM (default true)."
-            ),
+            "csvBom": Schema(type=OpenAPIType.BOOLEAN, description="CSV only: start with a UTF-8 BOM (default true)."),
         },
         examples=[{"format": "xlsx", "resource": "payroll", "filters": {"dateFrom": "2025-01-01"}}],
     )

@@ -90,9 +90,7 @@ def test_rfc4180_quoting(tmp_path: pathlib.Path) -> None:
 def test_formula_like_text_is_prefixed_but_typed_numbers_are_not(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "out.csv"
     formulas = ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x","y")']
-    rows: list[tuple] = [
-        (text, -5, Decimal("-1.25"), Decimal("-12.5"), None, None, None) for text in formulas
-    ]
+    rows: list[tuple] = [(text, -5, Decimal("-1.25"), Decimal("-12.5"), None, None, None) for text in formulas]
     rows.append(("a=b", None, None, None, None, None, None))
     write_csv(path, rows)
     data = read_csv(path)[1:]

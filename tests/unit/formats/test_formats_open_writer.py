@@ -39,9 +39,7 @@ def test_an_unwritable_path_fails_on_open(tmp_path: pathlib.Path, format: str) -
 @pytest.mark.parametrize("format", FORMATS)
 def test_every_catalog_resource_writes(tmp_path: pathlib.Path, format: str) -> None:
     for resource in RESOURCES.values():
-        writer = open_writer(
-            format, tmp_path / f"{resource.key}.{format}", resource.columns, title=resource.label
-        )
+        writer = open_writer(format, tmp_path / f"{resource.key}.{format}", resource.columns, title=resource.label)
         writer.write_rows([[None] * len(resource.columns)])
         writer.close()
 

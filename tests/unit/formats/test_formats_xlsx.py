@@ -152,9 +152,7 @@ def test_control_characters_are_stripped_and_text_truncated(tmp_path: pathlib.Pa
     assert sheet["A5"].value == "_x005F_x0041_"  # openpyxl does not decode what Excel decodes
 
 
-def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(
-    tmp_path: pathlib.Path, bypass: bool
-) -> None:
+def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(tmp_path: pathlib.Path, bypass: bool) -> None:
     path = tmp_path / "out.xlsx"
     rows = [
         (None, 10**15, Decimal("NaN"), Decimal("Infinity"), dt.date(1899, 12, 31), None, None),

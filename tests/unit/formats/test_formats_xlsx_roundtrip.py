@@ -122,9 +122,7 @@ def test_xlsx_round_trip(tmp_path: pathlib.Path, data: list[tuple], max_rows_per
     writer.close()
 
     workbook = openpyxl.load_workbook(path)
-    sizes = [
-        len(data[start : start + max_rows_per_sheet]) for start in range(0, len(data), max_rows_per_sheet)
-    ]
+    sizes = [len(data[start : start + max_rows_per_sheet]) for start in range(0, len(data), max_rows_per_sheet)]
     assert len(workbook.worksheets) == max(1, len(sizes))
     read_back = []
     for sheet, size in zip(workbook.worksheets, sizes or [0], strict=True):
