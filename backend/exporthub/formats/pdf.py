@@ -21,7 +21,7 @@ when uharfbuzz is installed). Nothing raises on any character.
 Memory: reportlab (like every PDF library we tried) keeps a whole document in memory until it is
 saved, about 20 KB a page. So the report is drawn as a series of small reportlab documents ("pieces"
 of `pages_per_piece` pages, in memory), and each finished piece is copied into `path` object by
-object at once (`_PdfAssembler`: pypdf reads the piece, objects are renumbered and written out; a
+object at once (`PdfAssembler`: pypdf reads the piece, objects are renumbered and written out; a
 plain pypdf merge would again hold every page until the end). What stays in memory is one piece and,
 per page, an object number and a file offset: about 20 bytes a page. Each piece embeds its own font
 subsets (some 30 KB a piece, a few per cent of the file).
@@ -33,7 +33,6 @@ says "Page 3 of 120" and "Rows: 4,980" without anything being held back.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import dataclasses
 import datetime as dt
@@ -45,8 +44,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
-from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, PdfObject, StreamObject
 from reportlab import rl_config
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.rl_accel import escapePDF
@@ -55,6 +52,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.exports.catalog import Column, ColumnType
+from exporthub.formats.pdf_assembly import PdfAssembler
 from exporthub.formats.sanitize import display_text
 
 FONT_DIR = pathlib.Path(__file__).with_name("fonts")
@@ -291,7 +289,7 @@ class PdfWriter:
         self._finished = False
         self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close/abort
         try:
-            self._assembler = _PdfAssembler(self._file, title=self._title, forms=list(_FORM_SIZES))
+            self._assembler = PdfAssembler(self._file, title=self._title, forms=list(_FORM_SIZES))
         except BaseException:
             self.abort()
             raise
@@ -496,144 +494,3 @@ class PdfWriter:
         canvas.save()
         data, self._piece = self._piece.getvalue(), io.BytesIO()
         self._assembler.add_piece(data)
-
-
-class _PdfAssembler:
-    """Writes one PDF file from a series of small PDFs ("pieces"), piece by piece.
-
-    Each piece's pages, and the objects they use, are renumbered and written out as soon as the
-    piece arrives; only each object's offset and each page's number stay in memory. Placeholder form
-    XObjects (named in `forms`) are not copied: every piece's reference to one goes to a single
-    object, reserved up front and written by `finish` with the text that was unknown until then.
-    """
-
-    _CATALOG, _PAGES, _INFO = 1, 2, 3
-
-    def __init__(self, file: BinaryIO, *, title: str, forms: Sequence[str]) -> None:
-        self._file = file
-        self._title = title
-        self._position = 0
-        self._offsets = array.array("q", [0, 0, 0, 0])  # by object number (0 is unused)
-        self._kids = array.array("q")  # page object numbers
-        self._forms = {name: self._allocate() for name in forms}
-        self._form_font: tuple[str, int] | None = None  # resource name and object number
-        self._write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-
-    @property
-    def pages(self) -> int:
-        return len(self._kids)
-
-    def add_piece(self, data: bytes) -> None:
-        reader = PdfReader(io.BytesIO(data))
-        numbers: dict[int, int] = {}  # the piece's object number -> ours
-        pending: list[tuple[int, Any]] = []  # (our number, the piece's object) still to write
-
-        def number_of(reference: IndirectObject) -> int:
-            number = numbers.get(reference.idnum)
-            if number is None:
-                number = numbers[reference.idnum] = self._allocate()
-                pending.append((number, reference.get_object()))
-            return number
-
-        for page in reader.pages:
-            resources: Any = page["/Resources"]
-            xobjects = resources.get("/XObject")
-            for name, reference in dict.items(xobjects.get_object() if xobjects is not None else {}):
-                number = self._forms.get(name.removeprefix("/FormXob."))
-                if number is not None and isinstance(reference, IndirectObject):
-                    if self._form_font is None:  # the placeholder's font: it has every ASCII glyph
-                        form: Any = reference.get_object()
-                        fonts = form["/Resources"]["/Font"]
-                        font_name, font = next(iter(dict.items(fonts)))
-                        self._form_font = (str(font_name), number_of(font))
-                    numbers[reference.idnum] = number
-            assert page.indirect_reference is not None
-            page_number = number_of(page.indirect_reference)
-            self._kids.append(page_number)
-            while pending:
-                number, obj = pending.pop()
-                out = io.BytesIO()
-                _serialize(obj, out, number_of, parent=self._PAGES if number == page_number else None)
-                self._write_object(number, out.getvalue())
-
-    def finish(self, texts: dict[str, str], sizes: dict[str, float]) -> None:
-        """Write the forms with their final text, the page tree, the catalogue and the trailer."""
-        if self._form_font is None:
-            raise ValueError("a PDF needs at least one page")
-        font_name, font_number = self._form_font
-        for name, number in self._forms.items():
-            # Digits and commas only: in reportlab's first subset of a TrueType font, ASCII codes
-            # are the characters themselves.
-            content = b"BT %s %s Tf 0 0 Td (%s) Tj ET" % (
-                font_name.encode(),
-                str(sizes[name]).encode(),
-                texts[name].encode("ascii"),
-            )
-            self._write_object(
-                number,
-                b"<< /Type /XObject /Subtype /Form /BBox [0 -4 400 20] "
-                b"/Resources << /Font << %s %d 0 R >> >> /Length %d >>\nstream\n%s\nendstream"
-                % (font_name.encode(), font_number, len(content), content),
-            )
-        kids = b" ".join(b"%d 0 R" % kid for kid in self._kids)
-        self._write_object(self._PAGES, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(self._kids), kids))
-        self._write_object(self._CATALOG, b"<< /Type /Catalog /Pages %d 0 R >>" % self._PAGES)
-        title = self._title.encode("utf-16-be").hex().encode()
-        self._write_object(self._INFO, b"<< /Title <feff%s> /Producer (ExportHub) >>" % title)
-        xref = self._position
-        self._write(b"xref\n0 %d\n0000000000 65535 f \n" % len(self._offsets))
-        self._write(b"".join(b"%010d 00000 n \n" % offset for offset in self._offsets[1:]))
-        self._write(
-            b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(self._offsets), self._CATALOG, self._INFO, xref)
-        )
-
-    def _allocate(self) -> int:
-        self._offsets.append(0)
-        return len(self._offsets) - 1
-
-    def _write_object(self, number: int, body: bytes) -> None:
-        self._offsets[number] = self._position
-        self._write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-
-    def _write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._position += len(data)
-
-
-def _serialize(
-    obj: PdfObject, out: io.BytesIO, number_of: Callable[[IndirectObject], int], parent: int | None = None
-) -> None:
-    """Write `obj` as PDF syntax with every indirect reference renumbered by `number_of` (and a
-    page's /Parent set to `parent`)."""
-    if isinstance(obj, IndirectObject):
-        out.write(b"%d 0 R" % number_of(obj))
-    elif isinstance(obj, DictionaryObject):
-        out.write(b"<<")
-        is_stream = isinstance(obj, StreamObject)
-        for key, value in dict.items(obj):  # values unresolved: references stay references
-            if is_stream and key == "/Length":
-                continue
-            out.write(b" ")
-            key.write_to_stream(out)
-            if parent is not None and key == "/Parent":
-                out.write(b" %d 0 R" % parent)
-                continue
-            out.write(b" ")
-            _serialize(value, out, number_of)
-        if isinstance(obj, StreamObject):
-            data = obj._data  # the raw, still compressed bytes as read
-            out.write(b" /Length %d >>\nstream\n" % len(data))
-            out.write(data)
-            out.write(b"\nendstream")
-        else:
-            out.write(b" >>")
-    elif isinstance(obj, ArrayObject):
-        out.write(b"[")
-        for index, item in enumerate(obj):
-            if index:
-                out.write(b" ")
-            _serialize(item, out, number_of)
-        out.write(b"]")
-    else:
-        obj.write_to_stream(out)
