@@ -21,9 +21,9 @@ from exporthub.worker.queue import create_queue
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import ROOT, settings_env, start_process
 
-# About 30,000 rows as a PDF report: several seconds of work (the slowest format), so there is time to
+# About 40,000 rows as a PDF report: several seconds of work (the slowest format), so there is time to
 # cancel or kill it mid-way.
-SLOW = {"format": "pdf", "resource": "payroll", "filters": {"dateFrom": "2026-09-01"}}
+SLOW = {"format": "pdf", "resource": "payroll", "filters": {"dateFrom": "2025-06-01"}}
 
 
 def files_for(storage_root: Path, export_id: str) -> list[Path]:
