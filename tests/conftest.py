@@ -18,16 +18,22 @@ from exporthub import embedded
 from exporthub.db.migrate import migrate
 from exporthub.db.seed import DEMO_ACCOUNTS, seed
 from exporthub.settings import Settings, load_settings
-from tests.support import ROOT, Process, free_port, settings_env, start_process, wait_http
+from tests.support import (
+    ROOT,
+    Process,
+    drop_database,
+    free_port,
+    recreate_database,
+    scratch_database,
+    settings_env,
+    start_process,
+    wait_http,
+    with_database,
+)
 
 TEST_DB = f"exporthub_test_{os.getpid()}"  # concurrent sessions never share a database
 SEED_EMPLOYEES = 3_000
 SEED_PAYROLL = 200_000  # enough for a browser test to watch a bar move
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def with_redis_db(url: str, db: int) -> str:
@@ -37,15 +43,6 @@ def with_redis_db(url: str, db: int) -> str:
         query["db"] = str(db)
         return urlunsplit(parts._replace(query=urlencode(query)))
     return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-async def recreate_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -84,11 +81,7 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
     finally:
         await conn.close()
     yield test
-    admin = await asyncpg.connect(server_settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(server_settings.database_url, TEST_DB)
 
 
 @pytest.fixture(scope="session")
@@ -101,17 +94,12 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def db_conn(server_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a freshly migrated, empty scratch database."""
-    name = f"exporthub_scratch_{uuid.uuid4().hex[:8]}"
-    await recreate_database(server_settings.database_url, name)
-    conn = await asyncpg.connect(with_database(server_settings.database_url, name))
-    await migrate(conn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-        admin = await asyncpg.connect(server_settings.database_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(server_settings.database_url, "exporthub_scratch") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
 
 @dataclasses.dataclass

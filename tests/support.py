@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,3 +123,44 @@ def running(*procs: Process) -> Iterator[None]:
     finally:
         for p in procs:
             p.stop()
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def recreate_database(admin_url: str, name: str) -> None:
+    await drop_database(admin_url, name)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, prefix: str, *, migrated: bool = True) -> AsyncIterator[str]:
+    """A new database (migrated unless told otherwise) for one test, dropped afterwards; yields its URL."""
+    from exporthub.db.migrate import migrate
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await recreate_database(admin_url, name)
+    url = with_database(admin_url, name)
+    try:
+        if migrated:
+            conn = await asyncpg.connect(url)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+        yield url
+    finally:
+        await drop_database(admin_url, name)

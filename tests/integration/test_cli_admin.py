@@ -10,7 +10,7 @@ import asyncpg
 
 from exporthub.accounts import account_for_key
 from exporthub.db.migrate import migrate, migration_files
-from tests.support import settings_env
+from tests.support import scratch_database, settings_env
 
 
 def run_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,19 +56,13 @@ def test_migrate_again_applies_nothing(settings) -> None:
 
 
 async def test_concurrent_migrations_apply_each_file_once(server_settings) -> None:
-    from tests.conftest import recreate_database, with_database
-
-    await recreate_database(server_settings.database_url, "exporthub_migrate_race")
-    url = with_database(server_settings.database_url, "exporthub_migrate_race")
-    conns = [await asyncpg.connect(url) for _ in range(3)]
-    try:
-        results = await asyncio.gather(*(migrate(c) for c in conns))
-        applied = sorted(name for names in results for name in names)
-        assert applied == [name for name, _ in migration_files()]
-        assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
-    finally:
-        for c in conns:
-            await c.close()
-        admin = await asyncpg.connect(server_settings.database_url)
-        await admin.execute('DROP DATABASE "exporthub_migrate_race" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(server_settings.database_url, "exporthub_migrate_race", migrated=False) as url:
+        conns = [await asyncpg.connect(url) for _ in range(3)]
+        try:
+            results = await asyncio.gather(*(migrate(c) for c in conns))
+            applied = sorted(name for names in results for name in names)
+            assert applied == [name for name, _ in migration_files()]
+            assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
+        finally:
+            for c in conns:
+                await c.close()

@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from exporthub.accounts import account_by_slug
-from exporthub.db.migrate import migrate
 from exporthub.errors import InvalidRequest
 from exporthub.exports import service
 from exporthub.exports.models import ExportStatus
@@ -30,8 +29,8 @@ from exporthub.settings import Settings
 from exporthub.web.api import submit_and_enqueue
 from exporthub.webhooks import WebhookDispatcher
 from exporthub.worker.queue import create_queue
-from tests.conftest import recreate_database, with_database
 from tests.integration.helpers import submit, wait_status, wait_until
+from tests.support import scratch_database
 
 QUICK = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
 SLOW = {"format": "xlsx", "resource": "payroll"}  # 200,000 rows: seconds of work
@@ -355,18 +354,12 @@ async def test_private_addresses_are_refused_at_submit(settings: Settings, pool:
 @pytest.fixture
 async def scratch_pool(server_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A database no worker watches: what happens here is only what the test runs."""
-    name = f"exporthub_webhooks_{uuid.uuid4().hex[:8]}"
-    await recreate_database(server_settings.database_url, name)
-    pool = await asyncpg.create_pool(with_database(server_settings.database_url, name), min_size=1, max_size=4)
-    async with pool.acquire() as conn:
-        await migrate(conn)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(server_settings.database_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(server_settings.database_url, "exporthub_webhooks") as url:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        try:
+            yield pool
+        finally:
+            await pool.close()
 
 
 async def test_delivery_refuses_an_internal_address_once_and_for_all(

@@ -36,7 +36,8 @@ from exporthub.exports import jobs
 from exporthub.progress import channel_for, export_event
 from exporthub.progress.subscribe import RESYNC, EventSubscriber
 from exporthub.settings import Settings
-from exporthub.worker.queue import download_url_for
+from exporthub.storage import Storage
+from exporthub.worker.queue import download_link
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +140,11 @@ class AccountEvents:
         raise StopAsyncIteration
 
 
-async def snapshot(pool: asyncpg.Pool, settings: Settings, account_id: uuid.UUID) -> dict[str, Any]:
+async def snapshot(pool: asyncpg.Pool, settings: Settings, storage: Storage, account_id: uuid.UUID) -> dict[str, Any]:
     """The account's newest exports, each shaped like the event its current state would publish."""
     recent = await jobs.list_jobs(pool, account_id, limit=SNAPSHOT_SIZE)
-    return {"type": "snapshot", "exports": [export_event(j, download_url_for(settings, j)) for j in recent]}
+    exports = [export_event(j, await download_link(settings, j, storage)) for j in recent]
+    return {"type": "snapshot", "exports": exports}
 
 
 def origin_allowed(origin: str | None, host: str | None, public_url: str) -> bool:
@@ -171,7 +173,11 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], pool: asyncpg.Pool) ->
 
 @websocket("/api/v1/exports/ws", name="exports_socket")
 async def exports_socket(
-    socket: WebSocket[Any, Any, Any], pool: asyncpg.Pool, settings: Settings, channels: ChannelsPlugin
+    socket: WebSocket[Any, Any, Any],
+    pool: asyncpg.Pool,
+    settings: Settings,
+    storage: Storage,
+    channels: ChannelsPlugin,
 ) -> None:
     # Accept first, then refuse with a 44xx code: a refusal before accept reaches clients as 1006,
     # which they take for a network failure and retry forever.
@@ -185,10 +191,10 @@ async def exports_socket(
         return
     try:
         async with account_events(channels, settings.queue_name, account.id, socket) as events:
-            await socket.send_json(await snapshot(pool, settings, account.id))
+            await socket.send_json(await snapshot(pool, settings, storage, account.id))
             async for event in events:
                 if event["type"] == "resync":
-                    await socket.send_json(await snapshot(pool, settings, account.id))
+                    await socket.send_json(await snapshot(pool, settings, storage, account.id))
                 elif event["type"] == "client.message":
                     if event["text"].strip().lower() == "ping":
                         await socket.send_json({"type": "pong"})
