@@ -6,6 +6,7 @@ Memory stays flat: one batch of rows is in flight while the previous one is bein
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -170,6 +171,13 @@ async def _produce(
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
     writer = None
     counter: asyncio.Task[None] | None = None
+    # The writer works in one thread of its own: the default pool would spread its calls over
+    # several threads, and glibc gives each a malloc arena, so RSS would grow with the batch count.
+    writer_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-writer")
+
+    async def in_writer_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(writer_thread, lambda: function(*args, **kwargs))
+
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
@@ -192,7 +200,7 @@ async def _produce(
                     on_records=lambda rows: _advance(job, state, publish, rows),
                 )
             else:
-                writer = await asyncio.to_thread(
+                writer = await in_writer_thread(
                     open_writer,
                     job.format.value,
                     temp_path,
@@ -202,10 +210,10 @@ async def _produce(
                     report=await _report_info(conn, job) if job.format is ExportFormat.PDF else None,
                 )
                 cursor = await conn.cursor(query.select_sql, *query.args)
-                await _stream(cursor, writer, config.batch_size, job, state, publish)
+                await _stream(cursor, writer, in_writer_thread, config.batch_size, job, state, publish)
             await counter  # a failed count fails the export (before the file is stored)
         if writer is not None:
-            await asyncio.to_thread(writer.close)
+            await in_writer_thread(writer.close)
             writer = None
         _raise_if_stopped(state)
         key = f"{job.account_id}/{job.id}-{job.attempts}.{job.format.value}"
@@ -233,7 +241,8 @@ async def _produce(
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # a count's error was raised above
                     await task
         if writer is not None:
-            await asyncio.to_thread(writer.abort)
+            await in_writer_thread(writer.abort)
+        writer_thread.shutdown(wait=False)
         temp_path.unlink(missing_ok=True)
 
 
@@ -279,7 +288,13 @@ def _fetch_size(batch_size: int, total: int | None) -> int:
 
 
 async def _stream(
-    cursor: Any, writer: Any, batch_size: int, job: ExportJob, state: _Progress, publish: Publish
+    cursor: Any,
+    writer: Any,
+    in_writer_thread: Callable[..., Awaitable[Any]],
+    batch_size: int,
+    job: ExportJob,
+    state: _Progress,
+    publish: Publish,
 ) -> None:
     pending = asyncio.ensure_future(cursor.fetch(_fetch_size(batch_size, state.total)))
     try:
@@ -289,7 +304,7 @@ async def _stream(
                 break
             # Read ahead while writing.
             pending = asyncio.ensure_future(cursor.fetch(_fetch_size(batch_size, state.total)))
-            await asyncio.to_thread(writer.write_rows, rows)
+            await in_writer_thread(writer.write_rows, rows)
             await _advance(job, state, publish, len(rows))
     finally:
         if not pending.done():
