@@ -41,3 +41,15 @@ def test_no_other_module_queries_tenant_tables() -> None:
         if str(path.relative_to(BACKEND)) not in allowed and pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_the_count_leaves_out_the_joins_unless_a_filter_reads_them() -> None:
+    account, dept = uuid.uuid4(), uuid.uuid4()
+    payroll = RESOURCES["payroll"]
+    plain = build_export_query(payroll, ("employeeName",), Filters(dt.date(2024, 1, 1), None, (), "paid"), account)
+    assert plain.count_sql.startswith("SELECT count(*) FROM payroll r WHERE") and "JOIN" not in plain.count_sql
+    assert "JOIN employees e" in plain.select_sql
+    by_department = build_export_query(payroll, ("grossPay",), Filters(None, None, (dept,), None), account)
+    assert "JOIN employees e" in by_department.count_sql  # e.department_id
+    employees = build_export_query(RESOURCES["employees"], ("email",), Filters(None, None, (dept,), None), account)
+    assert "JOIN" not in employees.count_sql  # r.department_id

@@ -1,7 +1,9 @@
 """What can be exported: resources, their columns (typed, labelled, sized) and the filters they accept.
 
 Column keys are the API's camelCase names; `sql` is an expression over the resource's FROM clause,
-where `r` is the resource's own table, `e` the employee and `d` the department.
+where `r` is the resource's own table, `e` the employee and `d` the department. Those joins only
+add columns: each follows a NOT NULL foreign key, so a row of `r` is exactly one row of the export
+(which lets the row count skip them).
 """
 
 from __future__ import annotations
@@ -33,13 +35,18 @@ class Column:
 class Resource:
     key: str
     label: str
-    from_sql: str
+    table: str  # the resource's own table, `r`
+    joins: str  # the lookups the columns read (`e`, `d`), one row each
     columns: tuple[Column, ...]
     default_columns: tuple[str, ...]
     date_column: str  # the column key that dateFrom / dateTo filter
     statuses: tuple[str, ...]
     status_sql: str = "r.status"
     department_sql: str = "e.department_id"
+
+    @property
+    def from_sql(self) -> str:
+        return f"{self.table} r {self.joins}"
 
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
@@ -76,7 +83,8 @@ def _who() -> tuple[Column, ...]:
 EMPLOYEES = Resource(
     key="employees",
     label="Employees",
-    from_sql="employees r JOIN departments d ON d.id = r.department_id",
+    table="employees",
+    joins="JOIN departments d ON d.id = r.department_id",
     columns=(
         Column("employeeNumber", "Employee No.", T, "r.employee_number", 12),
         Column("firstName", "First name", T, "r.first_name", 16),
@@ -115,7 +123,8 @@ EMPLOYEES = Resource(
 PAYROLL = Resource(
     key="payroll",
     label="Payroll",
-    from_sql=f"payroll r {_EMPLOYEE_JOIN}",
+    table="payroll",
+    joins=_EMPLOYEE_JOIN,
     columns=(
         Column("payrollId", "Payroll ID", INT, "r.id", 10),
         *_who(),
@@ -153,7 +162,8 @@ PAYROLL = Resource(
 TIMESHEETS = Resource(
     key="timesheets",
     label="Timesheets",
-    from_sql=f"timesheets r {_EMPLOYEE_JOIN}",
+    table="timesheets",
+    joins=_EMPLOYEE_JOIN,
     columns=(
         Column("entryId", "Entry ID", INT, "r.id", 10),
         *_who(),
@@ -184,7 +194,8 @@ TIMESHEETS = Resource(
 COMPLIANCE = Resource(
     key="compliance",
     label="Compliance records",
-    from_sql=f"compliance r {_EMPLOYEE_JOIN}",
+    table="compliance",
+    joins=_EMPLOYEE_JOIN,
     columns=(
         Column("recordId", "Record ID", INT, "r.id", 10),
         *_who(),

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,9 +41,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     RedisConnectionError,
 )
-
-
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")  # as pg_export_snapshot() returns it, e.g. 00000003-0000001B-1
 
 
 class Cancelled(Exception):
@@ -170,7 +166,6 @@ async def _produce(
     state = _Progress()
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
     writer = None
-    counter: asyncio.Task[None] | None = None
     # The writer works in one thread of its own: the default pool would spread its calls over
     # several threads, and glibc gives each a malloc arena, so RSS would grow with the batch count.
     writer_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-writer")
@@ -181,10 +176,7 @@ async def _produce(
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
-            # The count runs beside the rows, on a second connection in this very snapshot: the
-            # total is there after ~1 % of the rows instead of holding them up (0.13 s of 500,000).
-            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            counter = asyncio.create_task(_count(pool, snapshot, query.count_sql, query.args, config, state))
+            state.total = await conn.fetchval(query.count_sql, *query.args)
             if as_csv:
                 # Worker only: the import keeps the writers (openpyxl) out of the web process.
                 from exporthub.formats.csv_copy import copy_csv
@@ -211,7 +203,6 @@ async def _produce(
                 )
                 cursor = await conn.cursor(query.select_sql, *query.args)
                 await _stream(cursor, writer, in_writer_thread, config.batch_size, job, state, publish)
-            await counter  # a failed count fails the export (before the file is stored)
         if writer is not None:
             await in_writer_thread(writer.close)
             writer = None
@@ -235,27 +226,13 @@ async def _produce(
             raise LeaseLost()
         return done
     finally:
-        for task in (keeper, counter):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):  # a count's error was raised above
-                    await task
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
         if writer is not None:
             await in_writer_thread(writer.abort)
         writer_thread.shutdown(wait=False)
         temp_path.unlink(missing_ok=True)
-
-
-async def _count(
-    pool: asyncpg.Pool, snapshot: str, count_sql: str, args: tuple[Any, ...], config: PipelineConfig, state: _Progress
-) -> None:
-    """Set `state.total` to the export's row count, read in the exporting transaction's `snapshot`."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):  # it goes into SQL text: SET TRANSACTION takes no parameters
-        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
-        state.total = await conn.fetchval(count_sql, *args)
 
 
 async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:
@@ -282,8 +259,8 @@ async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:
 
 
 def _fetch_size(batch_size: int, total: int | None) -> int:
-    """Batches of about 1 % of the rows (200 until the count is in, at most `batch_size`, which
-    bounds the memory) keep progress events fine-grained."""
+    """Batches of about 1 % of the rows (at least 200, at most `batch_size`, which bounds the
+    memory) keep progress events fine-grained."""
     return max(200, min(batch_size, math.ceil((total or 0) / 100)))
 
 

@@ -117,7 +117,7 @@ def create_queue(settings: Settings) -> ExportQueue:
     async def startup(state: TaskiqState) -> None:
         state.exit_stack = contextlib.AsyncExitStack()
         state.connections = await state.exit_stack.enter_async_context(
-            open_connections(settings, pool_size=settings.worker_concurrency * 3 + 2)
+            open_connections(settings, pool_size=settings.worker_concurrency * 2 + 2)
         )
         state.sweeper = asyncio.create_task(recovery_loop(state.connections, queue, settings))
         state.webhooks = WebhookDispatcher(
