@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -298,11 +299,11 @@ async def console_socket(
     try:
         async with account_events(channels, settings.queue_name, account.id, socket) as events:  # before the snapshot
             await socket.send_text(await feed.snapshot())
-            async for event in events:
-                if event["type"] == "resync":  # Redis was away: events may be lost
+            async for received in events:
+                if received.type == "resync":  # Redis was away: events may be lost
                     await socket.send_text(await feed.snapshot())
-                elif event["type"] != "client.message":  # the console sends nothing it expects read
-                    fragments = await feed.on_event(event)
+                elif received.type != "client.message":  # the console sends nothing it expects read
+                    fragments = await feed.on_event(received.event)
                     if fragments:
                         await socket.send_text(fragments)
     except (WebSocketDisconnect, OSError):
@@ -337,7 +338,7 @@ class CardFeed:
         cards = [await card_for(self.pool, self.settings, j, now) for j in recent]
         return render(self.socket, "partials/export_list.html", cards=cards, oob=True)
 
-    async def on_event(self, event: dict[str, Any]) -> str:
+    async def on_event(self, event: Mapping[str, Any]) -> str:
         try:
             export_id = uuid.UUID(str(event["exportId"]))
             status = ExportStatus(event["status"])

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -53,23 +54,24 @@ async def account_events(
     namespace: str,
     account_id: uuid.UUID,
     socket: WebSocket[Any, Any, Any] | None = None,
-) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+) -> AsyncIterator[AsyncIterator[Received]]:
     """Subscribe to one account's progress events for as long as the `async with` lasts.
 
         async with account_events(channels, settings.queue_name, account.id, socket) as events:
             await send_snapshot()            # read AFTER subscribing: nothing falls in between
-            async for event in events:
+            async for received in events:
                 ...
 
     `namespace` is settings.queue_name (see channel_for). `channels` is the app's ChannelsPlugin
     (inject it as `channels: ChannelsPlugin`); `socket` is an
     accepted WebSocket, or None when the caller watches for disconnects itself. Subscribing is done
-    when the `async with` is entered. The iterator yields dicts, each with a "type":
+    when the `async with` is entered. The iterator yields `Received` items, by `type`:
 
     - "export.progress" | "export.completed" | "export.failed" | "export.cancelled" | "export.expired":
-      the event as published, with "exportId", "status", "progress", ... (see exporthub.progress);
+      `event` is the event as published, with "exportId", "status", "progress", ... (see
+      exporthub.progress), `text` its JSON text; both are decoded once per process, not per socket;
     - "resync": Redis came back after an outage and events may have been lost: send a new snapshot;
-    - "client.message", with "text": a text frame the client sent (e.g. "ping", an htmx ws-send).
+    - "client.message": `text` is a text frame the client sent (e.g. "ping", an htmx ws-send).
       Client frames come through here, in order with the events, so that one task does all the
       sending on the socket.
 
@@ -110,6 +112,35 @@ async def _read_client(socket: WebSocket[Any, Any, Any], subscriber: EventSubscr
         subscriber.put_nowait(None)  # ends the iteration
 
 
+class Received(NamedTuple):
+    """One item of an account's stream: `type` is the event's ("export.progress", ...), "resync" or
+    "client.message"; `event` the event as published (one dict shared by every socket of the process:
+    read only), else {}; `text` the event's JSON text as published, or the client's text."""
+
+    type: str
+    event: Mapping[str, Any]
+    text: str
+
+
+_RESYNC = Received("resync", {}, "")
+
+
+@functools.lru_cache(maxsize=64)
+def _decode(raw: bytes) -> Received | None:
+    """An event's bytes -> Received, once per process however many sockets receive it (the
+    subscriber hands every socket the same bytes object, and equal bytes hit the cache anyway)."""
+    try:
+        text = raw.decode()
+        event = json.loads(text)
+    except ValueError:
+        log.warning("dropped a malformed progress event: %r", raw[:200])
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        log.warning("dropped a progress event without a type: %r", raw[:200])
+        return None
+    return Received(event["type"], event, text)
+
+
 class AccountEvents:
     """The iterator `account_events` yields (see there)."""
 
@@ -120,23 +151,17 @@ class AccountEvents:
     def __aiter__(self) -> AccountEvents:
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> Received:
         while not self._ended:
             raw = await self._subscriber.get()
             if raw is None:
                 self._ended = True
             elif raw == RESYNC:
-                return {"type": "resync"}
+                return _RESYNC
             elif raw.startswith(_CLIENT_TEXT):
-                return {"type": "client.message", "text": raw[1:].decode()}
-            else:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    log.warning("dropped a malformed progress event: %r", raw[:200])
-                    continue
-                if isinstance(event, dict):
-                    return event
+                return Received("client.message", {}, raw[1:].decode())
+            elif (received := _decode(raw)) is not None:
+                return received
         raise StopAsyncIteration
 
 
@@ -192,14 +217,14 @@ async def exports_socket(
     try:
         async with account_events(channels, settings.queue_name, account.id, socket) as events:
             await socket.send_json(await snapshot(pool, settings, storage, account.id))
-            async for event in events:
-                if event["type"] == "resync":
+            async for received in events:
+                if received.type == "resync":
                     await socket.send_json(await snapshot(pool, settings, storage, account.id))
-                elif event["type"] == "client.message":
-                    if event["text"].strip().lower() == "ping":
+                elif received.type == "client.message":
+                    if received.text.strip().lower() == "ping":
                         await socket.send_json({"type": "pong"})
                 else:
-                    await socket.send_json(event)
+                    await socket.send_text(received.text)  # as published: no JSON work per socket
     except (WebSocketDisconnect, OSError):
         return  # the client left while we were sending
     except Exception:
