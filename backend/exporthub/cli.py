@@ -94,14 +94,24 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import gc
+
     import uvicorn
 
     from exporthub.web.app import create_app
 
+    # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
+    # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live
+    # sockets the default thresholds ran collections that cost 30 % of the fan-out's CPU and tripled
+    # its publish-to-receipt p95 (500 -> 146 ms, bench/fanout_bench.py).
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     # websockets-sansio: with 5,000 sockets it used 18 % less CPU per delivered event and 13 % less
     # memory than uvicorn's default websockets implementation (bench/fanout_bench.py).
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
