@@ -1,26 +1,31 @@
 """WebSocket fan-out benchmark: one `exporthub serve`, N sockets on one account, events via Redis.
 
-For each N of the ramp it starts client processes (bench/ws_clients.py, asyncio + `websockets`)
-that open N JSON sockets (`/api/v1/exports/ws`) for the acme account between them, then publishes
-`--events` progress events on the account's channel with `publish_event` (namespace
-settings.queue_name, as the worker does), each carrying `benchSeq` and `sentAt` (the JSON socket
-forwards an event's fields unchanged). Every socket records publish-to-receipt delay per event.
+For each kind of socket and each N of the ramp it starts client processes (bench/ws_clients.py)
+that open N sockets for the acme account between them, then publishes `--events` progress events
+on the account's channel with `publish_event` (namespace settings.queue_name, as the worker does).
+Kinds: JSON sockets (`/api/v1/exports/ws`, API key), which forward each event as published, and
+console sockets (`/console/ws`, signed in with a session cookie like a browser), which receive the
+re-rendered card of a running export; event k sets that export's rows to BASE_ROWS + k, which the
+card shows. Every socket records when each event arrived; delay = receipt minus publish time.
 
-Reported per N: sockets connected, sockets that received every event, delay median / p95 / p99 /
-max over all (socket, event) pairs, the web process's resident memory with N sockets, and where the
-time goes during the publish phase: CPU seconds of the web process and of the client processes. A
-client process whose CPU time approaches the phase's wall time is saturated, and then part of the
-delay is the client's own queue, not the server's.
+Reported per kind and N: sockets connected, sockets that received every event, delay median / p95 /
+p99 / max over all (socket, event) pairs, the web process's resident memory with N sockets, and
+where the time goes during the publish phase: CPU seconds of the web process and of the client
+processes. A client process whose CPU time approaches the phase's wall time is saturated, and then
+part of the delay is the client's own queue, not the server's.
 
-    python bench/fanout_bench.py [--ramp 100,1000,5000] [--events 10] [--interval 0.5] [--client-processes 2]
+    python bench/fanout_bench.py [--ramp 100,1000,5000] [--sockets json,console] [--events 10]
+        [--interval 0.5] [--client-processes 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,20 +58,34 @@ from bench.common import (
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
+from exporthub.exports import jobs
+from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from exporthub.settings import Settings, load_settings
 
 FANOUT_TARGET = 5_000
+BASE_ROWS = 1_000_000  # as in ws_clients.py: event k sets the card's rows to BASE_ROWS + k
 CLIENT_SCRIPT = Path(__file__).with_name("ws_clients.py")
 CONNECT_TIMEOUT = 300.0
 DELIVERY_TIMEOUT = 60.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Which socket the clients open: the JSON socket (API key) or the console's (session cookie),
+    and for the console the running export whose card the events move."""
+
+    kind: str  # "json" | "console"
+    path: str
+    client_args: tuple[str, ...]
+    export_id: str = "00000000-0000-0000-0000-00000000be4c"
+
+
 class ClientProcess:
-    def __init__(self, url: str, count: int, events: int, out: Path) -> None:
+    def __init__(self, url: str, target: Target, count: int, events: int, out: Path) -> None:
         self.out = out
         self.popen = subprocess.Popen(
-            [sys.executable, str(CLIENT_SCRIPT), "--url", url, "--key", ACME_KEY, "--count", str(count),
+            [sys.executable, str(CLIENT_SCRIPT), "--url", url, *target.client_args, "--count", str(count),
              "--events", str(events), "--out", str(out)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -103,16 +123,21 @@ async def measure_fanout(
     redis: Redis,
     account_id: uuid.UUID,
     web_pid: int,
+    target: Target,
     sockets: int,
     processes: int,
     events: int,
     interval: float,
     work_dir: Path,
 ) -> dict[str, Any]:
-    url = settings.public_url.replace("http", "ws", 1) + "/api/v1/exports/ws"
+    url = settings.public_url.replace("http", "ws", 1) + target.path
     work_dir.mkdir(parents=True, exist_ok=True)
     shares = [sockets // processes + (k < sockets % processes) for k in range(processes)]
-    clients = [ClientProcess(url, n, events, work_dir / f"ws-clients-{sockets}-{k}.json") for k, n in enumerate(shares)]
+    clients = [
+        ClientProcess(url, target, n, events, work_dir / f"ws-clients-{target.kind}-{sockets}-{k}.json")
+        for k, n in enumerate(shares)
+    ]
+    sent_at: dict[int, float] = {}
     try:
         started = time.perf_counter()
         ready = await asyncio.gather(*(c.line(CONNECT_TIMEOUT) for c in clients))
@@ -124,12 +149,14 @@ async def measure_fanout(
         for seq in range(events):
             event = {
                 "type": "export.progress",
-                "exportId": "00000000-0000-0000-0000-00000000be4c",
+                "exportId": target.export_id,
                 "status": "processing",
                 "progress": seq,
+                "processedRows": BASE_ROWS + seq,  # what the console's card shows
+                "totalRows": 2 * BASE_ROWS,
                 "benchSeq": seq,
-                "sentAt": time.time(),
             }
+            sent_at[seq] = time.time()
             await publish_event(redis, settings.queue_name, account_id, event)
             if seq < events - 1:
                 await asyncio.sleep(interval)
@@ -151,7 +178,7 @@ async def measure_fanout(
     finally:
         for c in clients:
             c.kill()
-    delays = [d for s in summaries for d in s["delays"]]
+    delays = [at - sent_at[seq] for s in summaries for seq, at in s["receipts"]]
     complete = sum(1 for s in summaries for n in s["received"] if n == events)
     errors: dict[str, int] = {}
     for r in [*ready, *summaries]:
@@ -161,6 +188,7 @@ async def measure_fanout(
     ms = [d * 1000 for d in delays] or [float("nan")]
     met = connected == sockets and complete == sockets
     return {
+        "socket": target.kind,
         "sockets": sockets,
         "client_processes": processes,
         "connected": connected,
@@ -184,6 +212,28 @@ async def measure_fanout(
     }
 
 
+async def console_target(settings: Settings, conn: asyncpg.Connection, account_id: uuid.UUID) -> Target:
+    """Sign in to the console like a browser (form, CSRF token) and start a running export for its
+    card: the consoles show it from their first frame, and the bench's events move its bar."""
+    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+        page = await client.get("/console/sign-in")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        assert token is not None, "no CSRF token on the sign-in page"
+        signed_in = await client.post("/console/sign-in", data={"api_key": ACME_KEY, "_csrf_token": token.group(1)})
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId", "grossPay"))
+    job = await jobs.insert_job(conn, account_id, request, idempotency_key=None)
+    await conn.execute(
+        "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = $2 WHERE id = $1",
+        job.id,
+        2 * BASE_ROWS,
+    )
+    return Target(
+        "console", "/console/ws", ("--console", "--cookie", cookie, "--origin", settings.public_url), str(job.id)
+    )
+
+
 async def run_fanout(
     settings: Settings,
     ramp: list[int],
@@ -191,37 +241,44 @@ async def run_fanout(
     interval: float,
     client_processes: int,
     log_dir: Path,
+    kinds: tuple[str, ...] = ("json", "console"),
 ) -> Section:
     limit = raise_open_files_limit()
     rows = []
     redis = Redis.from_url(settings.redis_url)
+    conn = await asyncpg.connect(settings.database_url)
     try:
+        acme = await account_by_slug(conn, "acme")
+        assert acme is not None, "the acme demo account is missing"
         with web_process(settings, log_dir, "bench-web-fanout") as web:
-            conn = await asyncpg.connect(settings.database_url)
-            try:
-                acme = await account_by_slug(conn, "acme")
-            finally:
-                await conn.close()
-            assert acme is not None, "the acme demo account is missing"
-            for n in ramp:
-                processes = 1 if n <= 100 else client_processes
-                row = await measure_fanout(
-                    settings, redis, acme.id, web.popen.pid, n, processes, events, interval, log_dir
-                )
-                print(
-                    f"fan-out {n}: {row['connected']} connected, {row['received_all']} got all, "
-                    f"p99 {row['delay_p99_ms']} ms",
-                    file=sys.stderr,
-                )
-                rows.append(row)
-                await asyncio.sleep(2)  # let the server drop the aborted sockets
+            for kind in kinds:
+                if kind == "console":
+                    target = await console_target(settings, conn, acme.id)
+                else:
+                    target = Target("json", "/api/v1/exports/ws", ("--key", ACME_KEY))
+                for n in ramp:
+                    processes = 1 if n <= 100 else client_processes
+                    row = await measure_fanout(
+                        settings, redis, acme.id, web.popen.pid, target, n, processes, events, interval, log_dir
+                    )
+                    print(
+                        f"fan-out {kind} {n}: {row['connected']} connected, {row['received_all']} got all, "
+                        f"p95 {row['delay_p95_ms']} ms",
+                        file=sys.stderr,
+                    )
+                    rows.append(row)
+                    await asyncio.sleep(2)  # let the server drop the aborted sockets
+                if kind == "console":
+                    await conn.execute("DELETE FROM export_jobs WHERE id = $1", uuid.UUID(target.export_id))
     finally:
+        await conn.close()
         await redis.aclose()
     return Section(
         "fanout",
-        "WebSocket fan-out: one web process, N JSON sockets on one account",
+        "WebSocket fan-out: one web process, N sockets on one account (JSON sockets, then console sockets)",
         rows,
         [
+            ("socket", "socket"),
             ("sockets", "sockets"),
             ("client_processes", "client procs"),
             ("connected", "connected"),
@@ -240,7 +297,11 @@ async def run_fanout(
         ],
         [
             f"{events} events per run, one every {interval} s, published with publish_event on the account's "
-            "channel; delay = receipt time in the client minus `sentAt` (time.time() of the publisher).",
+            "channel; delay = receipt time in the client minus the publish time (time.time(), same machine). "
+            "JSON sockets (`/api/v1/exports/ws`, API key) receive the event as published; console sockets "
+            "(`/console/ws`, signed in like a browser) receive the running export's card, re-rendered.",
+            "Clients: bench/ws_clients.py, RFC 6455 on an asyncio Protocol (a few µs per message; the "
+            "`websockets` library's client cost ~40 µs per message, as much as the server).",
             "The publish phase runs from the first publish until every socket has every event (or a "
             f"{DELIVERY_TIMEOUT:.0f} s timeout); web and client CPU seconds over that phase show who was busy. "
             "A client process's CPU seconds near the phase's length means the client, not the server, "
@@ -264,6 +325,7 @@ async def main(args: argparse.Namespace) -> None:
             args.interval,
             args.client_processes,
             out / "logs",
+            tuple(args.sockets.split(",")),
         )
     meta.update(run_meta(started), loadavg_end=loadavg())
     _, md = write_results(out, "fanout", [section], meta)
@@ -276,5 +338,6 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=10)
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--sockets", default="json,console", help="which sockets: json, console or both")
     parser.add_argument("--out", default=str(RESULTS_DIR))
     asyncio.run(main(parser.parse_args()))

@@ -2,13 +2,17 @@
 
     python bench/ws_clients.py --url ws://127.0.0.1:8000/api/v1/exports/ws --key KEY --count 2500 \\
         --events 10 --out clients-1.json
+    python bench/ws_clients.py --console --url ws://127.0.0.1:8000/console/ws --cookie 'session=...' \\
+        --origin http://127.0.0.1:8000 --count 2500 --events 10 --out clients-1.json
 
 Opens `--count` sockets (at most `--connect-concurrency` handshakes at a time); a socket counts as
 connected once the server's snapshot frame arrived (it is sent after subscribing, so every later
-event reaches it). Then it prints one JSON line `{"connected": n, "failed": n, ...}` and, for every
-frame carrying `benchSeq` and `sentAt` (time.time() of the publisher, same machine), records the
-delay from publish to receipt. It prints `{"complete": true}` once every connected socket received
-all `--events` events, and writes the summary to `--out` when it reads `stop` on stdin (or stdin
+event reaches it). Then it prints one JSON line `{"connected": n, "failed": n, ...}` and records,
+for every bench event, its number and the receipt time (time.time(), same machine as the
+publisher): on the JSON socket the event's `benchSeq`; on the console socket (`--console`, signed
+in with the session `--cookie`) the card's "N of M rows", where the bench publishes N = BASE_ROWS +
+the event's number. It prints `{"complete": true}` once every connected socket received all
+`--events` events, and writes the summary to `--out` when it reads `stop` on stdin (or stdin
 closes). The driver reads this process's own CPU time from the summary: a client process that is
 busy 100 % of the publish phase is a bottleneck of the measurement, not of the server.
 
@@ -28,6 +32,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import resource
 import struct
 import sys
@@ -37,6 +42,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+BASE_ROWS = 1_000_000  # console mode: the bench's event k shows "1,000,00k of ... rows"
+_CARD_ROWS = re.compile(rb"([\d,]+) of [\d,]+ rows")
 _TEXT, _CONTINUATION, _CLOSE, _PING = 0x1, 0x0, 0x8, 0x9
 
 
@@ -63,7 +70,7 @@ class Clients:
         self.connected = 0
         self.failed = 0
         self.errors: dict[str, int] = {}
-        self.delays: list[float] = []
+        self.receipts: list[tuple[int, float]] = []  # (event number, time.time() of receipt)
         self.received: list[int] = []  # per connected socket: how many bench events arrived
         self.transports: list[asyncio.Transport] = []
         self.all_received = asyncio.Event()
@@ -74,12 +81,18 @@ class Clients:
         self.errors[name] = self.errors.get(name, 0) + 1
 
     def on_event(self, index: int, payload: bytes, now: float) -> None:
-        if b'"benchSeq"' not in payload:
+        if self.args.console:
+            match = _CARD_ROWS.search(payload)
+            if match is None:
+                return
+            seq = int(match.group(1).replace(b",", b"")) - BASE_ROWS
+        elif b'"benchSeq"' in payload:
+            seq = json.loads(payload)["benchSeq"]
+        else:
             return
-        event = json.loads(payload)
         if self.first_event_cpu is None:
             self.first_event_cpu = cpu_seconds()
-        self.delays.append(now - float(event["sentAt"]))
+        self.receipts.append((seq, now))
         self.received[index] += 1
         if self.received[index] == self.args.events:
             self.complete_sockets += 1
@@ -125,9 +138,14 @@ class ClientSocket(asyncio.Protocol):
         path = self.url.path + (f"?{self.url.query}" if self.url.query else "")
         transport.write(
             f"GET {path} HTTP/1.1\r\nHost: {self.url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {self.key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {self.clients.args.key}\r\n\r\n".encode()
+            f"Sec-WebSocket-Key: {self.key.decode()}\r\nSec-WebSocket-Version: 13\r\n{self._credentials()}\r\n".encode()
         )
+
+    def _credentials(self) -> str:
+        args = self.clients.args
+        if args.console:  # as a browser: the session cookie, and the Origin it always sends
+            return f"Cookie: {args.cookie}\r\nOrigin: {args.origin}\r\n"
+        return f"Authorization: Bearer {args.key}\r\n"
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
@@ -193,11 +211,10 @@ class ClientSocket(asyncio.Protocol):
                 return
             payload, self.message = bytes(self.message), bytearray()
         if not self.ready.done():
-            first = json.loads(payload)
-            if first.get("type") == "snapshot":
-                self.ready.set_result(None)
+            if self.clients.args.console or json.loads(payload).get("type") == "snapshot":
+                self.ready.set_result(None)  # the console's first frame is its card list
             else:
-                self.ready.set_exception(ConnectionError(f"first frame was {first.get('type')!r}"))
+                self.ready.set_exception(ConnectionError(f"first frame was {payload[:80]!r}"))
         elif self.index >= 0:
             self.clients.on_event(self.index, payload, now)
 
@@ -229,7 +246,7 @@ async def main(args: argparse.Namespace) -> None:
                 "failed": clients.failed,
                 "errors": clients.errors,
                 "received": clients.received,
-                "delays": clients.delays,
+                "receipts": clients.receipts,
                 "cpu_seconds_events": round(end_cpu - (clients.first_event_cpu or end_cpu), 3),
             }
         )
@@ -241,7 +258,10 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True)
-    parser.add_argument("--key", required=True)
+    parser.add_argument("--key", help="API key (JSON socket)")
+    parser.add_argument("--console", action="store_true", help="console socket: --cookie and --origin")
+    parser.add_argument("--cookie", default="")
+    parser.add_argument("--origin", default="")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--connect-concurrency", type=int, default=100)

@@ -13,12 +13,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from exporthub.db.seed import DEMO_ACCOUNTS
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportFormat, ExportRequest
+from exporthub.progress import publish_event
 from tests.conftest import Hub
 from tests.integration.helpers import submit, wait_status
 from tests.support import free_port, settings_env, start_process, wait_http
@@ -383,3 +385,41 @@ async def _account_id(hub: Hub, slug: str) -> uuid.UUID:
         return await conn.fetchval("SELECT id FROM accounts WHERE slug = $1", slug)
     finally:
         await conn.close()
+
+
+async def test_a_running_exports_progress_reaches_every_console_as_one_shared_card(
+    hub: Hub, clean_jobs: None, pool: asyncpg.Pool
+) -> None:
+    """Two pages of the account get the same card for a progress event (rendered once per process,
+    SharedFragments); the other account's page gets nothing."""
+    acme_id = await _account_id(hub, "acme")
+    request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId",))
+    job = await jobs.insert_job(pool, acme_id, request, idempotency_key=None)
+    await pool.execute(
+        "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = 5000 WHERE id = $1", job.id
+    )
+    redis = Redis.from_url(hub.settings.redis_url)
+    try:
+        async with (
+            console(hub, "acme") as (first, _),
+            console(hub, "acme") as (second, _),
+            console(hub, "globex") as (other, _),
+            console_socket(hub, first) as ws1,
+            console_socket(hub, second) as ws2,
+            console_socket(hub, other) as other_ws,
+        ):
+            for ws in (ws1, ws2, other_ws):
+                await asyncio.wait_for(ws.recv(), 10)  # the snapshots
+            for rows in (1234, 2500):
+                event = {"type": "export.progress", "exportId": str(job.id), "status": "processing",
+                         "progress": rows * 100 // 5000, "processedRows": rows, "totalRows": 5000}  # fmt: skip
+                await publish_event(redis, hub.settings.queue_name, acme_id, event)
+                text = f"{rows:,} of 5,000 rows"
+                (card1,) = await receive_until(ws1, lambda f, text=text: text in f, timeout=10)
+                (card2,) = await receive_until(ws2, lambda f, text=text: text in f, timeout=10)
+                assert card1 == card2 and f'id="export-{job.id}"' in card1 and 'hx-swap-oob="true"' in card1
+                assert f'value="{rows * 100 // 5000}"' in card1  # the bar
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(other_ws.recv(), 0.5)
+    finally:
+        await redis.aclose()

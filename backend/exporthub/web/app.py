@@ -18,7 +18,7 @@ from exporthub.connections import open_connections
 from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.settings import Settings
 from exporthub.web.api import ExportsController, download, healthz
-from exporthub.web.console import console_router, static_files_router, template_config
+from exporthub.web.console import SharedFragments, console_router, static_files_router, template_config
 from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import exports_socket
 from exporthub.web.session import csrf_config, session_config
@@ -50,6 +50,11 @@ def create_app(settings: Settings) -> Litestar:
     def provide_queue() -> ExportQueue:
         return queue
 
+    fragments = SharedFragments()
+
+    def provide_fragments() -> SharedFragments:
+        return fragments
+
     return Litestar(
         route_handlers=[ExportsController, download, healthz, exports_socket, console_router, static_files_router()],
         # One Redis pub/sub subscription per process, fanned out to every live socket (web/live.py).
@@ -64,6 +69,7 @@ def create_app(settings: Settings) -> Litestar:
             "storage": state_of("storage"),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "queue": Provide(provide_queue, sync_to_thread=False),
+            "fragments": Provide(provide_fragments, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
