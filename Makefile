@@ -39,7 +39,8 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## benchmarks (exports, 2 workers, WebSocket fan-out, API load) -> bench/results/; ~15 min
-	@command -v wrk >/dev/null || echo "wrk not found (apt-get install wrk): the API load uses the slower asyncio generator"
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -q wrk >/dev/null; } \
+		|| echo "wrk not found (apt-get install wrk): the API load uses the slower asyncio generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bench-smoke: $(STAMP) ## the benchmarks, tiny, as CI runs them (checks the result files, not the numbers)
