@@ -61,6 +61,11 @@ PAYROLL_COLUMNS = [c.key for c in RESOURCES["payroll"].columns]
 # The Node reference design: 500,000 employee rows x 17 columns (we export payroll, 16 columns).
 NODE_REFERENCE = {"xlsx": (21.9, 599.0), "csv": (6.7, 155.0)}  # seconds, MB
 NODE_ROWS = 500_000
+# The targets at 500,000 payroll rows, one worker process on a 2-core machine (issue 5): the time,
+# the worker's peak at every size, and its growth from 50,000 to 500,000 rows ("a few MiB": 5).
+TIME_TARGET_S = {"xlsx": 9.0, "csv": 2.0}
+PEAK_TARGET_MIB = 120.0
+GROWTH_TARGET_MIB = 5.0
 CONCURRENCY_TARGET = 0.6  # two concurrent 500k exports take at most 0.6x the sequential time
 WORKER_START_SECONDS = 2.0
 EXPORT_TIMEOUT = 900.0
@@ -217,22 +222,27 @@ async def measure_export(settings: Settings, pool: asyncpg.Pool, fmt: str, rows:
         "filters": body.get("filters", {}),
         "loadavg": max(load_before, loadavg()),
     }
-    row.update(_versus_node(fmt, exported, elapsed, peak))
     return row
 
 
-def _versus_node(fmt: str, rows: int, seconds: float, peak_mib: float) -> dict[str, Any]:
-    """Target (the Node reference's time and memory at 500,000 rows) and our ratio to it."""
-    if fmt not in NODE_REFERENCE or rows < NODE_ROWS * 0.98:
-        return {"target": None, "time_vs_node": None, "memory_vs_node": None, "verdict": verdict(None)}
-    node_s, node_mb = NODE_REFERENCE[fmt]
-    peak_mb = peak_mib * 2**20 / 1e6
-    return {
-        "target": f"≤ {node_s} s, ≤ {node_mb:.0f} MB (Node)",
-        "time_vs_node": round(seconds / node_s, 2),
-        "memory_vs_node": round(peak_mb / node_mb, 2),
-        "verdict": verdict(seconds <= node_s and peak_mb <= node_mb),
-    }
+def _against_targets(row: dict[str, Any], peak_at_50k: float | None) -> dict[str, Any]:
+    """The row's verdict: peak under PEAK_TARGET_MIB at every size; at 500,000 rows also the time
+    target and the growth since 50,000 rows; and the ratios to the Node reference."""
+    fmt, rows, seconds, peak = row["format"], row["rows"], row["seconds"], row["worker_peak_mib"]
+    checks = [f"peak < {PEAK_TARGET_MIB:.0f} MiB"]
+    met = peak < PEAK_TARGET_MIB
+    out: dict[str, Any] = {"growth_mib": None, "time_vs_node": None, "memory_vs_node": None}
+    if fmt in TIME_TARGET_S and rows >= NODE_ROWS * 0.98:
+        checks.insert(0, f"≤ {TIME_TARGET_S[fmt]:g} s")
+        met = met and seconds <= TIME_TARGET_S[fmt]
+        if peak_at_50k is not None:
+            out["growth_mib"] = round(peak - peak_at_50k, 1)
+            checks.append(f"growth ≤ {GROWTH_TARGET_MIB:g} MiB")
+            met = met and peak - peak_at_50k <= GROWTH_TARGET_MIB
+        node_s, node_mb = NODE_REFERENCE[fmt]
+        out["time_vs_node"] = round(seconds / node_s, 2)
+        out["memory_vs_node"] = round(peak * 2**20 / 1e6 / node_mb, 2)
+    return {**out, "target": ", ".join(checks), "verdict": verdict(met)}
 
 
 async def run_exports(
@@ -249,6 +259,8 @@ async def run_exports(
                     )
                     continue
                 row = await measure_export(settings, pool, fmt, size, log_dir)
+                at_50k = [r["worker_peak_mib"] for r in rows if r["format"] == fmt and r["target_rows"] == 50_000]
+                row.update(_against_targets(row, at_50k[0] if at_50k else None))
                 print(f"export {fmt} {row['rows']:,} rows: {row['seconds']} s", file=sys.stderr)
                 rows.append(row)
                 await pool.execute("DELETE FROM export_jobs")
@@ -256,7 +268,12 @@ async def run_exports(
         "Payroll, all 16 columns; the Node reference exported 500,000 employee rows x 17 columns "
         "(XLSX 21.9 s / 599 MB, CSV 6.7 s / 155 MB), so the ratios compare similar but not identical work. "
         "Memory: VmHWM of a fresh worker process (MiB; the Node figures are MB). Time: submit to the "
-        "export.completed event, so it includes queueing, the count query and storing the file."
+        "export.completed event, so it includes queueing, the count query and storing the file.",
+    )
+    notes.append(
+        f"Targets: 500,000 rows as XLSX in ≤ {TIME_TARGET_S['xlsx']:g} s and as CSV in ≤ {TIME_TARGET_S['csv']:g} s; "
+        f"the worker's peak under {PEAK_TARGET_MIB:.0f} MiB at every size, growing by at most "
+        f"{GROWTH_TARGET_MIB:g} MiB from 50,000 to 500,000 rows (growth column)."
     )
     return Section(
         "exports",
@@ -271,6 +288,7 @@ async def run_exports(
             ("worker_peak_mib", "worker peak RSS (MiB)"),
             ("worker_idle_mib", "worker idle RSS (MiB)"),
             ("file_mib", "file (MiB)"),
+            ("growth_mib", "growth from 50k (MiB)"),
             ("target", "target"),
             ("time_vs_node", "time vs Node"),
             ("memory_vs_node", "memory vs Node"),
