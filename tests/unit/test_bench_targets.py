@@ -17,7 +17,8 @@ def test_500k_rows_need_the_time_the_peak_and_flat_growth() -> None:
     assert _against_targets(row("csv", 500_000, 1.9, 121.0), 120.0)["verdict"] == "NOT met"  # over 120 MiB
 
 
-def test_smaller_exports_are_held_to_the_peak_only() -> None:
-    assert _against_targets(row("pdf", 50_004, 12.0, 119.0), None)["verdict"] == "met"
+def test_smaller_exports_are_held_to_the_peak_only_and_pdf_to_nothing() -> None:
+    assert _against_targets(row("xlsx", 50_004, 1.0, 119.0), None)["verdict"] == "met"
+    assert _against_targets(row("pdf", 50_004, 12.0, 131.0), None)["verdict"] == "—"
     small = _against_targets(row("csv", 5_000, 0.3, 125.0), None)
     assert small["verdict"] == "NOT met" and small["target"] == "peak < 120 MiB" and small["time_vs_node"] is None
