@@ -8,6 +8,7 @@ import logging
 
 from taskiq.api import run_receiver_task
 
+from exporthub.formats import load_writers
 from exporthub.settings import Settings
 from exporthub.worker.queue import create_queue
 
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    load_writers()  # not during the first export
     queue = create_queue(settings)
     queue.broker.is_worker_process = True
     await queue.broker.startup()
