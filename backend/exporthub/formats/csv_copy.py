@@ -1,6 +1,7 @@
 """CSV straight from PostgreSQL: `COPY (...) TO STDOUT (FORMAT csv)` formats the cells, Python only
 fixes the line endings. Byte-identical to the reference `CsvWriter` (formats/csv.py) over a cursor,
-and 3-4x faster (500,000 payroll rows: about 4 s instead of 12-16 s here).
+and far faster (500,000 payroll rows, 16 columns: COPY about 1.7 s on an idle 2-core machine, 4 s
+under load, where the csv module over a cursor took 12-16 s).
 
 How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL, CRLF) is removed:
 
