@@ -201,8 +201,11 @@ async def _produce(
                     max_rows_per_sheet=config.max_rows_per_sheet,
                     report=await _report_info(conn, job) if job.format is ExportFormat.PDF else None,
                 )
+                # Batches of about 1 % of the rows keep progress events fine-grained; at most
+                # batch_size rows, which bounds the memory.
+                fetch_size = max(200, min(config.batch_size, math.ceil((state.total or 1) / 100)))
                 cursor = await conn.cursor(query.select_sql, *query.args)
-                await _stream(cursor, writer, in_writer_thread, config.batch_size, job, state, publish)
+                await _stream(cursor, writer, in_writer_thread, fetch_size, job, state, publish)
         if writer is not None:
             await in_writer_thread(writer.close)
             writer = None
@@ -258,29 +261,22 @@ async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:
     )
 
 
-def _fetch_size(batch_size: int, total: int | None) -> int:
-    """Batches of about 1 % of the rows (at least 200, at most `batch_size`, which bounds the
-    memory) keep progress events fine-grained."""
-    return max(200, min(batch_size, math.ceil((total or 0) / 100)))
-
-
 async def _stream(
     cursor: Any,
     writer: Any,
     in_writer_thread: Callable[..., Awaitable[Any]],
-    batch_size: int,
+    fetch_size: int,
     job: ExportJob,
     state: _Progress,
     publish: Publish,
 ) -> None:
-    pending = asyncio.ensure_future(cursor.fetch(_fetch_size(batch_size, state.total)))
+    pending = asyncio.ensure_future(cursor.fetch(fetch_size))
     try:
         while True:
             rows = await pending
             if not rows:
                 break
-            # Read ahead while writing.
-            pending = asyncio.ensure_future(cursor.fetch(_fetch_size(batch_size, state.total)))
+            pending = asyncio.ensure_future(cursor.fetch(fetch_size))  # read ahead while writing
             await in_writer_thread(writer.write_rows, rows)
             await _advance(job, state, publish, len(rows))
     finally:
