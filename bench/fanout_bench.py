@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -55,6 +54,7 @@ from bench.common import (
     web_process,
     write_results,
 )
+from tests.support import sign_in
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
@@ -220,10 +220,7 @@ async def console_target(settings: Settings, conn: asyncpg.Connection, account_i
     """Sign in to the console like a browser (form, CSRF token) and start a running export for its
     card: the consoles show it from their first frame, and the bench's events move its bar."""
     async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
-        page = await client.get("/console/sign-in")
-        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
-        assert token is not None, "no CSRF token on the sign-in page"
-        signed_in = await client.post("/console/sign-in", data={"api_key": ACME_KEY, "_csrf_token": token.group(1)})
+        signed_in = await sign_in(client, ACME_KEY)
         assert signed_in.status_code == 303, signed_in.text
         cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
     request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId", "grossPay"))

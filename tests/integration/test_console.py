@@ -23,17 +23,11 @@ from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
 from tests.integration.helpers import submit, wait_status
-from tests.support import free_port, settings_env, start_process, wait_http
+from tests.support import free_port, hidden_token, settings_env, sign_in, start_process, wait_http
 
 KEYS = {d.slug: d.api_key for d in DEMO_ACCOUNTS}
 SMALL = {"format": "csv", "resource": "employees"}
 CARD_ID = re.compile(r'id="export-([0-9a-f-]{36})"')
-
-
-def hidden_token(page: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', page)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 def header_token(page: str) -> str:
@@ -47,12 +41,6 @@ async def browser(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie-keeping client that behaves like a browser: no API key, no automatic redirects."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30, follow_redirects=False) as client:
         yield client
-
-
-async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
-    page = await client.get("/console/sign-in")
-    assert page.status_code == 200, page.text
-    return await client.post("/console/sign-in", data={"api_key": key, "_csrf_token": hidden_token(page.text)})
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from exporthub.web.console import SharedFragments
+from exporthub.web.console_live import SharedFragments
 
 
 def test_each_event_is_rendered_once_and_old_ones_are_dropped() -> None:

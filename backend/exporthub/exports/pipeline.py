@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -171,7 +172,9 @@ async def _produce(
     writer_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-writer")
 
     async def in_writer_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(writer_thread, lambda: function(*args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(
+            writer_thread, functools.partial(function, *args, **kwargs)
+        )
 
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -232,10 +235,12 @@ async def _produce(
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-        if writer is not None:
-            await in_writer_thread(writer.abort)
-        writer_thread.shutdown(wait=False)
-        temp_path.unlink(missing_ok=True)
+        try:
+            if writer is not None:
+                await in_writer_thread(writer.abort)
+        finally:
+            writer_thread.shutdown(wait=False)
+            temp_path.unlink(missing_ok=True)
 
 
 async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:

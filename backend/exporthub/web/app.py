@@ -18,7 +18,8 @@ from exporthub.connections import open_connections
 from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.settings import Settings
 from exporthub.web.api import ExportsController, download, healthz
-from exporthub.web.console import SharedFragments, console_router, static_files_router, template_config
+from exporthub.web.console import console_router, static_files_router, template_config
+from exporthub.web.console_live import SharedFragments, console_socket
 from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import exports_socket
 from exporthub.web.session import csrf_config, session_config
@@ -56,7 +57,15 @@ def create_app(settings: Settings) -> Litestar:
         return fragments
 
     return Litestar(
-        route_handlers=[ExportsController, download, healthz, exports_socket, console_router, static_files_router()],
+        route_handlers=[
+            ExportsController,
+            download,
+            healthz,
+            exports_socket,
+            console_router,
+            console_socket,
+            static_files_router(),
+        ],
         # One Redis pub/sub subscription per process, fanned out to every live socket (web/live.py).
         plugins=[create_channels_plugin(settings)],
         template_config=template_config(),

@@ -8,29 +8,24 @@
     POST /console/exports                   submit (the API's one submit path) -> form + new card
     POST /console/exports/{id}/cancel       -> the card
     GET  /console/exports/{id}/card         -> the card (polling fallback; 286 once it is finished)
-    WS   /console/ws                        snapshot of the cards, then each change as an OOB swap
+    WS   /console/ws                        snapshot of the cards, then each change (console_live.py)
 
 Every card, wherever it is rendered, comes from `partials/export_card.html` via `render_card`.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
-from litestar import MediaType, Request, Response, Router, WebSocket, get, post, websocket
-from litestar.channels import ChannelsPlugin
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException, WebSocketDisconnect
+from litestar.exceptions import NotFoundException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -55,7 +50,6 @@ from exporthub.web.console_views import (
     form_from_input,
     new_form,
 )
-from exporthub.web.live import Received, account_events, origin_allowed
 from exporthub.worker.queue import ExportQueue
 
 log = logging.getLogger(__name__)
@@ -66,10 +60,6 @@ STATIC_DIR = PROJECT_ROOT / "static"
 RECENT_EXPORTS = 20
 SIGN_IN_PATH = "/console/sign-in"
 HTMX_STOP_POLLING = 286
-
-# Close codes the htmx ws extension does not retry (it retries only 1006, 1011, 1012, 1013).
-WS_NOT_SIGNED_IN = 4401
-WS_FORBIDDEN_ORIGIN = 4403
 
 
 class NotSignedIn(Exception):
@@ -276,150 +266,6 @@ async def export_card(
 # --- realtime ----------------------------------------------------------------------------------------
 
 
-class SharedFragments:
-    """Card fragments for progress events, rendered once per process and event rather than once per
-    socket: with 5,000 consoles open, one event is one render instead of 5,000 (a card takes about
-    0.1 ms to render here). Keyed by the event's text as published; holds the last `size` events."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._fragments: collections.OrderedDict[str, str] = collections.OrderedDict()
-
-    def get_or_render(self, key: str, render: Callable[[], str]) -> str:
-        fragment = self._fragments.get(key)
-        if fragment is None:
-            fragment = self._fragments[key] = render()
-            if len(self._fragments) > self._size:
-                self._fragments.popitem(last=False)
-        return fragment
-
-
-@websocket("/console/ws")
-async def console_socket(
-    socket: WebSocket[Any, Any, Any],
-    pool: asyncpg.Pool,
-    settings: Settings,
-    channels: ChannelsPlugin,
-    fragments: SharedFragments,
-) -> None:
-    """Session-authenticated push of card updates.
-
-    Refusals accept first and then close with a 44xx code: a close before accept reaches the browser
-    as 1006, which the htmx ws extension retries for ever. Browsers always send Origin on a
-    WebSocket handshake and the CSRF middleware does not cover sockets, so a missing or foreign
-    Origin is refused.
-    """
-    await socket.accept()
-    origin = socket.headers.get("origin")
-    if origin is None or not origin_allowed(origin, socket.headers.get("host"), settings.public_url):
-        await socket.close(code=WS_FORBIDDEN_ORIGIN, reason="cross-site connection refused")
-        return
-    account = await session.session_account(socket, pool)
-    if account is None:
-        await socket.close(code=WS_NOT_SIGNED_IN, reason="sign in first")
-        return
-    feed = CardFeed(socket, pool, settings, account, fragments)
-    try:
-        async with account_events(channels, settings.queue_name, account.id, socket) as events:  # before the snapshot
-            await socket.send_text(await feed.snapshot())
-            async for received in events:
-                if received.type == "resync":  # Redis was away: events may be lost
-                    await socket.send_text(await feed.snapshot())
-                elif received.type != "client.message":  # the console sends nothing it expects read
-                    update = await feed.on_event(received)
-                    if update:
-                        await socket.send_text(update)
-    except (WebSocketDisconnect, OSError):
-        return
-    except Exception:
-        # 1011 is one of the codes the htmx extension retries; its snapshot then resynchronises the page.
-        log.exception("console socket of account %s failed", account.slug)
-        with contextlib.suppress(Exception):
-            await socket.close(code=1011, reason="internal error")
-
-
-def _progressed(job: ExportJob, event: Mapping[str, Any]) -> ExportJob:
-    """`job` with the progress a progress event reports."""
-    return dataclasses.replace(
-        job,
-        processed_rows=int(event.get("processedRows") or 0),
-        total_rows=event.get("totalRows"),
-        progress=int(event.get("progress") or 0),
-    )
-
-
-@dataclasses.dataclass
-class CardFeed:
-    """Turns one account's events into card fragments for one connection.
-
-    `shown` is what this connection's page holds (the snapshot, then every card sent since), so a
-    known card is replaced by id and an unknown one is inserted at the top of the list. Progress
-    events are rendered from the event over the last job read (no query per event); any change of
-    status re-reads the job, scoped to the account. The card of a running export's progress event
-    is the same on every page that shows it, so it comes from `fragments`.
-    """
-
-    socket: WebSocket[Any, Any, Any]
-    pool: asyncpg.Pool
-    settings: Settings
-    account: Account
-    fragments: SharedFragments
-    shown: dict[uuid.UUID, ExportJob] = dataclasses.field(default_factory=dict)
-
-    async def snapshot(self) -> str:
-        recent = await jobs.list_jobs(self.pool, self.account.id, limit=RECENT_EXPORTS)
-        now = dt.datetime.now(dt.UTC)
-        self.shown = {j.id: j for j in recent}
-        cards = [await card_for(self.pool, self.settings, j, now) for j in recent]
-        return render(self.socket, "partials/export_list.html", cards=cards, oob=True)
-
-    async def on_event(self, received: Received) -> str:
-        event = received.event
-        try:
-            export_id = uuid.UUID(str(event["exportId"]))
-            status = ExportStatus(event["status"])
-        except (KeyError, ValueError):
-            log.warning("ignoring a malformed progress event: %r", event)
-            return ""
-        before = self.shown.get(export_id)
-        if before is not None and before.status is status and received.type == "export.progress":
-            if status is ExportStatus.PROCESSING:
-                # No query behind this card and the same card on every page: rendered once for all.
-                # `shown` keeps `before`, whose status and fixed fields are all that is read later.
-                return self.fragments.get_or_render(
-                    received.text,
-                    lambda: render_card(
-                        self.socket, card_view(_progressed(before, event), now=dt.datetime.now(dt.UTC)), oob="replace"
-                    ),
-                )
-            job = _progressed(before, event)
-        else:
-            fresh = await jobs.get_job(self.pool, self.account.id, export_id)
-            if fresh is None:  # not this account's, or gone
-                return ""
-            job = fresh
-        out = [await self._card(job)]
-        if before is None or before.status is not job.status:
-            out.append(render_announcement(self.socket, announcement_for(job)))
-            out.extend(await self._queued_cards(except_id=job.id))  # places in the queue moved
-        return "".join(out)
-
-    async def _card(self, job: ExportJob) -> str:
-        known = job.id in self.shown
-        self.shown[job.id] = job
-        card = await card_for(self.pool, self.settings, job)
-        return render_card(self.socket, card, oob="replace" if known else "prepend")
-
-    async def _queued_cards(self, except_id: uuid.UUID) -> list[str]:
-        queued = [j for j in self.shown.values() if j.status is ExportStatus.QUEUED and j.id != except_id]
-        out = []
-        for old in queued:
-            job = await jobs.get_job(self.pool, self.account.id, old.id)
-            if job is not None:
-                out.append(await self._card(job))
-        return out
-
-
 def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[str]:
     return html(render(request, "pages/not_found.html", message=str(exc)), status_code=404)
 
@@ -458,7 +304,6 @@ console_router = Router(
         submit_export,
         cancel_export,
         export_card,
-        console_socket,
     ],
     dependencies={"account": Provide(console_account)},
     exception_handlers={NotSignedIn: _not_signed_in, NotFound: _not_found},
