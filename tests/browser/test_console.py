@@ -23,6 +23,7 @@ SOCKET_HOOKS = """
   function Recorded(url, protocols) {
     // A blocked socket asks for a path with no WebSocket: the handshake fails as a dropped network would.
     const target = window.__blockSockets ? url.replace("/console/ws", "/console/no-socket") : url;
+    if (window.__blockSockets) document.documentElement.dataset.refusedSockets = "yes";
     const socket = new Native(target, protocols);
     window.__sockets.push(socket);
     return socket;
@@ -143,6 +144,8 @@ async def test_a_dropped_socket_catches_up_from_the_snapshot(chromium: object, h
         final = await wait_status(api, export_id, timeout=90)
     assert final["status"] == "completed"
     assert await page.locator(f"#{dom_id}").get_attribute("data-status") == "processing"  # missed it
+    # The export can finish before the extension's first retry: wait until a retry has been refused.
+    await page.locator("html[data-refused-sockets]").wait_for(state="attached", timeout=30_000)  # type: ignore[attr-defined]
 
     await page.evaluate("window.__blockSockets = false")  # type: ignore[attr-defined]
     await page.locator(f"#{dom_id}[data-status=completed] a.download").wait_for(timeout=90_000)  # type: ignore[attr-defined]
