@@ -53,9 +53,11 @@ from tests.support import Process
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
-from exporthub.exports.catalog import RESOURCES
+from exporthub.catalog import load_catalog
 from exporthub.progress import channel_for
 from exporthub.settings import Settings, load_settings
+
+RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
 PAYROLL_COLUMNS = [c.key for c in RESOURCES["payroll"].columns]
 # The Node reference design: 500,000 employee rows x 17 columns (we export payroll, 16 columns).

@@ -17,6 +17,11 @@ class Account:
     id: uuid.UUID
     slug: str
     name: str
+    tenant_key: str  # what the catalog's tenant expressions equal for this account's rows
+
+    @classmethod
+    def from_record(cls, row: asyncpg.Record) -> Account:
+        return cls(row["id"], row["slug"], row["name"], row["tenant_key"])
 
 
 def generate_api_key() -> str:
@@ -45,18 +50,18 @@ async def create_api_key(
 
 async def account_for_key(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> Account | None:
     row = await conn.fetchrow(
-        "SELECT a.id, a.slug, a.name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+        "SELECT a.id, a.slug, a.name, a.tenant_key FROM api_keys k JOIN accounts a ON a.id = k.account_id"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         hash_api_key(key),
     )
-    return Account(row["id"], row["slug"], row["name"]) if row else None
+    return Account.from_record(row) if row else None
 
 
 async def account_by_slug(conn: asyncpg.Connection | asyncpg.Pool, slug: str) -> Account | None:
-    row = await conn.fetchrow("SELECT id, slug, name FROM accounts WHERE slug = $1", slug)
-    return Account(row["id"], row["slug"], row["name"]) if row else None
+    row = await conn.fetchrow("SELECT id, slug, name, tenant_key FROM accounts WHERE slug = $1", slug)
+    return Account.from_record(row) if row else None
 
 
 async def list_accounts(conn: asyncpg.Connection | asyncpg.Pool) -> list[Account]:
-    rows = await conn.fetch("SELECT id, slug, name FROM accounts ORDER BY slug")
-    return [Account(r["id"], r["slug"], r["name"]) for r in rows]
+    rows = await conn.fetch("SELECT id, slug, name, tenant_key FROM accounts ORDER BY slug")
+    return [Account.from_record(r) for r in rows]

@@ -1,4 +1,5 @@
-"""The `exporthub` command: serve | worker | scheduler | dev | migrate | seed | accounts | apikey | storage | export."""
+"""The `exporthub` command: serve | worker | scheduler | dev | migrate | seed | catalog | accounts | apikey | storage |
+export."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from exporthub import embedded
+from exporthub.errors import CatalogInvalid, ConfigError
 from exporthub.settings import Settings, load_settings
 
 log = logging.getLogger("exporthub")
@@ -54,6 +56,55 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     counts = asyncio.run(run())
     for slug, tables in counts.items():
         print(f"{slug}: " + ", ".join(f"{n:,} {t}" for t, n in tables.items()))
+    return 0
+
+
+def check_catalog(settings: Settings) -> str:
+    """Load the catalog and check it against the source database; a one-line summary.
+
+    Raises CatalogInvalid naming every problem, or OSError / asyncpg errors if the database is away.
+    """
+    from exporthub.catalog import load_catalog
+    from exporthub.catalog.check import check_catalog as check_against
+
+    catalog = load_catalog(settings.catalog_path)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(settings.source_url)
+        try:
+            await check_against(conn, catalog)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    columns = sum(len(r.columns) for r in catalog.resources.values())
+    return (
+        f"catalog {catalog.path}: {len(catalog.resources)} resource(s), {columns} column(s), "
+        "checked against the source database"
+    )
+
+
+def _require_catalog(settings: Settings) -> None:
+    """serve, worker and dev start only over a catalog that the source database agrees with."""
+    try:
+        log.info(check_catalog(settings))
+    except CatalogInvalid as exc:
+        print(f"the catalog is not usable:\n{exc}", file=sys.stderr)
+        sys.exit(2)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"cannot check the catalog: the source database is unreachable ({exc})", file=sys.stderr)
+        sys.exit(2)
+
+
+def cmd_catalog_check(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        print(check_catalog(settings) + ": OK")
+    except CatalogInvalid as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"cannot check the catalog: the source database is unreachable ({exc})", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -100,6 +151,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from exporthub.web.app import create_app
 
+    _require_catalog(settings)
     # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
     # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live
     # sockets the default thresholds ran collections that cost 30 % of the fan-out's CPU and tripled
@@ -126,6 +178,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from exporthub.worker.run import run_worker
 
+    _require_catalog(settings)
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -172,6 +225,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     if not asyncio.run(_is_seeded(settings)):
         print("seeding demo data (first run)...", flush=True)
         cmd_seed(settings, args)
+    _require_catalog(settings)
     env = {
         # Demo data is public: let the console offer one sign-in button per demo account.
         "EXPORTHUB_DEMO_SIGN_IN": "1",
@@ -248,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--employees", type=int, default=50_000, help="employees of the largest account")
     seed.add_argument("--payroll", type=int, default=500_000, help="payroll rows of the largest account")
     seed.set_defaults(func=cmd_seed)
+    catalog = sub.add_parser("catalog", help="the catalog of exportable resources (EXPORTHUB_CATALOG)")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    catalog_sub.add_parser(
+        "check", help="check the catalog file, then run its queries (LIMIT 0) against the source database"
+    ).set_defaults(func=cmd_catalog_check)
     sub.add_parser("accounts", help="list accounts").set_defaults(func=cmd_accounts)
     apikey = sub.add_parser("apikey", help="manage API keys")
     apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
@@ -264,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _NEEDS_REDIS = {"serve", "worker", "dev", "scheduler"}
-_NEEDS_POSTGRES = {*_NEEDS_REDIS, "migrate", "seed", "accounts", "apikey"}
+_NEEDS_POSTGRES = {*_NEEDS_REDIS, "migrate", "seed", "catalog", "accounts", "apikey"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -275,7 +334,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for chatty in ("httpx", "pgserver"):  # request lines and server start-up chatter drown the progress bar
         logging.getLogger(chatty).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    settings = load_settings(os.environ)
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"exporthub: {exc}", file=sys.stderr)
+        sys.exit(2)
     if args.command in _NEEDS_POSTGRES:
         with embedded.servers(settings, redis=args.command in _NEEDS_REDIS) as resolved:
             sys.exit(args.func(resolved, args))

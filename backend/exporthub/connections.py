@@ -19,7 +19,8 @@ from exporthub.storage import Storage, create_storage
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Connections:
-    pool: asyncpg.Pool
+    pool: asyncpg.Pool  # ExportHub's own tables
+    source: asyncpg.Pool  # the data the catalog reads: `pool` itself unless SOURCE_DATABASE_URL is set
     redis: Redis
     storage: Storage
 
@@ -40,9 +41,11 @@ def create_redis(url: str) -> Redis:
     )
 
 
-async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings, *, min_size: int = 1, max_size: int = 10, url: str | None = None
+) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        settings.database_url,
+        url or settings.database_url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
@@ -93,10 +96,15 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
 @contextlib.asynccontextmanager
 async def open_connections(settings: Settings, *, pool_size: int = 10) -> AsyncIterator[Connections]:
     pool = await create_pool(settings, max_size=pool_size)
+    source = pool
     redis = create_redis(settings.redis_url)
     try:
+        if settings.source_url != settings.database_url:
+            source = await create_pool(settings, max_size=pool_size, url=settings.source_url)
         async with open_storage(settings) as storage:
-            yield Connections(pool=pool, redis=redis, storage=storage)
+            yield Connections(pool=pool, source=source, redis=redis, storage=storage)
     finally:
         await redis.aclose()
+        if source is not pool:
+            await source.close()
         await pool.close()

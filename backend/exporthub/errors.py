@@ -2,6 +2,7 @@
 
 ExportHubError
 ├── ConfigError(name, reason)                 bad setting at start-up
+├── CatalogInvalid(path, problems)            a catalog file, or the database under it, at fault
 ├── InvalidRequest(problems)                  one or more fields at fault -> 422
 ├── NotFound(kind, id)                        unknown, or another account's -> 404
 ├── Conflict(reason)                          idempotency key reuse, cancel a finished export -> 409
@@ -26,6 +27,15 @@ class ConfigError(ExportHubError):
         super().__init__(f"setting {name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+class CatalogInvalid(ExportHubError):
+    """`problems` name the place, as `payroll.columns.grossPay: declared money, the database says text`."""
+
+    def __init__(self, path: object, problems: list[str]) -> None:
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+        self.path = path
+        self.problems = problems
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,8 +17,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     # Empty means "start the embedded server" (see embedded.py).
-    database_url: str = ""
+    database_url: str = ""  # ExportHub's own tables: accounts, keys, jobs, webhooks
     redis_url: str = ""
+    # The database whose data is exported (read only, through the catalog); "" -> database_url.
+    source_database_url: str = ""
+    source_statement_timeout_seconds: float = 600.0  # one export's snapshot transaction at most
+    catalog_path: Path | None = None  # None -> the HR catalog shipped in the package
     data_dir: Path = PROJECT_ROOT / ".data"
     storage_url: str = ""  # "" -> local directory under data_dir/files; file:///path; s3://bucket/prefix
     # S3 (storage/s3.py): any S3-compatible server. Empty keys -> botocore's default credential chain.
@@ -67,6 +72,10 @@ class Settings:
             return Path(self.storage_url.removeprefix("file://"))
         return self.data_dir / "files"
 
+    @property
+    def source_url(self) -> str:
+        return self.source_database_url or self.database_url
+
     def with_servers(self, database_url: str, redis_url: str) -> Settings:
         return dataclasses.replace(self, database_url=database_url, redis_url=redis_url)
 
@@ -100,6 +109,21 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(name, f"expected a number, got {raw!r}") from None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, None: 1}
+
+
+def _duration(environ: Mapping[str, str], name: str, default: float) -> float:
+    """Seconds, from `600`, `600s`, `10min` or `2h`."""
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    match = _DURATION.match(raw)
+    if match is None or float(match.group(1)) <= 0:
+        raise ConfigError(name, f"expected a duration such as 600, 600s, 10min or 2h, got {raw!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def _cidrs(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -144,6 +168,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return Settings(
         database_url=environ.get("DATABASE_URL", ""),
         redis_url=environ.get("REDIS_URL", ""),
+        source_database_url=environ.get("SOURCE_DATABASE_URL", ""),
+        source_statement_timeout_seconds=_duration(
+            environ, "EXPORTHUB_SOURCE_STATEMENT_TIMEOUT", d.source_statement_timeout_seconds
+        ),
+        catalog_path=Path(environ["EXPORTHUB_CATALOG"]) if environ.get("EXPORTHUB_CATALOG") else None,
         data_dir=data_dir,
         storage_url=_storage_url(environ),
         s3_endpoint_url=(environ.get("S3_ENDPOINT_URL") or "").rstrip("/"),

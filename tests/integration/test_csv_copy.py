@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporthub.accounts import account_by_slug
+from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.exports import service
-from exporthub.exports.catalog import RESOURCES, Column, ColumnType
 from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query
@@ -25,6 +25,8 @@ from exporthub.exports.validation import parse_export_request
 from exporthub.formats.csv import CsvWriter
 from exporthub.formats.csv_copy import copy_csv, csv_text_sql
 from exporthub.storage import LocalStorage
+
+RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
 T = ColumnType
 # One column of each type over a temporary table, as the catalog would describe it.

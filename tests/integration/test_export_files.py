@@ -18,12 +18,14 @@ import openpyxl
 import pytest
 
 from exporthub.accounts import account_by_slug
+from exporthub.catalog import ColumnType, load_catalog
 from exporthub.exports import service
-from exporthub.exports.catalog import RESOURCES, ColumnType
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.validation import parse_export_request
 from exporthub.storage import LocalStorage
 from tests.integration.helpers import export_and_download
+
+RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
 # The oracle: each resource's rows written out by hand, independent of the catalog's SQL.
 EXPECTED_SQL = {

@@ -9,9 +9,11 @@ import asyncpg
 import pytest
 
 from exporthub.accounts import account_by_slug
-from exporthub.exports.catalog import RESOURCES
+from exporthub.catalog import load_catalog
 from exporthub.exports.models import Filters
 from exporthub.exports.query import build_export_query
+
+RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
 
 @pytest.mark.parametrize("resource", sorted(RESOURCES))

@@ -12,6 +12,7 @@ import socket
 import httpx
 import pytest
 
+from exporthub.catalog import load_catalog
 from exporthub.errors import ConfigError, InvalidRequest
 from exporthub.settings import Settings, load_settings
 from exporthub.web.api import parse_submission
@@ -23,6 +24,8 @@ from exporthub.webhooks.addresses import (
     resolve_checked,
 )
 from exporthub.webhooks.delivery import retry_delay, retry_schedule, send_once
+
+HR = load_catalog()
 
 BODY = b'{"event":"export.completed","eventId":"e1"}'
 SECRET = "whsec_test"
@@ -143,15 +146,15 @@ async def test_submit_refuses_a_private_webhook_along_with_other_faults() -> Non
     strict = Settings(webhook_allow_private=False)
     for url in ("http://10.0.0.1/hook", "http://192.168.1.5/"):
         with pytest.raises(InvalidRequest) as info:
-            await parse_submission({"format": "csv", "resource": "payroll", "webhookUrl": url}, strict)
+            await parse_submission({"format": "csv", "resource": "payroll", "webhookUrl": url}, strict, HR)
         assert [p.field for p in info.value.problems] == ["webhookUrl"]
         assert "internal networks" in info.value.problems[0].message
     with pytest.raises(InvalidRequest) as info:
-        await parse_submission({"format": "csv", "resource": "nope", "webhookUrl": "http://10.0.0.1/"}, strict)
+        await parse_submission({"format": "csv", "resource": "nope", "webhookUrl": "http://10.0.0.1/"}, strict, HR)
     assert {p.field for p in info.value.problems} == {"resource", "webhookUrl"}
     lenient = Settings(webhook_allow_private=True)
     request = await parse_submission(
-        {"format": "csv", "resource": "payroll", "webhookUrl": "http://10.0.0.1/hook"}, lenient
+        {"format": "csv", "resource": "payroll", "webhookUrl": "http://10.0.0.1/hook"}, lenient, HR
     )
     assert request.webhook_url == "http://10.0.0.1/hook"
 

@@ -42,7 +42,7 @@ class ExportStatus(enum.StrEnum):
 class Filters:
     date_from: dt.date | None = None
     date_to: dt.date | None = None
-    department_ids: tuple[uuid.UUID, ...] = ()
+    department_ids: tuple[str, ...] = ()  # as the catalog's departments id reads as text
     status: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -52,7 +52,7 @@ class Filters:
         if self.date_to:
             out["dateTo"] = self.date_to.isoformat()
         if self.department_ids:
-            out["departmentIds"] = [str(d) for d in self.department_ids]
+            out["departmentIds"] = list(self.department_ids)
         if self.status:
             out["status"] = self.status
         return out
@@ -62,7 +62,7 @@ class Filters:
         return cls(
             date_from=dt.date.fromisoformat(data["dateFrom"]) if data.get("dateFrom") else None,
             date_to=dt.date.fromisoformat(data["dateTo"]) if data.get("dateTo") else None,
-            department_ids=tuple(uuid.UUID(d) for d in data.get("departmentIds", ())),
+            department_ids=tuple(str(d) for d in data.get("departmentIds", ())),
             status=data.get("status"),
         )
 

@@ -20,11 +20,11 @@ from typing import Any
 import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
 from exporthub.exports import jobs
-from exporthub.exports.catalog import RESOURCES
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
-from exporthub.exports.query import build_export_query
+from exporthub.exports.query import build_export_query, departments_query
 from exporthub.formats import ReportInfo, open_writer
 from exporthub.storage import Storage
 
@@ -59,7 +59,7 @@ class PipelineConfig:
     link_ttl_seconds: int
     max_rows_per_sheet: int
     max_attempts: int
-    statement_timeout_ms: int = 30 * 60 * 1000
+    statement_timeout_ms: int = 10 * 60 * 1000  # the source snapshot's statement_timeout
     heartbeat_seconds: float = 1.0
     retry_backoff_seconds: tuple[float, ...] = (1.0, 4.0)
 
@@ -87,11 +87,16 @@ async def run_export(
     job_id: uuid.UUID,
     *,
     pool: asyncpg.Pool,
+    source: asyncpg.Pool,
+    catalog: Catalog,
     storage: Storage,
     publish: Publish,
     config: PipelineConfig,
 ) -> ExportStatus | None:
-    """Claim and run one export to its end. Returns the final status, or None if there was nothing to do."""
+    """Claim and run one export to its end. Returns the final status, or None if there was nothing to do.
+
+    `pool` holds the jobs; `source` is the database the catalog reads, in a read-only snapshot.
+    """
     job = await jobs.claim_job(pool, job_id, config.lease_seconds)
     if job is None:
         log.info("export %s is not claimable (done, running elsewhere or cancelled)", job_id)
@@ -100,7 +105,9 @@ async def run_export(
     await publish(job)
     for attempt in range(1, config.max_attempts + 1):
         try:
-            done = await _produce(job, pool=pool, storage=storage, publish=publish, config=config)
+            done = await _produce(
+                job, pool=pool, source=source, catalog=catalog, storage=storage, publish=publish, config=config
+            )
         except Cancelled:
             return await _end(pool, publish, job, ExportStatus.CANCELLED)
         except LeaseLost:
@@ -119,6 +126,17 @@ async def run_export(
                 f"the export failed {attempt} times because a service was unreachable "
                 f"({type(exc).__name__}); it is safe to submit it again"
             )
+            return await _end(pool, publish, job, ExportStatus.FAILED, message)
+        except asyncpg.QueryCanceledError:
+            seconds = config.statement_timeout_ms // 1000
+            message = (
+                f"the source database did not answer within {seconds:,} s (EXPORTHUB_SOURCE_STATEMENT_TIMEOUT); "
+                "narrow the filters or ask the operator to raise it"
+            )
+            return await _end(pool, publish, job, ExportStatus.FAILED, message)
+        except asyncpg.PostgresError as exc:  # the catalog's SQL, refused by the source database
+            log.warning("export %s: the source database refused the query: %s", job.id, exc)
+            message = f"the source database refused the export's query: {str(exc).splitlines()[0]}"
             return await _end(pool, publish, job, ExportStatus.FAILED, message)
         except Exception as exc:
             log.exception("export %s failed", job.id)
@@ -158,11 +176,23 @@ def file_name_for(job: ExportJob) -> str:
 
 
 async def _produce(
-    job: ExportJob, *, pool: asyncpg.Pool, storage: Storage, publish: Publish, config: PipelineConfig
+    job: ExportJob,
+    *,
+    pool: asyncpg.Pool,
+    source: asyncpg.Pool,
+    catalog: Catalog,
+    storage: Storage,
+    publish: Publish,
+    config: PipelineConfig,
 ) -> ExportJob | None:
-    resource = RESOURCES[job.resource]
+    resource = catalog.resource(job.resource)
+    if resource is None:
+        raise ExportFailed(f"the catalog no longer has a resource {job.resource!r}; submit a new export")
+    account = await pool.fetchrow("SELECT name, tenant_key FROM accounts WHERE id = $1", job.account_id)
+    if account is None:
+        raise ExportFailed("the account of this export no longer exists")
     as_csv = job.format is ExportFormat.CSV  # CSV cells are formatted by PostgreSQL and streamed by COPY
-    query = build_export_query(resource, job.columns, job.filters, job.account_id, csv_text=as_csv)
+    query = build_export_query(resource, job.columns, job.filters, account["tenant_key"], csv_text=as_csv)
     temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.format.value}.part"
     state = _Progress()
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
@@ -177,7 +207,7 @@ async def _produce(
         )
 
     try:
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with source.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
             state.total = await conn.fetchval(query.count_sql, *query.args)
             if as_csv:
@@ -202,7 +232,11 @@ async def _produce(
                     query.columns,
                     title=resource.label,
                     max_rows_per_sheet=config.max_rows_per_sheet,
-                    report=await _report_info(conn, job) if job.format is ExportFormat.PDF else None,
+                    report=(
+                        await _report_info(conn, catalog, resource, job, account["name"], account["tenant_key"])
+                        if job.format is ExportFormat.PDF
+                        else None
+                    ),
                 )
                 # Batches of about 1 % of the rows keep progress events fine-grained; at most
                 # batch_size rows, which bounds the memory.
@@ -243,24 +277,20 @@ async def _produce(
             temp_path.unlink(missing_ok=True)
 
 
-async def _report_info(conn: asyncpg.Connection, job: ExportJob) -> ReportInfo:
+async def _report_info(
+    conn: asyncpg.Connection, catalog: Catalog, resource: Resource, job: ExportJob, account_name: str, tenant_key: str
+) -> ReportInfo:
     """The PDF title block: whose data, and the filters in words."""
-    resource = RESOURCES[job.resource]
-    account_name = await conn.fetchval("SELECT name FROM accounts WHERE id = $1", job.account_id)
     f = job.filters
     lines = []
     if f.date_from or f.date_to:
-        label = resource.column(resource.date_column).label  # type: ignore[union-attr]
-        lines.append(f"{label}: {f.date_from or 'any'} to {f.date_to or 'any'}")
+        lines.append(f"{resource.date_label}: {f.date_from or 'any'} to {f.date_to or 'any'}")
     if f.status:
         lines.append(f"Status: {f.status}")
-    if f.department_ids:
-        names = await conn.fetch(
-            "SELECT name FROM departments WHERE account_id = $1 AND id = ANY($2::uuid[]) ORDER BY name",
-            job.account_id,
-            list(f.department_ids),
-        )
-        lines.append("Departments: " + ", ".join(r["name"] for r in names))
+    if f.department_ids and catalog.departments is not None:
+        sql, args = departments_query(catalog.departments, tenant_key, list(f.department_ids))
+        names = sorted(r["name"] for r in await conn.fetch(sql, *args))
+        lines.append("Departments: " + ", ".join(names))
     return ReportInfo(
         account_name=account_name or "", filters=tuple(lines) or ("All rows",), generated_at=job.created_at
     )

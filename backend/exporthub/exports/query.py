@@ -1,13 +1,12 @@
-"""Request -> parametrised SQL. The one place that applies the tenant filter to tenant data."""
+"""Request -> parametrised SQL over the source database. The one place that applies the tenant filter."""
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
+from exporthub.catalog import Column, Departments, Resource, Tenant
 from exporthub.errors import ExportFailed
-from exporthub.exports.catalog import Column, Resource
 from exporthub.exports.models import Filters
 
 
@@ -19,20 +18,20 @@ class ExportQuery:
     columns: tuple[Column, ...]
 
 
-def tenant_scope(account_id: uuid.UUID) -> tuple[str, list[Any]]:
-    """WHERE condition and first argument that restrict any resource query to one account.
+def tenant_scope(tenant: Tenant, tenant_key: str) -> tuple[str, list[Any]]:
+    """WHERE condition and first argument that restrict a catalog query to one account's rows.
 
-    Every query over tenant data (`r` being the resource's own table) starts from this; a test
-    checks that no other module builds such a query.
+    Every query over source data starts from this; a test checks that no other module builds one.
+    The key is sent as text and cast in SQL to the expression's type, so an index on it still serves.
     """
-    return "r.account_id = $1", [account_id]
+    return f"({tenant.sql}) = $1::text::{tenant.type}", [tenant_key]
 
 
 def build_export_query(
     resource: Resource,
     columns: tuple[str, ...],
     filters: Filters,
-    account_id: uuid.UUID,
+    tenant_key: str,
     *,
     csv_text: bool = False,
 ) -> ExportQuery:
@@ -48,30 +47,32 @@ def build_export_query(
             f"column(s) {', '.join(missing)} no longer exist in {resource.key}; "
             "submit the export again with current columns"
         )
-    condition, args = tenant_scope(account_id)
+    condition, args = tenant_scope(resource.tenant, tenant_key)
     where = [condition]
-    filtered_by: list[str] = []  # the filters' expressions: may the count leave out the joins?
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    def condition_on(expr: str, test: str) -> None:
-        filtered_by.append(expr)
-        where.append(f"{expr} {test}")
-
+    # A filter the resource lacks was refused at submit; one that the catalog dropped since is an error.
+    if (filters.date_from or filters.date_to) and resource.date_sql is None:
+        raise ExportFailed(f"{resource.key} no longer has a date filter; submit the export again without one")
+    if filters.status is not None and resource.status_sql is None:
+        raise ExportFailed(f"{resource.key} no longer has a status filter; submit the export again without one")
+    if filters.department_ids and resource.department_sql is None:
+        raise ExportFailed(f"{resource.key} no longer has a department filter; submit the export again without one")
+    # Dates compare as dates: a timestamp falls on dateTo until the next midnight.
     if filters.date_from is not None:
-        condition_on(resource.date_sql, f">= {arg(filters.date_from)}")
+        where.append(f"({resource.date_sql}) >= {arg(filters.date_from)}::date")
     if filters.date_to is not None:
-        condition_on(resource.date_sql, f"<= {arg(filters.date_to)}")
-    if filters.department_ids:
-        condition_on(resource.department_sql, f"= ANY({arg(list(filters.department_ids))}::uuid[])")
+        where.append(f"({resource.date_sql}) < {arg(filters.date_to)}::date + 1")
     if filters.status is not None:
-        condition_on(resource.status_sql, f"= {arg(filters.status)}")
+        where.append(f"({resource.status_sql})::text = {arg(filters.status)}::text")
+    if filters.department_ids:
+        where.append(f"({resource.department_sql})::text = ANY({arg(list(filters.department_ids))}::text[])")
     where_sql = " AND ".join(where)
-    # The joins never change the number of rows (see catalog), so unless a filter reads a joined
-    # table the count scans `r` alone: 500,000 payroll rows in 0.03 s instead of 0.13 s.
-    count_from = resource.table + " r" if all(e.startswith("r.") for e in filtered_by) else resource.from_sql
+    # count_from has the same rows without the lookups (see catalog); the department filter may read them.
+    count_from = resource.count_from if resource.count_from and not filters.department_ids else resource.from_sql
     if csv_text:
         # Imported here: the web process builds queries too and must not load the writers (openpyxl).
         from exporthub.formats.csv_copy import csv_text_sql
@@ -81,10 +82,21 @@ def build_export_query(
     else:
         select_list = ", ".join(f'{c.sql} AS "{c.key}"' for c in chosen)
     return ExportQuery(
-        select_sql=(
-            f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} ORDER BY {resource.date_sql}, r.id"
-        ),
+        select_sql=f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} ORDER BY {resource.order_by}",
         count_sql=f"SELECT count(*) FROM {count_from} WHERE {where_sql}",
         args=tuple(args),
         columns=chosen,
+    )
+
+
+def departments_query(departments: Departments, tenant_key: str, ids: list[str] | None = None) -> tuple[str, list[Any]]:
+    """SELECT id, name (both as text) of one account's departments, optionally only those in `ids`."""
+    condition, args = tenant_scope(departments.tenant, tenant_key)
+    if ids is not None:
+        args.append(ids)
+        condition += f" AND ({departments.id_sql})::text = ANY($2::text[])"
+    return (
+        f"SELECT ({departments.id_sql})::text AS id, ({departments.name_sql})::text AS name"
+        f" FROM {departments.from_sql} WHERE {condition} ORDER BY {departments.order_by}",
+        args,
     )

@@ -7,16 +7,19 @@ import uuid
 
 import asyncpg
 
+from exporthub.accounts import Account
+from exporthub.catalog import Catalog, Resource
 from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem, TooManyActiveExports
 from exporthub.exports import jobs
-from exporthub.exports.catalog import RESOURCES
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
-from exporthub.exports.query import build_export_query
+from exporthub.exports.query import build_export_query, departments_query
 
 
 async def submit_export(
     pool: asyncpg.Pool,
-    account_id: uuid.UUID,
+    source: asyncpg.Pool,
+    catalog: Catalog,
+    account: Account,
     request: ExportRequest,
     *,
     idempotency_key: str | None,
@@ -26,8 +29,10 @@ async def submit_export(
 ) -> tuple[ExportJob, bool]:
     """Record a new export (status queued). Returns (job, created); created is False on an idempotent replay.
 
-    The caller enqueues the job after this returns: commit first, enqueue second.
+    The caller enqueues the job after this returns: commit first, enqueue second. `source` is the
+    pool of the database the catalog reads (often `pool` itself).
     """
+    account_id = account.id
     async with pool.acquire() as conn, conn.transaction():
         # Serialises submits per account, so the active-export cap holds under concurrent requests.
         await conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account_id)
@@ -45,23 +50,27 @@ async def submit_export(
         active = await jobs.count_active(conn, account_id)
         if active >= max_active:
             raise TooManyActiveExports(max_active, retry_after=30)
-        await _check_departments(conn, account_id, request)
+        await _check_departments(source, catalog, account, request)
         if request.format is ExportFormat.PDF and pdf_max_rows is not None:
-            await _check_pdf_size(conn, account_id, request, pdf_max_rows)
+            await _check_pdf_size(source, catalog, account, request, pdf_max_rows)
         job = await jobs.insert_job(conn, account_id, request, idempotency_key=idempotency_key)
     return job, True
 
 
-async def _check_departments(conn: asyncpg.Connection, account_id: uuid.UUID, request: ExportRequest) -> None:
+async def list_departments(source: asyncpg.Pool, catalog: Catalog, account: Account) -> list[asyncpg.Record]:
+    """The account's departments (id, name as text), for the department filter; none without one."""
+    if catalog.departments is None:
+        return []
+    sql, args = departments_query(catalog.departments, account.tenant_key)
+    return await source.fetch(sql, *args)
+
+
+async def _check_departments(source: asyncpg.Pool, catalog: Catalog, account: Account, request: ExportRequest) -> None:
     ids = list(request.filters.department_ids)
-    if not ids:
+    if not ids or catalog.departments is None:
         return
-    known = {
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM departments WHERE account_id = $1 AND id = ANY($2::uuid[])", account_id, ids
-        )
-    }
+    sql, args = departments_query(catalog.departments, account.tenant_key, ids)
+    known = {r["id"] for r in await source.fetch(sql, *args)}
     problems = [
         Problem(f"filters.departmentIds[{i}]", f"no department {d} in this account")
         for i, d in enumerate(ids)
@@ -71,10 +80,12 @@ async def _check_departments(conn: asyncpg.Connection, account_id: uuid.UUID, re
         raise InvalidRequest(problems)
 
 
-async def _check_pdf_size(conn: asyncpg.Connection, account_id: uuid.UUID, request: ExportRequest, limit: int) -> None:
-    resource = RESOURCES[request.resource]
-    query = build_export_query(resource, request.columns, request.filters, account_id)
-    rows = await conn.fetchval(query.count_sql, *query.args)
+async def _check_pdf_size(
+    source: asyncpg.Pool, catalog: Catalog, account: Account, request: ExportRequest, limit: int
+) -> None:
+    resource = catalog.resources[request.resource]
+    query = build_export_query(resource, request.columns, request.filters, account.tenant_key)
+    rows = await source.fetchval(query.count_sql, *query.args)
     if rows > limit:
         raise InvalidRequest(
             [
@@ -108,3 +119,8 @@ async def cancel_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uu
     raise Conflict(
         f"export {export_id} is already {current.status.value}; only queued or processing exports can be cancelled"
     )
+
+
+def resources_for(catalog: Catalog, account: Account) -> list[Resource]:
+    """The resources this account may export, in catalog order."""
+    return list(catalog.resources.values())

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from exporthub.catalog import Catalog, Resource
 from exporthub.errors import InvalidRequest, Problem
-from exporthub.exports.catalog import RESOURCES
 from exporthub.exports.models import ExportFormat, ExportRequest, Filters
 
 _TOP_FIELDS = {"format", "resource", "filters", "columns", "webhookUrl", "csvBom"}
 _FILTER_FIELDS = {"dateFrom", "dateTo", "departmentIds", "status"}
 MAX_DEPARTMENT_IDS = 500
+MAX_DEPARTMENT_ID_LENGTH = 200
 MAX_URL_LENGTH = 2048
 
 
@@ -21,7 +21,7 @@ def _choices(values: Any) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def parse_export_request(body: Any, *, default_csv_bom: bool = True) -> ExportRequest:
+def parse_export_request(body: Any, catalog: Catalog, *, default_csv_bom: bool = True) -> ExportRequest:
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
@@ -42,13 +42,11 @@ def parse_export_request(body: Any, *, default_csv_bom: bool = True) -> ExportRe
         export_format = ExportFormat(fmt)
 
     res_key = body.get("resource")
-    resource = None
+    resource = catalog.resource(res_key)
     if res_key is None:
-        bad("resource", f"required; one of {_choices(RESOURCES)}")
-    elif not isinstance(res_key, str) or res_key not in RESOURCES:
-        bad("resource", f"unknown resource {res_key!r}; one of {_choices(RESOURCES)}")
-    else:
-        resource = RESOURCES[res_key]
+        bad("resource", f"required; one of {_choices(catalog.resources)}")
+    elif resource is None:
+        bad("resource", f"unknown resource {res_key!r}; one of {_choices(catalog.resources)}")
 
     columns: tuple[str, ...] = resource.default_columns if resource else ()
     raw_columns = body.get("columns")
@@ -98,9 +96,31 @@ def parse_export_request(body: Any, *, default_csv_bom: bool = True) -> ExportRe
     )
 
 
-def _parse_filters(raw: dict[str, Any], resource: Any, bad: Any) -> Filters:
+def _offered(resource: Resource | None) -> dict[str, bool]:
+    """The filters a resource has; all of them while the resource is unknown (its own problem)."""
+    if resource is None:
+        return dict.fromkeys(_FILTER_FIELDS, True)
+    has_date = resource.date_sql is not None
+    return {
+        "dateFrom": has_date,
+        "dateTo": has_date,
+        "departmentIds": resource.department_sql is not None,
+        "status": resource.status_sql is not None,
+    }
+
+
+def _parse_filters(raw: dict[str, Any], resource: Resource | None, bad: Any) -> Filters:
     for key in sorted(set(raw) - _FILTER_FIELDS):
         bad(f"filters.{key}", f"unknown filter; allowed: {_choices(sorted(_FILTER_FIELDS))}")
+    offered = _offered(resource)
+    for key in sorted(k for k in _FILTER_FIELDS if k in raw and raw[k] is not None and not offered[k]):
+        has = [k for k, yes in offered.items() if yes]
+        bad(
+            f"filters.{key}",
+            f"{resource.key if resource else 'this resource'} has no such filter; "
+            + (f"it offers: {_choices(has)}" if has else "it offers none"),
+        )
+    raw = {k: v for k, v in raw.items() if offered.get(k)}
     dates: dict[str, dt.date | None] = {}
     for key in ("dateFrom", "dateTo"):
         value = raw.get(key)
@@ -116,21 +136,19 @@ def _parse_filters(raw: dict[str, Any], resource: Any, bad: Any) -> Filters:
     if dates["dateFrom"] and dates["dateTo"] and dates["dateFrom"] > dates["dateTo"]:
         bad("filters.dateFrom", "must not be after filters.dateTo")
 
-    department_ids: list[uuid.UUID] = []
+    department_ids: list[str] = []
     raw_ids = raw.get("departmentIds")
     if raw_ids is not None:
         if not isinstance(raw_ids, list):
-            bad("filters.departmentIds", "expected a list of department ids (UUIDs)")
+            bad("filters.departmentIds", "expected a list of department ids (strings)")
         elif len(raw_ids) > MAX_DEPARTMENT_IDS:
             bad("filters.departmentIds", f"at most {MAX_DEPARTMENT_IDS} departments")
         else:
             for i, value in enumerate(raw_ids):
-                try:
-                    if not isinstance(value, str):
-                        raise ValueError
-                    department_ids.append(uuid.UUID(value))
-                except ValueError:
-                    bad(f"filters.departmentIds[{i}]", f"not a valid UUID: {value!r}")
+                if isinstance(value, str) and 0 < len(value) <= MAX_DEPARTMENT_ID_LENGTH:
+                    department_ids.append(value)
+                else:
+                    bad(f"filters.departmentIds[{i}]", f"expected a department id (a non-empty string), got {value!r}")
 
     status = raw.get("status")
     if status is not None and resource is not None and status not in resource.statuses:

@@ -17,7 +17,7 @@ import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from exporthub.exports.catalog import Column
+from exporthub.catalog import Column
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ import pathlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import FORMULA_PREFIXES, display_text, iso_utc, neutralize_formula
 
 Formatter = Callable[[Any], str]

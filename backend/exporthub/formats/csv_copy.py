@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats.csv import CsvWriter
 from exporthub.formats.sanitize import FORMULA_PREFIXES
 

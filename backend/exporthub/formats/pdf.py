@@ -51,7 +51,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats.pdf_assembly import PdfAssembler
 from exporthub.formats.sanitize import display_text
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from exporthub.exports.catalog import ColumnType
+from exporthub.catalog import ColumnType
 
 UTC = dt.UTC
 

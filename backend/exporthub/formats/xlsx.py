@@ -46,7 +46,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import XML_ILLEGAL_RE, display_text, excel_text
 
 MAX_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header

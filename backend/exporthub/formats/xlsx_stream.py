@@ -72,7 +72,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 from openpyxl.writer.theme import theme_xml
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import EXCEL_MAX_TEXT, display_text, excel_text
 from exporthub.formats.xlsx import MAX_ROWS_PER_SHEET, NUMBER_FORMATS, sheet_title
 

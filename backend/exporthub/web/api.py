@@ -14,9 +14,9 @@ from litestar.params import Parameter
 from litestar.response import File, Redirect
 
 from exporthub.accounts import Account
+from exporthub.catalog import Catalog
 from exporthub.errors import InvalidRequest, LinkExpired, NotFound, Problem
 from exporthub.exports import jobs, service
-from exporthub.exports.catalog import RESOURCES
 from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.validation import parse_export_request
 from exporthub.settings import Settings
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 async def submit_and_enqueue(
     pool: asyncpg.Pool,
+    source: asyncpg.Pool,
+    catalog: Catalog,
     queue: ExportQueue,
     settings: Settings,
     account: Account,
@@ -52,10 +54,12 @@ async def submit_and_enqueue(
     idempotency_key: str | None = None,
 ) -> ExportJob:
     """Validate, record (commit first), then enqueue: the one submit path of the API and the console."""
-    request = await parse_submission(body, settings)
+    request = await parse_submission(body, settings, catalog)
     job, created = await service.submit_export(
         pool,
-        account.id,
+        source,
+        catalog,
+        account,
         request,
         idempotency_key=idempotency_key,
         max_active=settings.max_active_exports,
@@ -70,12 +74,12 @@ async def submit_and_enqueue(
     return job
 
 
-async def parse_submission(body: Any, settings: Settings) -> ExportRequest:
+async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> ExportRequest:
     """parse_export_request, plus the check that needs DNS: a webhook must not reach internal networks."""
     problems: list[Problem] = []
     request: ExportRequest | None = None
     try:
-        request = parse_export_request(body, default_csv_bom=settings.csv_bom)
+        request = parse_export_request(body, catalog, default_csv_bom=settings.csv_bom)
     except InvalidRequest as exc:
         problems = list(exc.problems)
     url = body.get("webhookUrl") if isinstance(body, dict) else None
@@ -106,8 +110,8 @@ class ExportsController(Controller):
     security = [{"apiKey": []}]
 
     @get("/resources", summary="The exportable resources, their columns and filters")
-    async def resources(self, account: Account) -> ResourceList:
-        return ResourceList([ResourceOut.from_resource(r) for r in RESOURCES.values()])
+    async def resources(self, account: Account, catalog: Catalog) -> ResourceList:
+        return ResourceList([ResourceOut.from_resource(r) for r in service.resources_for(catalog, account)])
 
     @post(
         "/exports",
@@ -120,13 +124,17 @@ class ExportsController(Controller):
         data: Any,
         account: Account,
         pool: asyncpg.Pool,
+        source: asyncpg.Pool,
+        catalog: Catalog,
         queue: ExportQueue,
         settings: Settings,
         idempotency_key: Annotated[
             str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
         ] = None,
     ) -> ExportCreated:
-        job = await submit_and_enqueue(pool, queue, settings, account, data, idempotency_key=idempotency_key)
+        job = await submit_and_enqueue(
+            pool, source, catalog, queue, settings, account, data, idempotency_key=idempotency_key
+        )
         return ExportCreated(
             export_id=job.id,
             status=job.status.value,

@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from exporthub import __version__
+from exporthub.catalog import Catalog, load_catalog
 from exporthub.connections import open_connections
 from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.settings import Settings
@@ -28,6 +29,7 @@ from exporthub.worker.queue import ExportQueue, create_queue
 
 def create_app(settings: Settings) -> Litestar:
     queue = create_queue(settings)
+    catalog = load_catalog(settings.catalog_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -50,6 +52,9 @@ def create_app(settings: Settings) -> Litestar:
 
     def provide_queue() -> ExportQueue:
         return queue
+
+    def provide_catalog() -> Catalog:
+        return catalog
 
     fragments = SharedFragments()
 
@@ -75,7 +80,9 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={
             "pool": state_of("pool"),
             "redis": state_of("redis"),
+            "source": state_of("source"),
             "storage": state_of("storage"),
+            "catalog": Provide(provide_catalog, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "queue": Provide(provide_queue, sync_to_thread=False),
             "fragments": Provide(provide_fragments, sync_to_thread=False),

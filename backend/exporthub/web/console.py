@@ -32,10 +32,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from exporthub.accounts import Account, account_by_slug, account_for_key
+from exporthub.catalog import Catalog
 from exporthub.db.seed import DEMO_ACCOUNTS
 from exporthub.errors import ConfigError, Conflict, InvalidRequest, NotFound, TooManyActiveExports
 from exporthub.exports import jobs, service
-from exporthub.exports.catalog import RESOURCES
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.settings import PROJECT_ROOT, Settings
 from exporthub.web import session
@@ -92,10 +92,18 @@ def html(content: str, status_code: int = 200) -> Response[str]:
     return Response(content, media_type=MediaType.HTML, status_code=status_code)
 
 
-async def card_for(pool: asyncpg.Pool, settings: Settings, job: ExportJob, now: dt.datetime | None = None) -> CardView:
+async def card_for(
+    pool: asyncpg.Pool, settings: Settings, catalog: Catalog, job: ExportJob, now: dt.datetime | None = None
+) -> CardView:
     position = await jobs.queue_position(pool, job) if job.status is ExportStatus.QUEUED else None
     url = export_out(settings, job).download_url if job.status is ExportStatus.COMPLETED else None
-    return card_view(job, now=now or dt.datetime.now(dt.UTC), queue_position=position, download_url=url)
+    return card_view(
+        job,
+        catalog.resource(job.resource),
+        now=now or dt.datetime.now(dt.UTC),
+        queue_position=position,
+        download_url=url,
+    )
 
 
 def render_card(
@@ -109,8 +117,8 @@ def render_announcement(connection: ASGIConnection[Any, Any, Any, Any], text: st
     return render(connection, "partials/announcement.html", text=text)
 
 
-def announcement_for(job: ExportJob) -> str:
-    name = f"{RESOURCES[job.resource].label if job.resource in RESOURCES else job.resource} export"
+def announcement_for(job: ExportJob, catalog: Catalog) -> str:
+    name = f"{catalog.label_of(job.resource)} export"
     fmt = job.format.value.upper()
     if job.status is ExportStatus.COMPLETED:
         return f"{name} ({fmt}) is ready to download."
@@ -119,13 +127,15 @@ def announcement_for(job: ExportJob) -> str:
     return f"{name} ({fmt}): {STATUS_LABELS[job.status].lower()}."
 
 
-async def departments_of(pool: asyncpg.Pool, account_id: uuid.UUID) -> list[Department]:
-    rows = await pool.fetch("SELECT id, name, code FROM departments WHERE account_id = $1 ORDER BY name", account_id)
-    return departments_from(rows)
+async def departments_of(source: asyncpg.Pool, catalog: Catalog, account: Account) -> list[Department]:
+    return departments_from(await service.list_departments(source, catalog, account))
 
 
-async def render_form(request: Request[Any, Any, Any], pool: asyncpg.Pool, account: Account, form: FormView) -> str:
-    return render(request, "partials/export_form.html", form=form, departments=await departments_of(pool, account.id))
+async def render_form(
+    request: Request[Any, Any, Any], source: asyncpg.Pool, catalog: Catalog, account: Account, form: FormView
+) -> str:
+    departments = await departments_of(source, catalog, account) if form.resource.department_sql else []
+    return render(request, "partials/export_form.html", form=form, departments=departments)
 
 
 # --- sign-in -----------------------------------------------------------------------------------------
@@ -188,11 +198,17 @@ async def root() -> Redirect:
 
 @get("/console", name="console:index")
 async def console_page(
-    request: Request[Any, Any, Any], account: Account, pool: asyncpg.Pool, settings: Settings
+    request: Request[Any, Any, Any],
+    account: Account,
+    pool: asyncpg.Pool,
+    source: asyncpg.Pool,
+    catalog: Catalog,
+    settings: Settings,
 ) -> Template:
     now = dt.datetime.now(dt.UTC)
     cards = [
-        await card_for(pool, settings, j, now) for j in await jobs.list_jobs(pool, account.id, limit=RECENT_EXPORTS)
+        await card_for(pool, settings, catalog, j, now)
+        for j in await jobs.list_jobs(pool, account.id, limit=RECENT_EXPORTS)
     ]
     return Template(
         template_name="pages/console.html",
@@ -200,17 +216,26 @@ async def console_page(
         context={
             "account": account,
             "cards": cards,
-            "form_html": await render_form(request, pool, account, new_form()),
+            "form_html": await render_form(
+                request, source, catalog, account, new_form(service.resources_for(catalog, account))
+            ),
         },
     )
 
 
 @get("/console/form/fields")
 async def form_fields(
-    request: Request[Any, Any, Any], account: Account, resource: str = "", date_from: str = "", date_to: str = ""
+    request: Request[Any, Any, Any],
+    account: Account,
+    source: asyncpg.Pool,
+    catalog: Catalog,
+    resource: str = "",
+    date_from: str = "",
+    date_to: str = "",
 ) -> Response[str]:
-    form = new_form(resource, date_from=date_from, date_to=date_to)
-    return html(render(request, "partials/resource_fields.html", form=form))
+    form = new_form(service.resources_for(catalog, account), resource, date_from=date_from, date_to=date_to)
+    departments = await departments_of(source, catalog, account) if form.resource.department_sql else []
+    return html(render(request, "partials/resource_fields.html", form=form, departments=departments))
 
 
 @post("/console/exports")
@@ -218,47 +243,59 @@ async def submit_export(
     request: Request[Any, Any, Any],
     account: Account,
     pool: asyncpg.Pool,
+    source: asyncpg.Pool,
+    catalog: Catalog,
     queue: ExportQueue,
     settings: Settings,
 ) -> Response[str]:
     values = await request.form()
-    form, body = form_from_input(values, lambda name: values.getall(name, []))
+    form, body = form_from_input(service.resources_for(catalog, account), values, lambda name: values.getall(name, []))
     try:
-        job = await submit_and_enqueue(pool, queue, settings, account, body)
+        job = await submit_and_enqueue(pool, source, catalog, queue, settings, account, body)
     except InvalidRequest as exc:
         form.add_problems(exc.problems)
-        return html(await render_form(request, pool, account, form), status_code=422)
+        return html(await render_form(request, source, catalog, account, form), status_code=422)
     except TooManyActiveExports as exc:
         form.errors["form"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
-        return html(await render_form(request, pool, account, form), status_code=429)
+        return html(await render_form(request, source, catalog, account, form), status_code=429)
     form.errors.clear()
-    card = await card_for(pool, settings, job)
+    card = await card_for(pool, settings, catalog, job)
     return html(
-        await render_form(request, pool, account, form)
+        await render_form(request, source, catalog, account, form)
         + render_card(request, card, oob="prepend", origin="submit")
-        + render_announcement(request, f"{announcement_for(job)[:-1]}; it appears at the top of your exports.")
+        + render_announcement(request, f"{announcement_for(job, catalog)[:-1]}; it appears at the top of your exports.")
     )
 
 
 @post("/console/exports/{export_id:uuid}/cancel")
 async def cancel_export(
-    request: Request[Any, Any, Any], export_id: uuid.UUID, account: Account, pool: asyncpg.Pool, settings: Settings
+    request: Request[Any, Any, Any],
+    export_id: uuid.UUID,
+    account: Account,
+    pool: asyncpg.Pool,
+    catalog: Catalog,
+    settings: Settings,
 ) -> Response[str]:
     try:
         job = await service.cancel_export(pool, account.id, export_id)
     except Conflict:  # finished meanwhile: show how it ended
         job = await service.get_export(pool, account.id, export_id)
-    return html(render_card(request, await card_for(pool, settings, job)))
+    return html(render_card(request, await card_for(pool, settings, catalog, job)))
 
 
 @get("/console/exports/{export_id:uuid}/card")
 async def export_card(
-    request: Request[Any, Any, Any], export_id: uuid.UUID, account: Account, pool: asyncpg.Pool, settings: Settings
+    request: Request[Any, Any, Any],
+    export_id: uuid.UUID,
+    account: Account,
+    pool: asyncpg.Pool,
+    catalog: Catalog,
+    settings: Settings,
 ) -> Response[str]:
     job = await service.get_export(pool, account.id, export_id)
     # 286 tells htmx to stop polling this card once its export has finished.
     return html(
-        render_card(request, await card_for(pool, settings, job)),
+        render_card(request, await card_for(pool, settings, catalog, job)),
         status_code=200 if job.status.is_active else HTMX_STOP_POLLING,
     )
 

@@ -18,6 +18,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
 
 from exporthub.accounts import Account
+from exporthub.catalog import Catalog
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.settings import Settings
@@ -62,6 +63,7 @@ class SharedFragments:
 async def console_socket(
     socket: WebSocket[Any, Any, Any],
     pool: asyncpg.Pool,
+    catalog: Catalog,
     settings: Settings,
     channels: ChannelsPlugin,
     fragments: SharedFragments,
@@ -82,7 +84,7 @@ async def console_socket(
     if account is None:
         await socket.close(code=WS_NOT_SIGNED_IN, reason="sign in first")
         return
-    feed = CardFeed(socket, pool, settings, account, fragments)
+    feed = CardFeed(socket, pool, settings, catalog, account, fragments)
     try:
         async with account_events(channels, settings.queue_name, account.id, socket) as events:  # before the snapshot
             await socket.send_text(await feed.snapshot())
@@ -126,6 +128,7 @@ class CardFeed:
     socket: WebSocket[Any, Any, Any]
     pool: asyncpg.Pool
     settings: Settings
+    catalog: Catalog
     account: Account
     fragments: SharedFragments
     shown: dict[uuid.UUID, ExportJob] = dataclasses.field(default_factory=dict)
@@ -134,7 +137,7 @@ class CardFeed:
         recent = await jobs.list_jobs(self.pool, self.account.id, limit=RECENT_EXPORTS)
         now = dt.datetime.now(dt.UTC)
         self.shown = {j.id: j for j in recent}
-        cards = [await card_for(self.pool, self.settings, j, now) for j in recent]
+        cards = [await card_for(self.pool, self.settings, self.catalog, j, now) for j in recent]
         return render(self.socket, "partials/export_list.html", cards=cards, oob=True)
 
     async def on_event(self, received: Received) -> str:
@@ -153,7 +156,13 @@ class CardFeed:
                 return self.fragments.get_or_render(
                     received.text,
                     lambda: render_card(
-                        self.socket, card_view(_progressed(before, event), now=dt.datetime.now(dt.UTC)), oob="replace"
+                        self.socket,
+                        card_view(
+                            _progressed(before, event),
+                            self.catalog.resource(before.resource),
+                            now=dt.datetime.now(dt.UTC),
+                        ),
+                        oob="replace",
                     ),
                 )
             job = _progressed(before, event)
@@ -164,14 +173,14 @@ class CardFeed:
             job = fresh
         out = [await self._card(job)]
         if before is None or before.status is not job.status:
-            out.append(render_announcement(self.socket, announcement_for(job)))
+            out.append(render_announcement(self.socket, announcement_for(job, self.catalog)))
             out.extend(await self._queued_cards(except_id=job.id))  # places in the queue moved
         return "".join(out)
 
     async def _card(self, job: ExportJob) -> str:
         known = job.id in self.shown
         self.shown[job.id] = job
-        card = await card_for(self.pool, self.settings, job)
+        card = await card_for(self.pool, self.settings, self.catalog, job)
         return render_card(self.socket, card, oob="replace" if known else "prepend")
 
     async def _queued_cards(self, except_id: uuid.UUID) -> list[str]:

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from exporthub.catalog import Resource
 from exporthub.errors import Problem
-from exporthub.exports.catalog import RESOURCES, Resource
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.formats import FORMATS
 
@@ -66,12 +66,12 @@ class CardView:
 
 def card_view(
     job: ExportJob,
+    resource: Resource | None,
     *,
     now: dt.datetime,
     queue_position: int | None = None,
     download_url: str | None = None,
 ) -> CardView:
-    resource = RESOURCES.get(job.resource)
     label = resource.label if resource else job.resource
     fmt = job.format.value.upper()
     rate, left = _speed(job, now)
@@ -140,10 +140,7 @@ def describe_request(job: ExportJob, resource: Resource | None) -> str:
 
 
 def _date_label(resource: Resource | None) -> str:
-    if resource is None:
-        return "Date"
-    column = resource.column(resource.date_column)
-    return column.label if column else "Date"
+    return resource.date_label if resource else "Date"
 
 
 def human_bytes(n: int) -> str:
@@ -189,14 +186,14 @@ def problem_slot(field: str) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Department:
-    id: uuid.UUID
+    id: str
     name: str
-    code: str
 
 
 @dataclasses.dataclass
 class FormView:
     resource: Resource
+    resources: list[Resource]  # those the signed-in key may export
     format: str = "csv"
     columns: tuple[str, ...] = ()
     date_from: str = ""
@@ -204,10 +201,6 @@ class FormView:
     status: str = ""
     department_ids: frozenset[str] = frozenset()
     errors: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-
-    @property
-    def resources(self) -> list[Resource]:
-        return list(RESOURCES.values())
 
     @property
     def formats(self) -> list[tuple[str, str]]:
@@ -234,19 +227,32 @@ def _sentence(message: str) -> str:
     return message if message.endswith((".", "!", "?")) else message + "."
 
 
-def new_form(resource_key: str | None = None, *, date_from: str = "", date_to: str = "") -> FormView:
-    resource = RESOURCES.get(resource_key or "") or next(iter(RESOURCES.values()))
-    return FormView(resource=resource, columns=resource.default_columns, date_from=date_from, date_to=date_to)
+def new_form(
+    resources: list[Resource], resource_key: str | None = None, *, date_from: str = "", date_to: str = ""
+) -> FormView:
+    resource = next((r for r in resources if r.key == resource_key), resources[0])
+    return FormView(
+        resource=resource,
+        resources=resources,
+        columns=resource.default_columns,
+        date_from=date_from,
+        date_to=date_to,
+    )
 
 
-def form_from_input(values: Mapping[str, Any], getall: Any) -> tuple[FormView, dict[str, Any]]:
-    """The form as the person filled it in, and the API body it stands for (validated by the caller)."""
+def form_from_input(
+    resources: list[Resource], values: Mapping[str, Any], getall: Any
+) -> tuple[FormView, dict[str, Any]]:
+    """The form as the person filled it in, and the API body it stands for (validated by the caller).
+
+    Only the filters the resource offers are read: the form shows no others."""
     resource_key = str(values.get("resource") or "")
-    resource = RESOURCES.get(resource_key) or next(iter(RESOURCES.values()))
+    resource = next((r for r in resources if r.key == resource_key), resources[0])
     columns = tuple(str(c) for c in getall("columns"))
     departments = [str(d) for d in getall("department_ids") if d]
     form = FormView(
         resource=resource,
+        resources=resources,
         format=str(values.get("format") or ""),
         columns=columns,
         date_from=str(values.get("date_from") or "").strip(),
@@ -255,13 +261,13 @@ def form_from_input(values: Mapping[str, Any], getall: Any) -> tuple[FormView, d
         department_ids=frozenset(departments),
     )
     filters: dict[str, Any] = {}
-    if form.date_from:
+    if form.date_from and resource.date_sql:
         filters["dateFrom"] = form.date_from
-    if form.date_to:
+    if form.date_to and resource.date_sql:
         filters["dateTo"] = form.date_to
-    if departments:
+    if departments and resource.department_sql:
         filters["departmentIds"] = departments
-    if form.status:
+    if form.status and resource.status_sql:
         filters["status"] = form.status
     body: dict[str, Any] = {"resource": resource_key or None, "format": form.format or None, "columns": list(columns)}
     if filters:
@@ -270,4 +276,4 @@ def form_from_input(values: Mapping[str, Any], getall: Any) -> tuple[FormView, d
 
 
 def departments_from(rows: Sequence[Any]) -> list[Department]:
-    return [Department(r["id"], r["name"], r["code"]) for r in rows]
+    return [Department(r["id"], r["name"]) for r in rows]

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
-from exporthub.exports.catalog import RESOURCES, Resource
+from exporthub.catalog import Resource
 from exporthub.exports.models import ExportFormat, ExportJob
 
 
@@ -112,18 +112,27 @@ class ResourceOut(msgspec.Struct, rename="camel"):
     key: str
     label: str
     columns: list[ColumnOut]
-    date_filter: str
-    filters: list[str]
+    date_filter: str | None  # the column dateFrom / dateTo compare, when the date is one of the columns
+    date_label: str | None  # what dateFrom / dateTo filter, in words; None: no date filter
+    filters: list[str]  # the filters this resource offers
     statuses: list[str]
 
     @classmethod
     def from_resource(cls, r: Resource) -> ResourceOut:
+        filters = []
+        if r.date_sql is not None:
+            filters += ["dateFrom", "dateTo"]
+        if r.department_sql is not None:
+            filters.append("departmentIds")
+        if r.status_sql is not None:
+            filters.append("status")
         return cls(
             key=r.key,
             label=r.label,
             columns=[ColumnOut(c.key, c.label, c.type.value, c.width, c.key in r.default_columns) for c in r.columns],
-            date_filter=r.date_column,
-            filters=["dateFrom", "dateTo", "departmentIds", "status"],
+            date_filter=next((c.key for c in r.columns if r.date_sql is not None and c.sql == r.date_sql), None),
+            date_label=r.date_label if r.date_sql is not None else None,
+            filters=filters,
             statuses=list(r.statuses),
         )
 
@@ -154,7 +163,8 @@ def _export_request_schema() -> Schema:
         required=["format", "resource"],
         properties={
             "format": Schema(type=OpenAPIType.STRING, enum=[f.value for f in ExportFormat]),
-            "resource": Schema(type=OpenAPIType.STRING, enum=list(RESOURCES)),
+            # The catalog is the deployment's and a key may be limited to some of it: see GET /api/v1/resources.
+            "resource": Schema(type=OpenAPIType.STRING, description="A resource key from GET /api/v1/resources."),
             "columns": Schema(
                 type=OpenAPIType.ARRAY,
                 items=string,
@@ -167,7 +177,7 @@ def _export_request_schema() -> Schema:
                     "dateTo": Schema(type=OpenAPIType.STRING, format="date"),  # type: ignore[arg-type]
                     "departmentIds": Schema(
                         type=OpenAPIType.ARRAY,
-                        items=Schema(type=OpenAPIType.STRING, format="uuid"),  # type: ignore[arg-type]
+                        items=Schema(type=OpenAPIType.STRING, description="A department id of the account."),
                     ),
                     "status": Schema(type=OpenAPIType.STRING, description="One of the resource's statuses."),
                 },

@@ -77,5 +77,5 @@ async def session_account(connection: ASGIConnection[Any, Any, Any, Any], pool: 
         account_id = uuid.UUID(raw)
     except ValueError:
         return None
-    row = await pool.fetchrow("SELECT id, slug, name FROM accounts WHERE id = $1", account_id)
-    return Account(row["id"], row["slug"], row["name"]) if row else None
+    row = await pool.fetchrow("SELECT id, slug, name, tenant_key FROM accounts WHERE id = $1", account_id)
+    return Account.from_record(row) if row else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, Context, TaskiqDepends, TaskiqEvents, TaskiqState
 
+from exporthub.catalog import load_catalog
 from exporthub.connections import Connections, open_connections
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportJob, ExportStatus
@@ -49,6 +50,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         link_ttl_seconds=settings.link_ttl_seconds,
         max_rows_per_sheet=settings.max_rows_per_sheet,
         max_attempts=settings.max_attempts,
+        statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
     )
 
 
@@ -88,6 +90,7 @@ def _webhooks(context: Context = TaskiqDepends()) -> WebhookDispatcher:
 
 def create_queue(settings: Settings) -> ExportQueue:
     broker = create_stream_broker(settings.redis_url, settings.queue_name)
+    catalog = load_catalog(settings.catalog_path)
 
     @broker.task(task_name=TASK_NAME)
     async def run_export_task(
@@ -104,6 +107,8 @@ def create_queue(settings: Settings) -> ExportQueue:
         status = await run_export(
             uuid.UUID(export_id),
             pool=conns.pool,
+            source=conns.source,
+            catalog=catalog,
             storage=conns.storage,
             publish=publish,
             config=pipeline_config(settings),

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats import Writer, open_writer
 
 COLUMNS = (

@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from exporthub.exports.catalog import RESOURCES, Column, ColumnType
+from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.formats import FORMATS, Writer, open_writer
+
+RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
 COLUMNS = (Column("name", "Name", ColumnType.TEXT, "r.name"),)
 

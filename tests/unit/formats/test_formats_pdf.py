@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats import ReportInfo, Writer, open_writer
 from exporthub.formats.pdf import ELLIPSIS, PdfWriter
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from exporthub.exports.catalog import ColumnType
+from exporthub.catalog import ColumnType
 from exporthub.formats.sanitize import (
     EXCEL_MAX_TEXT,
     XML_ILLEGAL_RE,

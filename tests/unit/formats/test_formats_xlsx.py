@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from openpyxl.worksheet import _writer as openpyxl_sheet_writer
 
-from exporthub.exports.catalog import Column, ColumnType
+from exporthub.catalog import Column, ColumnType
 from exporthub.formats import Writer, open_writer, xlsx
 
 COLUMNS = (

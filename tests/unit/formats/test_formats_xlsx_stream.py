@@ -17,8 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from exporthub.exports.catalog import PAYROLL, Column, ColumnType
+from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.formats import Writer, open_writer, xlsx_stream
+
+PAYROLL = load_catalog().resources["payroll"]
 
 UTC = dt.UTC
 T = ColumnType
