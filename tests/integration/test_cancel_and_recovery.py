@@ -12,6 +12,7 @@ import httpx
 from pypdf import PdfReader
 
 from exporthub.accounts import account_by_slug
+from exporthub.catalog import load_catalog
 from exporthub.exports import service
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.pipeline import PipelineConfig, run_export
@@ -20,6 +21,8 @@ from exporthub.storage import LocalStorage
 from exporthub.worker.queue import create_queue
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import ROOT, settings_env, start_process
+
+HR = load_catalog()  # the HR catalog shipped in the package
 
 # About 40,000 rows as a PDF report: several seconds of work (the slowest format), so there is time to
 # cancel or kill it mid-way.
@@ -77,8 +80,10 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(sett
     acme = await account_by_slug(pool, "acme")
     job, _ = await service.submit_export(
         pool,
-        acme.id,
-        parse_export_request(SLOW),
+        pool,
+        HR,
+        acme,
+        parse_export_request(SLOW, HR),
         idempotency_key=None,
         max_active=100,
         idempotency_ttl_seconds=60,
@@ -126,8 +131,10 @@ async def _pipeline_job(pool: asyncpg.Pool, body: dict) -> ExportJob:
     acme = await account_by_slug(pool, "acme")
     job, _ = await service.submit_export(
         pool,
-        acme.id,
-        parse_export_request(body),
+        pool,
+        HR,
+        acme,
+        parse_export_request(body, HR),
         idempotency_key=None,
         max_active=100,
         idempotency_ttl_seconds=60,
@@ -165,7 +172,15 @@ async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tm
                 )
 
     try:
-        status = await run_export(job.id, pool=victim, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+        status = await run_export(
+            job.id,
+            pool=victim,
+            source=victim,
+            catalog=HR,
+            storage=LocalStorage(tmp_path),
+            publish=publish,
+            config=CONFIG,
+        )
         row = await victim.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
     finally:
         await victim.close()
@@ -186,7 +201,9 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, 
     async def publish(event: ExportJob) -> None:
         published.append(event)
 
-    status = await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG)
+    status = await run_export(
+        job.id, pool=pool, source=pool, catalog=HR, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG
+    )
     assert status is ExportStatus.FAILED
     row = await pool.fetchrow("SELECT status, error_message, attempts FROM export_jobs WHERE id = $1", job.id)
     assert row["status"] == "failed" and row["attempts"] == 1
@@ -194,7 +211,12 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, 
     assert published[-1].status is ExportStatus.FAILED
     assert list(tmp_path.rglob("*.csv")) == [] and list(tmp_path.rglob("*.part")) == []
     # a second delivery of the same message does nothing
-    assert await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG) is None
+    assert (
+        await run_export(
+            job.id, pool=pool, source=pool, catalog=HR, storage=LocalStorage(tmp_path), publish=publish, config=CONFIG
+        )
+        is None
+    )
 
 
 async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(pool, clean_jobs, settings) -> None:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from exporthub.accounts import account_by_slug
 from exporthub.catalog import Column, ColumnType, load_catalog
+from exporthub.catalog.check import ACCEPTED_TYPES
 from exporthub.exports import service
 from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
@@ -25,6 +26,8 @@ from exporthub.exports.validation import parse_export_request
 from exporthub.formats.csv import CsvWriter
 from exporthub.formats.csv_copy import copy_csv, csv_text_sql
 from exporthub.storage import LocalStorage
+
+HR = load_catalog()  # the HR catalog shipped in the package
 
 RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
@@ -163,9 +166,11 @@ async def test_catalog_columns_have_the_sql_types_the_csv_text_assumes(db_conn: 
         T.DATETIME: {"timestamptz"},
         T.BOOLEAN: {"bool"},
     }
+    for column_type, accepted in ACCEPTED_TYPES.items():  # what `catalog check` lets through
+        assert accepted <= expected[column_type] | {"name"}, column_type
     for resource in RESOURCES.values():
         keys = tuple(c.key for c in resource.columns)
-        query = build_export_query(resource, keys, Filters(), uuid.uuid4())
+        query = build_export_query(resource, keys, Filters(), str(uuid.uuid4()))
         statement = await db_conn.prepare(query.select_sql)
         for column, attribute in zip(query.columns, statement.get_attributes(), strict=True):
             assert attribute.type.name in expected[column.type], (resource.key, column.key, attribute.type.name)
@@ -177,9 +182,9 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
     pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=2)
     acme = await account_by_slug(pool, "acme")
     assert acme is not None
-    request = parse_export_request({"format": "csv", "resource": "payroll", "columns": ["payrollId", "grossPay"]})
+    request = parse_export_request({"format": "csv", "resource": "payroll", "columns": ["payrollId", "grossPay"]}, HR)
     job, _ = await service.submit_export(
-        pool, acme.id, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+        pool, pool, HR, acme, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
     )
     config = PipelineConfig(
         batch_size=500,
@@ -199,7 +204,9 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
             await asyncio.sleep(0.02)  # a slow subscriber slows the COPY (backpressure): time to notice
 
     try:
-        status = await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=config)
+        status = await run_export(
+            job.id, pool=pool, source=pool, catalog=HR, storage=LocalStorage(tmp_path), publish=publish, config=config
+        )
         assert status is ExportStatus.CANCELLED
         final = events[-1]
         assert final.status is ExportStatus.CANCELLED

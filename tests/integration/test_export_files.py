@@ -25,6 +25,8 @@ from exporthub.exports.validation import parse_export_request
 from exporthub.storage import LocalStorage
 from tests.integration.helpers import export_and_download
 
+HR = load_catalog()  # the HR catalog shipped in the package
+
 RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
 # The oracle: each resource's rows written out by hand, independent of the catalog's SQL.
@@ -246,9 +248,11 @@ async def test_xlsx_continues_on_a_second_sheet_past_the_row_limit(
     pool: asyncpg.Pool, clean_jobs, tmp_path: Path
 ) -> None:
     acme = await account_by_slug(pool, "acme")
-    request = parse_export_request({"format": "xlsx", "resource": "employees", "columns": ["employeeNumber", "salary"]})
+    request = parse_export_request(
+        {"format": "xlsx", "resource": "employees", "columns": ["employeeNumber", "salary"]}, HR
+    )
     job, _ = await service.submit_export(
-        pool, acme.id, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+        pool, pool, HR, acme, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
     )
     config = PipelineConfig(
         batch_size=700, lease_seconds=10, link_ttl_seconds=60, max_rows_per_sheet=1_000, max_attempts=1
@@ -257,7 +261,9 @@ async def test_xlsx_continues_on_a_second_sheet_past_the_row_limit(
     async def publish(_: Any) -> None:
         return None
 
-    await run_export(job.id, pool=pool, storage=LocalStorage(tmp_path), publish=publish, config=config)
+    await run_export(
+        job.id, pool=pool, source=pool, catalog=HR, storage=LocalStorage(tmp_path), publish=publish, config=config
+    )
     expected = await expected_rows(pool, "employees", {})
     [path] = list(tmp_path.rglob("*.xlsx"))
     workbook = openpyxl.load_workbook(path)

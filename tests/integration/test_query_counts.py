@@ -21,7 +21,7 @@ async def test_count_equals_the_rows_exported(pool: asyncpg.Pool, resource: str)
     spec = RESOURCES[resource]
     acme = await account_by_slug(pool, "acme")
     assert acme is not None
-    departments = [r["id"] for r in await pool.fetch("SELECT id FROM departments WHERE account_id = $1", acme.id)]
+    departments = [str(r["id"]) for r in await pool.fetch("SELECT id FROM departments WHERE account_id = $1", acme.id)]
     cases = [
         Filters(),
         Filters(date_from=dt.date(2025, 1, 1)),
@@ -31,7 +31,7 @@ async def test_count_equals_the_rows_exported(pool: asyncpg.Pool, resource: str)
     ]
     counts = []
     for filters in cases:
-        query = build_export_query(spec, spec.default_columns, filters, acme.id)
+        query = build_export_query(spec, spec.default_columns, filters, acme.tenant_key)
         rows = await pool.fetchval(f"SELECT count(*) FROM ({query.select_sql}) s", *query.args)
         assert await pool.fetchval(query.count_sql, *query.args) == rows, filters
         counts.append(rows)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from exporthub.accounts import account_by_slug
+from exporthub.catalog import load_catalog
 from exporthub.errors import InvalidRequest
 from exporthub.exports import service
 from exporthub.exports.models import ExportStatus
@@ -31,6 +32,8 @@ from exporthub.webhooks import WebhookDispatcher
 from exporthub.worker.queue import create_queue
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import scratch_database
+
+HR = load_catalog()  # the HR catalog shipped in the package
 
 QUICK = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
 SLOW = {"format": "xlsx", "resource": "payroll"}  # 200,000 rows: seconds of work
@@ -190,8 +193,10 @@ async def test_failed_and_cancelled_exports_send_their_events(
     async def queued_only(body: dict) -> str:  # recorded, never enqueued
         job, _ = await service.submit_export(
             pool,
-            acme.id,
-            parse_export_request(body),
+            pool,
+            HR,
+            acme,
+            parse_export_request(body, HR),
             idempotency_key=None,
             max_active=100,
             idempotency_ttl_seconds=60,
@@ -346,7 +351,7 @@ async def test_private_addresses_are_refused_at_submit(settings: Settings, pool:
         "http://localhost:8080/",
     ]:
         with pytest.raises(InvalidRequest) as info:
-            await submit_and_enqueue(pool, _NoQueue(), strict, acme, {**QUICK, "webhookUrl": url})  # type: ignore[arg-type]
+            await submit_and_enqueue(pool, pool, HR, _NoQueue(), strict, acme, {**QUICK, "webhookUrl": url})  # type: ignore[arg-type]
         assert [p.field for p in info.value.problems] == ["webhookUrl"], url
     assert await pool.fetchval("SELECT count(*) FROM export_jobs") == 0
 

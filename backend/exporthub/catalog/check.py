@@ -11,15 +11,16 @@ import asyncpg
 from exporthub.catalog.model import Catalog, ColumnType, Departments, Resource
 from exporthub.errors import CatalogInvalid
 
-# The PostgreSQL types each declared type accepts. Money and decimal are numeric only: the CSV cell
-# SQL formats them with numeric functions, and floats would not round-trip as the file promises.
+# The PostgreSQL types each declared type accepts: those for which the CSV cell SQL and the writers
+# agree cell for cell (tests/integration/test_csv_copy.py). Money and decimal are numeric only (floats
+# would not round-trip); a timestamp without time zone must say which zone it is in.
 ACCEPTED_TYPES: dict[ColumnType, frozenset[str]] = {
-    ColumnType.TEXT: frozenset({"text", "varchar", "bpchar", "name", "citext", "char"}),
+    ColumnType.TEXT: frozenset({"text", "varchar", "name"}),
     ColumnType.INTEGER: frozenset({"int2", "int4", "int8"}),
     ColumnType.DECIMAL: frozenset({"numeric"}),
     ColumnType.MONEY: frozenset({"numeric"}),
     ColumnType.DATE: frozenset({"date"}),
-    ColumnType.DATETIME: frozenset({"timestamptz", "timestamp"}),
+    ColumnType.DATETIME: frozenset({"timestamptz"}),
     ColumnType.BOOLEAN: frozenset({"bool"}),
 }
 _DATE_TYPES = frozenset({"date", "timestamptz", "timestamp"})
@@ -46,6 +47,8 @@ def _hint(declared: ColumnType, actual: str) -> str:
         return " (cast it: (expression)::numeric)"
     if declared is ColumnType.TEXT:
         return " (cast it: (expression)::text)"
+    if declared is ColumnType.DATETIME and actual == "timestamp":
+        return " (say its zone: (expression) AT TIME ZONE 'UTC')"
     return ""
 
 

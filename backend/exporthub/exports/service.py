@@ -33,6 +33,11 @@ async def submit_export(
     pool of the database the catalog reads (often `pool` itself).
     """
     account_id = account.id
+    # The source is read before the account lock: no connection is held while another is awaited
+    # (the source pool may be `pool` itself), and the lock serialises only the cap check and insert.
+    await _check_departments(source, catalog, account, request)
+    if request.format is ExportFormat.PDF and pdf_max_rows is not None:
+        await _check_pdf_size(source, catalog, account, request, pdf_max_rows)
     async with pool.acquire() as conn, conn.transaction():
         # Serialises submits per account, so the active-export cap holds under concurrent requests.
         await conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account_id)
@@ -50,9 +55,6 @@ async def submit_export(
         active = await jobs.count_active(conn, account_id)
         if active >= max_active:
             raise TooManyActiveExports(max_active, retry_after=30)
-        await _check_departments(source, catalog, account, request)
-        if request.format is ExportFormat.PDF and pdf_max_rows is not None:
-            await _check_pdf_size(source, catalog, account, request, pdf_max_rows)
         job = await jobs.insert_job(conn, account_id, request, idempotency_key=idempotency_key)
     return job, True
 
