@@ -663,7 +663,14 @@ async def _seed_account(
     escapes = list(ESCAPE_TEST_VALUES)
     counts: dict[str, int] = {}
 
-    await conn.execute("INSERT INTO accounts (id, slug, name) VALUES ($1, $2, $3)", account_id, slug, account.name)
+    # The tenant key explicitly: the replica role the seeder may use skips the trigger that defaults it.
+    await conn.execute(
+        "INSERT INTO accounts (id, slug, name, tenant_key) VALUES ($1, $2, $3, $4)",
+        account_id,
+        slug,
+        account.name,
+        str(account_id),
+    )
     await create_api_key(conn, account_id, label="demo", key=account.api_key)
 
     departments = _DEPARTMENTS[: profile.departments]
