@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -19,18 +18,8 @@ from exporthub.accounts import account_for_key
 from exporthub.db.migrate import migrate, migration_files
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportFormat, ExportRequest, ExportStatus
-from tests.support import scratch_database, settings_env, sign_in
-
-
-def run_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporthub", *args],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support import exporthub_command as run_cli
+from tests.support import scratch_database, sign_in
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -81,7 +70,7 @@ def test_accounts_create_and_its_refusals(settings) -> None:
 
     refused(run_cli(settings, "accounts", "create", "--slug", slug, "--name", "Again"), f"'{slug}' already exists")
     for bad in ("Ops", "-ops", "o", "ops team", "x" * 64):
-        refused(run_cli(settings, "accounts", "create", "--slug", bad, "--name", "N"), "is not a valid slug")
+        refused(run_cli(settings, "accounts", "create", f"--slug={bad}", "--name", "N"), "is not a valid slug")
     refused(run_cli(settings, "accounts", "create", "--slug", unique_slug("blank"), "--name", " "), "name")
     refused(run_cli(settings, "accounts", "disable", "umbrella"), "account 'umbrella' not found")
 

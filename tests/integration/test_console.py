@@ -24,8 +24,7 @@ from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
 from tests.integration.helpers import new_key, submit, wait_status
-from tests.integration.test_cli_admin import run_cli
-from tests.support import free_port, hidden_token, settings_env, sign_in, start_process, wait_http
+from tests.support import exporthub_command, free_port, hidden_token, settings_env, sign_in, start_process, wait_http
 
 KEYS = {d.slug: d.api_key for d in DEMO_ACCOUNTS}
 SMALL = {"format": "csv", "resource": "employees"}
@@ -272,7 +271,7 @@ async def test_the_console_socket_closes_at_once_when_its_key_is_revoked(hub: Hu
         await sign_in(client, key)
         async with console_socket(hub, client) as ws:
             await asyncio.wait_for(ws.recv(), 10)  # the snapshot
-            revoked = run_cli(hub.settings, "apikey", "revoke", key[:12])
+            revoked = exporthub_command(hub.settings, "apikey", "revoke", key[:12])
             assert revoked.returncode == 0, revoked.stderr
             started = time.monotonic()
             assert await close_code(ws) == 4401
