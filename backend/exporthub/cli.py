@@ -144,6 +144,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from exporthub.worker.run import run_worker
 
     _require_catalog(settings)
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
