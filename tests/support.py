@@ -95,6 +95,18 @@ def start_process(name: str, args: list[str], env: Mapping[str, str], log_dir: P
     return Process(name, popen, log_path)
 
 
+def exporthub_command(settings: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """`exporthub ARGS...` as an operator runs it, with these settings; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "exporthub", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from exporthub import embedded
+from exporthub.admin import add_admin_commands
 from exporthub.errors import CatalogInvalid, ConfigError
 from exporthub.settings import Settings, load_settings
 
@@ -105,42 +106,6 @@ def cmd_catalog_check(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         print(f"cannot check the catalog: the source database is unreachable ({exc})", file=sys.stderr)
         return 2
-    return 0
-
-
-def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
-    from exporthub.accounts import list_accounts
-
-    async def run() -> None:
-        conn = await _connect(settings)
-        try:
-            for a in await list_accounts(conn):
-                print(f"{a.slug:<20} {a.name:<30} {a.id}")
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    return 0
-
-
-def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
-    from exporthub.accounts import account_by_slug, create_api_key
-
-    async def run() -> str | None:
-        conn = await _connect(settings)
-        try:
-            account = await account_by_slug(conn, args.account)
-            if account is None:
-                return None
-            return await create_api_key(conn, account.id, label=args.label)
-        finally:
-            await conn.close()
-
-    key = asyncio.run(run())
-    if key is None:
-        print(f"no account with slug {args.account!r}; see `exporthub accounts`", file=sys.stderr)
-        return 1
-    print(key)
     return 0
 
 
@@ -308,13 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_sub.add_parser(
         "check", help="check the catalog file, then run its queries (LIMIT 0) against the source database"
     ).set_defaults(func=cmd_catalog_check)
-    sub.add_parser("accounts", help="list accounts").set_defaults(func=cmd_accounts)
-    apikey = sub.add_parser("apikey", help="manage API keys")
-    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
-    create = apikey_sub.add_parser("create", help="create a key and print it (shown once)")
-    create.add_argument("--account", required=True, help="account slug")
-    create.add_argument("--label", default="", help="a note to recognise the key by")
-    create.set_defaults(func=cmd_apikey_create)
+    add_admin_commands(sub)
     from exporthub.client import add_export_arguments
 
     export = sub.add_parser("export", help="submit an export, follow its progress and download the file")
@@ -341,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"exporthub: {exc}", file=sys.stderr)
         sys.exit(2)
     if args.command in _NEEDS_POSTGRES:
-        with embedded.servers(settings, redis=args.command in _NEEDS_REDIS) as resolved:
+        # Revoking and disabling announce themselves on Redis (admin.py); listing does not need it.
+        needs_redis = args.command in _NEEDS_REDIS or getattr(args, "needs_redis", False)
+        with embedded.servers(settings, redis=needs_redis) as resolved:
             sys.exit(args.func(resolved, args))
     sys.exit(args.func(settings, args))

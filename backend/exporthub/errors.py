@@ -5,6 +5,7 @@ ExportHubError
 ├── CatalogInvalid(path, problems)            a catalog file, or the database under it, at fault
 ├── InvalidRequest(problems)                  one or more fields at fault -> 422
 ├── NotFound(kind, id)                        unknown, or another account's -> 404
+├── ResourceNotAllowed(resource)              the API key is limited to other resources -> 403
 ├── Conflict(reason)                          idempotency key reuse, cancel a finished export -> 409
 ├── TooManyActiveExports(limit, retry_after)  per-account cap -> 429
 ├── LinkError                                 download links
@@ -57,6 +58,12 @@ class NotFound(ExportHubError):
         super().__init__(f"{kind} {id} not found")
         self.kind = kind
         self.id = id
+
+
+class ResourceNotAllowed(ExportHubError):
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"this API key may not export {resource!r}; GET /api/v1/resources lists what it may")
+        self.resource = resource
 
 
 class Conflict(ExportHubError):

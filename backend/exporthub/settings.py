@@ -64,7 +64,9 @@ class Settings:
     webhook_allowed_cidrs: tuple[str, ...] = ()  # or allow just these networks
     api_key: str = ""  # for the `exporthub export` client
     demo_sign_in: bool = False  # console: one sign-in button per demo account (`exporthub dev`)
-    session_max_age_seconds: int = 8 * 3600  # console sign-in cookie lifetime
+    session_max_age_seconds: int = 8 * 3600  # a console session's absolute lifetime (never extended by use)
+    # Open sockets re-check their key or session this often; revocations announced on Redis close them at once.
+    access_recheck_seconds: float = 60.0
 
     @property
     def storage_dir(self) -> Path:
@@ -220,6 +222,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         api_key=environ.get("EXPORTHUB_API_KEY", ""),
         demo_sign_in=_bool(environ, "EXPORTHUB_DEMO_SIGN_IN", d.demo_sign_in),
         session_max_age_seconds=_int(environ, "EXPORTHUB_SESSION_MAX_AGE_SECONDS", d.session_max_age_seconds),
+        access_recheck_seconds=_float(environ, "EXPORTHUB_ACCESS_RECHECK_SECONDS", d.access_recheck_seconds),
     )
 
 

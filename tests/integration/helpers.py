@@ -6,7 +6,10 @@ import asyncio
 import time
 from typing import Any
 
+import asyncpg
 import httpx
+
+from exporthub.accounts import create_api_key
 
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
 
@@ -51,3 +54,9 @@ async def export_and_download(client: httpx.AsyncClient, body: dict[str, Any]) -
     response = await client.get(status["downloadUrl"])
     assert response.status_code == 200, response.text
     return status, response.content
+
+
+async def new_key(pool: asyncpg.Pool, account: str, *, resources: list[str] | None = None) -> str:
+    """A fresh API key of a demo account (revoking it leaves the demo keys alone)."""
+    account_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = $1", account)
+    return await create_api_key(pool, account_id, label="test", resources=resources)

@@ -9,8 +9,9 @@ import asyncpg
 import httpx
 import pytest
 
+from exporthub.accounts import hash_api_key
 from exporthub.db.seed import DEMO_ACCOUNTS
-from tests.integration.helpers import submit, wait_status
+from tests.integration.helpers import new_key, submit, wait_status
 
 SLOW = {"format": "pdf", "resource": "payroll", "filters": {"dateFrom": "2025-06-01"}}  # ~40,000 rows: seconds of work
 
@@ -60,6 +61,40 @@ async def test_resources_describe_columns_filters_and_statuses(api: httpx.AsyncC
     assert columns["employeeName"]["type"] == "text"
     assert payroll["dateFilter"] == "payDate"
     assert payroll["statuses"] == ["draft", "approved", "paid", "void"]
+
+
+async def test_a_limited_key_sees_and_exports_only_its_resources(hub, pool: asyncpg.Pool, clean_jobs) -> None:
+    key = await new_key(pool, "acme", resources=["payroll", "timesheets"])
+    async with httpx.AsyncClient(base_url=hub.base_url, headers={"Authorization": f"Bearer {key}"}) as client:
+        listed = (await client.get("/api/v1/resources")).json()["items"]
+        assert [r["key"] for r in listed] == ["payroll", "timesheets"]
+        for resource in ("employees", "compliance", "no-such-thing"):
+            refused = await client.post("/api/v1/exports", json={"format": "csv", "resource": resource})
+            assert refused.status_code == 403, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert f"may not export '{resource}'" in refused.json()["detail"]
+        assert await job_count(pool) == 0
+        await submit(client, {"format": "csv", "resource": "payroll"})
+
+
+async def test_key_use_is_recorded_at_most_once_a_minute(hub, pool: asyncpg.Pool) -> None:
+    key = await new_key(pool, "globex")
+
+    async def last_used() -> object:
+        return await pool.fetchval("SELECT last_used_at FROM api_keys WHERE key_hash = $1", hash_api_key(key))
+
+    assert await last_used() is None
+    async with httpx.AsyncClient(base_url=hub.base_url, headers={"Authorization": f"Bearer {key}"}) as client:
+        assert (await client.get("/api/v1/resources")).status_code == 200
+        first = await last_used()
+        assert first is not None
+        assert (await client.get("/api/v1/resources")).status_code == 200
+        assert await last_used() == first  # within the minute: not written again
+        await pool.execute(
+            "UPDATE api_keys SET last_used_at = now() - interval '2 minutes' WHERE key_hash = $1", hash_api_key(key)
+        )
+        assert (await client.get("/api/v1/resources")).status_code == 200
+        assert await last_used() > first  # type: ignore[operator]
 
 
 async def test_submit_answers_at_once_with_an_id(api: httpx.AsyncClient, hub) -> None:

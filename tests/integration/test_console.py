@@ -17,13 +17,14 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from exporthub import accounts
 from exporthub.db.seed import DEMO_ACCOUNTS
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
-from tests.integration.helpers import submit, wait_status
-from tests.support import free_port, hidden_token, settings_env, sign_in, start_process, wait_http
+from tests.integration.helpers import new_key, submit, wait_status
+from tests.support import exporthub_command, free_port, hidden_token, settings_env, sign_in, start_process, wait_http
 
 KEYS = {d.slug: d.api_key for d in DEMO_ACCOUNTS}
 SMALL = {"format": "csv", "resource": "employees"}
@@ -176,6 +177,156 @@ async def test_demo_sign_in_when_the_setting_is_on(demo_hub: str) -> None:
         response = await client.post("/console/sign-in/demo", data={"account": "globex", "_csrf_token": token})
         assert response.status_code == 303
         assert "Globex GmbH" in (await client.get("/console")).text
+
+
+# --- sessions that end ------------------------------------------------------------------------------------
+
+
+def session_cookie(response: httpx.Response) -> str:
+    return next(v for v in response.headers.get_list("set-cookie") if v.startswith("exporthub_session=")).split(";")[0]
+
+
+async def console_with(hub_url: str, cookie: str) -> int:
+    """The status /console answers a client that sends only this cookie (no jar that could drop it)."""
+    async with browser(hub_url) as client:
+        return (await client.get("/console", headers={"Cookie": cookie})).status_code
+
+
+async def test_after_sign_out_the_old_cookie_no_longer_opens_the_console(hub: Hub) -> None:
+    async with browser(hub.base_url) as client:
+        cookie = session_cookie(await sign_in(client, KEYS["acme"]))
+        page = await client.get("/console")
+        assert await console_with(hub.base_url, cookie) == 200
+        out = await client.post("/console/sign-out", data={"_csrf_token": hidden_token(page.text)})
+        assert out.status_code == 303
+        assert (await client.get("/console")).status_code == 303  # the browser's copy is cleared
+    # A copy of the cookie taken before signing out (another tab, a stolen copy) opens nothing.
+    assert await console_with(hub.base_url, cookie) == 303
+
+
+async def test_a_session_made_with_a_revoked_key_ends_at_its_next_request(hub: Hub, pool: asyncpg.Pool) -> None:
+    key = await new_key(pool, "acme")
+    async with browser(hub.base_url) as client:
+        await sign_in(client, key)
+        assert (await client.get("/console")).status_code == 200
+        async with pool.acquire() as conn:
+            await accounts.revoke_api_key(conn, key)
+        assert (await client.get("/console")).status_code == 303
+        partial = await client.get("/console/form/fields", headers={"HX-Request": "true"})
+        assert partial.headers.get("hx-redirect") == "/console/sign-in"
+
+
+@pytest.fixture(scope="module")
+def short_hub(hub: Hub) -> Iterator[str]:
+    """A web server whose console sessions last 3 s and whose sockets re-check access every 0.5 s."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = settings_env(
+        hub.settings,
+        EXPORTHUB_PORT=str(port),
+        EXPORTHUB_PUBLIC_URL=url,
+        EXPORTHUB_SESSION_MAX_AGE_SECONDS="3",
+        EXPORTHUB_ACCESS_RECHECK_SECONDS="0.5",
+    )
+    web = start_process("web-short-sessions", ["serve"], env, hub.log_dir)
+    try:
+        wait_http(f"{url}/healthz", 30, web)
+        yield url
+    finally:
+        web.stop()
+
+
+async def test_the_session_lifetime_does_not_slide(short_hub: str) -> None:
+    async with browser(short_hub) as client:
+        response = await sign_in(client, KEYS["acme"])
+        started = time.monotonic()
+        cookie = session_cookie(response)
+        assert (
+            "max-age=3"
+            in next(v for v in response.headers.get_list("set-cookie") if v.startswith("exporthub_session=")).lower()
+        )
+    while time.monotonic() - started < 2:  # in use all along
+        assert await console_with(short_hub, cookie) == 200
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(max(0.0, started + 3.5 - time.monotonic()))
+    assert await console_with(short_hub, cookie) == 303
+
+
+async def test_the_console_socket_closes_once_signed_out(short_hub: str) -> None:
+    async with browser(short_hub) as client:
+        await sign_in(client, KEYS["acme"])
+        page = await client.get("/console")
+        url = short_hub.replace("http://", "ws://", 1) + "/console/ws"
+        headers = {"Cookie": cookie_header(client)}
+        async with connect(url, origin=short_hub, additional_headers=headers, open_timeout=10) as ws:  # type: ignore[arg-type]
+            await asyncio.wait_for(ws.recv(), 10)  # the snapshot
+            await client.post("/console/sign-out", data={"_csrf_token": hidden_token(page.text)})
+            # No announcement for a sign-out: the periodic re-check (0.5 s here) closes it.
+            assert await close_code(ws) == 4401
+
+
+async def test_the_console_socket_closes_at_once_when_its_key_is_revoked(hub: Hub, pool: asyncpg.Pool) -> None:
+    key = await new_key(pool, "acme")
+    async with browser(hub.base_url) as client:
+        await sign_in(client, key)
+        async with console_socket(hub, client) as ws:
+            await asyncio.wait_for(ws.recv(), 10)  # the snapshot
+            revoked = exporthub_command(hub.settings, "apikey", "revoke", key[:12])
+            assert revoked.returncode == 0, revoked.stderr
+            started = time.monotonic()
+            assert await close_code(ws) == 4401
+            assert time.monotonic() - started < 5  # the announcement, not the 60 s re-check
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "garbage",
+        ".",
+        "a.b.c",
+        "{}",
+        '"quoted"',
+        str(uuid.UUID(int=1)),
+        f"{uuid.uuid4().hex}.forged",
+        f"{uuid.uuid4().hex}." + "A" * 43,
+        "\xc3\xa9t\xc3\xa9",
+        "x" * 4000,
+    ],
+)
+async def test_a_malformed_session_cookie_is_just_signed_out(hub: Hub, cookie: str) -> None:
+    header = f"exporthub_session={cookie}".encode("latin-1")  # as a browser may send it: bytes, not text
+    async with browser(hub.base_url) as client:
+        for path in ("/console", "/console/sign-in", "/console/form/fields"):
+            response = await client.get(path, headers={"Cookie": header})  # type: ignore[dict-item]
+            assert response.status_code < 500, (path, response.text)
+        assert (await client.get("/console", headers={"Cookie": header})).status_code == 303  # type: ignore[dict-item]
+    ws_headers = {"Cookie": header.decode("latin-1")}
+    async with connect(ws_url(hub), origin=hub.base_url, additional_headers=ws_headers, open_timeout=10) as ws:  # type: ignore[arg-type]
+        assert await close_code(ws) == 4401
+
+
+# --- the resources a key may export ------------------------------------------------------------------------
+
+
+async def test_a_limited_keys_console_offers_only_its_resources(hub: Hub, pool: asyncpg.Pool, clean_jobs: None) -> None:
+    key = await new_key(pool, "acme", resources=["payroll"])
+    async with browser(hub.base_url) as client:
+        await sign_in(client, key)
+        page = await client.get("/console")
+        assert page.status_code == 200
+        assert '<option value="payroll"' in page.text
+        assert '<option value="employees"' not in page.text and '<option value="timesheets"' not in page.text
+        assert 'name="columns" value="grossPay" checked' in page.text  # the first allowed resource is chosen
+        fields = await client.get("/console/form/fields", params={"resource": "employees"})
+        assert 'value="grossPay"' in fields.text and 'value="hireDate"' not in fields.text  # payroll's, not employees'
+        refused = await client.post(
+            "/console/exports",
+            data={"resource": "employees", "format": "csv", "columns": ["employeeNumber"]},
+            headers={"X-CSRFToken": header_token(page.text), "HX-Request": "true"},
+        )
+        assert refused.status_code == 403
+        assert "may not export &#39;employees&#39;" in refused.text
+        assert await pool.fetchval("SELECT count(*) FROM export_jobs") == 0
 
 
 # --- CSRF ------------------------------------------------------------------------------------------------

@@ -25,12 +25,13 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
+from exporthub.accounts import hash_api_key
 from exporthub.db.seed import DEMO_ACCOUNTS
 from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED
 from tests.conftest import Hub
-from tests.integration.helpers import submit, wait_status
-from tests.support import Process, free_port, settings_env, start_process, wait_for, wait_http
+from tests.integration.helpers import new_key, submit, wait_status
+from tests.support import Process, exporthub_command, free_port, settings_env, start_process, wait_for, wait_http
 
 WS_PATH = "/api/v1/exports/ws"
 SMALL = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
@@ -170,6 +171,65 @@ async def test_a_running_exports_events_arrive_and_only_for_its_account(hub: Hub
         # globex too: what matters is that nothing about acme's export reaches globex.
         leaked = [m for m in await drain(globex, 0.5) if m.get("exportId") == export_id]
         assert leaked == []
+
+
+# --- access that ends ----------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def socket_of(base_url: str, key: str) -> AsyncIterator[ClientConnection]:
+    """An open socket of `key`, past its snapshot."""
+    async with connect(ws_url(base_url), additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=10) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "snapshot"
+        yield ws
+
+
+async def closed_with(ws: ClientConnection, timeout: float) -> int:
+    async def read_until_closed() -> None:
+        while True:  # events of the account may still arrive before the close
+            await ws.recv()
+
+    with pytest.raises(ConnectionClosedError) as closed:
+        await asyncio.wait_for(read_until_closed(), timeout)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+async def test_a_revoked_keys_socket_is_closed_at_once(hub: Hub, pool: asyncpg.Pool) -> None:
+    revoked, other = await new_key(pool, "acme"), await new_key(pool, "acme")
+    async with socket_of(hub.base_url, revoked) as ws, socket_of(hub.base_url, other) as kept:
+        started = time.monotonic()
+        result = exporthub_command(hub.settings, "apikey", "revoke", revoked[:12])
+        assert result.returncode == 0, result.stderr
+        # Well before the 60 s re-check: the announcement on Redis did it.
+        assert await closed_with(ws, 10) == CLOSE_UNAUTHORIZED
+        assert time.monotonic() - started < 10
+        # The account's other key heard the same announcement, checked itself, and stays open.
+        await kept.send("ping")
+        assert await next_message(kept, lambda m: m["type"] == "pong", timeout=10) == {"type": "pong"}
+
+
+@pytest.fixture(scope="module")
+def rechecking_web(hub: Hub) -> Iterator[str]:
+    """A web server whose sockets re-check their key every 0.5 s."""
+    port = free_port()
+    env = settings_env(hub.settings, EXPORTHUB_PORT=str(port), EXPORTHUB_ACCESS_RECHECK_SECONDS="0.5")
+    web = start_process("web-live-recheck", ["serve"], env, hub.log_dir)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz", 30, web)
+        yield base
+    finally:
+        web.stop()
+
+
+async def test_a_lost_announcement_is_made_up_for_by_the_periodic_recheck(
+    rechecking_web: str, pool: asyncpg.Pool
+) -> None:
+    key = await new_key(pool, "acme")
+    async with socket_of(rechecking_web, key) as ws:
+        await pool.execute("UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1", hash_api_key(key))  # silent
+        assert await closed_with(ws, 5) == CLOSE_UNAUTHORIZED
 
 
 # --- fan-out across web processes ----------------------------------------------------------------

@@ -191,21 +191,30 @@ async def finish_unsuccessful(
     return ExportJob.from_record(row) if row else None
 
 
+# A queued job is cancelled at once; a processing one is flagged and stops at its next batch.
+_CANCEL = """
+    UPDATE export_jobs
+       SET cancel_requested = true,
+           status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+           completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END
+     WHERE account_id = $1 AND status IN ('queued', 'processing')
+"""
+
+
 async def request_cancel(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
-    """A queued job is cancelled at once; a processing one is flagged and stops at its next batch."""
+    """Cancel one export (see _CANCEL); None if it is not this account's or no longer active."""
     row = await conn.fetchrow(
-        """
-        UPDATE export_jobs
-           SET cancel_requested = true,
-               status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-               completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END
-         WHERE id = $1 AND account_id = $2 AND status IN ('queued', 'processing')
-        RETURNING *
-        """,
-        job_id,
+        _CANCEL + " AND id = $2 RETURNING *",
         account_id,
+        job_id,
     )
     return ExportJob.from_record(row) if row else None
+
+
+async def cancel_active(conn: Conn, account_id: uuid.UUID) -> list[ExportJob]:
+    """Every queued or processing export of the account (a disabled account's), cancelled alike."""
+    rows = await conn.fetch(_CANCEL + " RETURNING *", account_id)
+    return [ExportJob.from_record(r) for r in rows]
 
 
 async def recover_stale(

@@ -124,5 +124,5 @@ async def cancel_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uu
 
 
 def resources_for(catalog: Catalog, account: Account) -> list[Resource]:
-    """The resources this account may export, in catalog order."""
-    return list(catalog.resources.values())
+    """The resources this account may export, in catalog order: those its API key is limited to."""
+    return [r for r in catalog.resources.values() if account.allows(r.key)]

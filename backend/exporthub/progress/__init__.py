@@ -14,10 +14,20 @@ namespace being EXPORTHUB_QUEUE_NAME:
       "errorMessage": "what went wrong, in words a person can act on"
     }
 
+Revoked keys and disabled accounts are announced on one channel of their own,
+`revocations_channel(namespace)`: `{"type": "access.revoked", "accountId": "uuid", "keyId": "uuid" | null}`.
+
 Events are fire-and-forget: a client that was disconnected reads the current state from the API
 (or the snapshot a socket sends on connect) rather than replaying events.
 """
 
-from exporthub.progress.events import channel_for, export_event, publish_event
+from exporthub.progress.events import (
+    REVOKED,
+    channel_for,
+    export_event,
+    publish_event,
+    publish_revocation,
+    revocations_channel,
+)
 
-__all__ = ["channel_for", "export_event", "publish_event"]
+__all__ = ["REVOKED", "channel_for", "export_event", "publish_event", "publish_revocation", "revocations_channel"]

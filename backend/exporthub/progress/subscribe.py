@@ -120,10 +120,9 @@ class SupervisedChannelsPlugin(ChannelsPlugin):
         )
 
     def broadcast_resync(self) -> None:
-        """Tell every subscriber that events may have been lost."""
-        for subscribers in self._channels.values():
-            for subscriber in subscribers:
-                subscriber.put_nowait(RESYNC)
+        """Tell every subscriber that events may have been lost: once, though most are on two channels."""
+        for subscriber in {s for subscribers in self._channels.values() for s in subscribers}:
+            subscriber.put_nowait(RESYNC)
 
     def _reconnected(self) -> None:
         if not self._recovering:  # the supervisor broadcasts itself once it has resubscribed

@@ -15,7 +15,7 @@ from litestar.response import File, Redirect
 
 from exporthub.accounts import Account
 from exporthub.catalog import Catalog
-from exporthub.errors import InvalidRequest, LinkExpired, NotFound, Problem
+from exporthub.errors import InvalidRequest, LinkExpired, NotFound, Problem, ResourceNotAllowed
 from exporthub.exports import jobs, service
 from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.validation import parse_export_request
@@ -54,6 +54,10 @@ async def submit_and_enqueue(
     idempotency_key: str | None = None,
 ) -> ExportJob:
     """Validate, record (commit first), then enqueue: the one submit path of the API and the console."""
+    resource = body.get("resource") if isinstance(body, dict) else None
+    if isinstance(resource, str) and not account.allows(resource):
+        # Before validation, whose messages would describe a resource this key may not see.
+        raise ResourceNotAllowed(resource)
     request = await parse_submission(body, settings, catalog)
     job, created = await service.submit_export(
         pool,
@@ -109,7 +113,7 @@ class ExportsController(Controller):
     dependencies = {"account": Provide(api_account)}
     security = [{"apiKey": []}]
 
-    @get("/resources", summary="The exportable resources, their columns and filters")
+    @get("/resources", summary="The resources this API key may export, their columns and filters")
     async def resources(self, account: Account, catalog: Catalog) -> ResourceList:
         return ResourceList([ResourceOut.from_resource(r) for r in service.resources_for(catalog, account)])
 

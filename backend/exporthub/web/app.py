@@ -23,7 +23,7 @@ from exporthub.web.console import console_router, static_files_router, template_
 from exporthub.web.console_live import SharedFragments, console_socket
 from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import exports_socket
-from exporthub.web.session import csrf_config, session_config
+from exporthub.web.session import csrf_config
 from exporthub.worker.queue import ExportQueue, create_queue
 
 
@@ -74,7 +74,6 @@ def create_app(settings: Settings) -> Litestar:
         # One Redis pub/sub subscription per process, fanned out to every live socket (web/live.py).
         plugins=[create_channels_plugin(settings)],
         template_config=template_config(),
-        middleware=[session_config(settings).middleware],
         csrf_config=csrf_config(settings),
         lifespan=[lifespan],
         dependencies={

@@ -1,4 +1,4 @@
-"""The export console: HTMX pages under /console, signed in with an encrypted session cookie.
+"""The export console: HTMX pages under /console, signed in with a server-side session (session.py).
 
     GET  /                                  -> /console
     GET  /console                           the page: new-export form and the account's exports
@@ -34,7 +34,14 @@ from litestar.template.config import TemplateConfig
 from exporthub.accounts import Account, account_by_slug, account_for_key
 from exporthub.catalog import Catalog
 from exporthub.db.seed import DEMO_ACCOUNTS
-from exporthub.errors import ConfigError, Conflict, InvalidRequest, NotFound, TooManyActiveExports
+from exporthub.errors import (
+    ConfigError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ResourceNotAllowed,
+    TooManyActiveExports,
+)
 from exporthub.exports import jobs, service
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.settings import PROJECT_ROOT, Settings
@@ -72,8 +79,8 @@ def _not_signed_in(request: Request[Any, Any, Any], _: NotSignedIn) -> Response[
     return Redirect(SIGN_IN_PATH, status_code=303)
 
 
-async def console_account(request: Request[Any, Any, Any], pool: asyncpg.Pool) -> Account:
-    account = await session.session_account(request, pool)
+async def console_account(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Account:
+    account = await session.session_account(request, pool, settings)
     if account is None:
         raise NotSignedIn()
     return account
@@ -152,7 +159,7 @@ def _sign_in_page(settings: Settings, *, error: str = "", status_code: int = 200
 
 @get("/console/sign-in", name="console:sign-in")
 async def sign_in_page(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
-    if await session.session_account(request, pool) is not None:
+    if await session.session_account(request, pool, settings) is not None:
         return Redirect("/console", status_code=303)
     return _sign_in_page(settings)
 
@@ -162,11 +169,11 @@ async def sign_in_with_key(request: Request[Any, Any, Any], pool: asyncpg.Pool, 
     form = await request.form()
     key = str(form.get("api_key") or "").strip()
     account = await account_for_key(pool, key) if key else None
-    if account is None:
+    cookie = await session.sign_in(pool, settings, account) if account is not None else None
+    if cookie is None:
         message = "Paste an API key." if not key else "That API key is unknown or has been revoked."
         return _sign_in_page(settings, error=message, status_code=401)
-    session.sign_in(request, account)
-    return Redirect("/console", status_code=303)
+    return Redirect("/console", status_code=303, cookies=[cookie])
 
 
 @post("/console/sign-in/demo", status_code=303)
@@ -176,16 +183,16 @@ async def sign_in_demo(request: Request[Any, Any, Any], pool: asyncpg.Pool, sett
     form = await request.form()
     slug = str(form.get("account") or "")
     account = await account_by_slug(pool, slug) if slug in {d.slug for d in DEMO_ACCOUNTS} else None
-    if account is None:
-        return _sign_in_page(settings, error="That demo account does not exist here.", status_code=400)
-    session.sign_in(request, account)
-    return Redirect("/console", status_code=303)
+    cookie = await session.sign_in(pool, settings, account) if account is not None else None
+    if cookie is None:
+        return _sign_in_page(settings, error="That demo account does not exist here, or is disabled.", status_code=400)
+    return Redirect("/console", status_code=303, cookies=[cookie])
 
 
 @post("/console/sign-out", status_code=303)
-async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
-    session.sign_out(request)
-    return Redirect(SIGN_IN_PATH, status_code=303)
+async def sign_out(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Redirect:
+    cookie = await session.sign_out(request, pool, settings)
+    return Redirect(SIGN_IN_PATH, status_code=303, cookies=[cookie])
 
 
 @get("/", include_in_schema=False)
@@ -258,6 +265,9 @@ async def submit_export(
     except TooManyActiveExports as exc:
         form.errors["form"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
         return html(await render_form(request, source, catalog, account, form), status_code=429)
+    except ResourceNotAllowed as exc:  # a stale page, or a hand-made post: the form offers only allowed ones
+        form.errors["resource"] = [f"The key you signed in with may not export {exc.resource!r}."]
+        return html(await render_form(request, source, catalog, account, form), status_code=403)
     form.errors.clear()
     card = await card_for(pool, settings, catalog, job)
     return html(

@@ -32,7 +32,7 @@ from exporthub.web.console import (
     render_card,
 )
 from exporthub.web.console_views import card_view
-from exporthub.web.live import Received, account_events, origin_allowed
+from exporthub.web.live import ACCESS_CHECK, Received, account_events, origin_allowed
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +80,22 @@ async def console_socket(
     if origin is None or not origin_allowed(origin, socket.headers.get("host"), settings.public_url):
         await socket.close(code=WS_FORBIDDEN_ORIGIN, reason="cross-site connection refused")
         return
-    account = await session.session_account(socket, pool)
+    account = await session.session_account(socket, pool, settings)
     if account is None:
         await socket.close(code=WS_NOT_SIGNED_IN, reason="sign in first")
         return
     feed = CardFeed(socket, pool, settings, catalog, account, fragments)
     try:
-        async with account_events(channels, settings.queue_name, account.id, socket) as events:  # before the snapshot
+        async with account_events(  # before the snapshot
+            channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
+        ) as events:
             await socket.send_text(await feed.snapshot())
             async for received in events:
-                if received.type == "resync":  # Redis was away: events may be lost
+                if received.type == ACCESS_CHECK:  # signed out, expired, key revoked, account disabled
+                    if await session.session_account(socket, pool, settings) is None:
+                        await socket.close(code=WS_NOT_SIGNED_IN, reason="the session has ended; sign in again")
+                        return
+                elif received.type == "resync":  # Redis was away: events may be lost
                     await socket.send_text(await feed.snapshot())
                 elif received.type != "client.message":  # the console sends nothing it expects read
                     update = await feed.on_event(received)

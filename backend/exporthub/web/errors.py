@@ -15,6 +15,7 @@ from exporthub.errors import (
     LinkExpired,
     LinkInvalid,
     NotFound,
+    ResourceNotAllowed,
     TooManyActiveExports,
 )
 from exporthub.web.schemas import FieldProblem, ProblemOut
@@ -26,6 +27,7 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS: dict[type[ExportHubError], tuple[int, str]] = {
     InvalidRequest: (422, "The request has invalid fields"),
     NotFound: (404, "Not found"),
+    ResourceNotAllowed: (403, "Resource not allowed for this API key"),
     Conflict: (409, "Conflict"),
     TooManyActiveExports: (429, "Too many active exports"),
     LinkInvalid: (403, "Invalid download link"),

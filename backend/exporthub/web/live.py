@@ -7,7 +7,9 @@ Protocol of `/api/v1/exports/ws` (also in the README):
   set headers (browsers; the key then shows in logs and history). A browser `Origin` must be the
   site's own (settings.public_url or the request's host); non-browser clients send none.
 - Refusals are made after the handshake, with a close code clients should not retry:
-  4401 (missing, unknown or revoked key), 4403 (cross-site Origin). 1011: our error, retry later.
+  4401 (missing, unknown or revoked key, or its account disabled), 4403 (cross-site Origin).
+  1011: our error, retry later. An open socket is closed with 4401 as soon as its key is revoked or
+  its account disabled (announced on Redis; re-checked every EXPORTHUB_ACCESS_RECHECK_SECONDS too).
 - Server -> client, JSON text frames: first `{"type": "snapshot", "exports": [event, ...]}` (the
   account's 20 newest exports, newest first, each shaped like an event), then every event of the
   account as the worker published it (see `exporthub.progress`). After a Redis outage the server
@@ -32,9 +34,9 @@ from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
 
-from exporthub.accounts import Account, account_for_key
+from exporthub.accounts import Account, account_for_key, account_for_key_id
 from exporthub.exports import jobs
-from exporthub.progress import channel_for, export_event
+from exporthub.progress import REVOKED, channel_for, export_event, revocations_channel
 from exporthub.progress.subscribe import RESYNC, EventSubscriber
 from exporthub.settings import Settings
 from exporthub.storage import Storage
@@ -46,6 +48,8 @@ SNAPSHOT_SIZE = 20
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 _CLIENT_TEXT = b"\x01"  # prefix of a client's text frame in the subscriber's stream (events are JSON)
+_RECHECK = b"\x02recheck"  # time for the periodic access check
+ACCESS_CHECK = "access.check"
 
 
 @contextlib.asynccontextmanager
@@ -54,10 +58,13 @@ async def account_events(
     namespace: str,
     account_id: uuid.UUID,
     socket: WebSocket[Any, Any, Any] | None = None,
+    *,
+    recheck_seconds: float | None = None,
 ) -> AsyncIterator[AsyncIterator[Received]]:
     """Subscribe to one account's progress events for as long as the `async with` lasts.
 
-        async with account_events(channels, settings.queue_name, account.id, socket) as events:
+        async with account_events(channels, settings.queue_name, account.id, socket,
+                                  recheck_seconds=settings.access_recheck_seconds) as events:
             await send_snapshot()            # read AFTER subscribing: nothing falls in between
             async for received in events:
                 ...
@@ -74,27 +81,33 @@ async def account_events(
     - "client.message": `text` is a text frame the client sent (e.g. "ping", an htmx ws-send).
       Client frames come through here, in order with the events, so that one task does all the
       sending on the socket.
+    - "access.check": a key or the whole account was revoked (announced on the revocations
+      channel; `event` is the announcement), or `recheck_seconds` have passed since the last
+      periodic check (`event` is {}): check that the socket's key or session still works, and close
+      with 4401 if not. The periodic check covers an announcement lost to a Redis outage.
 
     The iteration ends when the client disconnects (the socket is read in a background task that
     notices it) and the subscription is dropped on exit. Waiting for the next event may be cancelled
     safely (`asyncio.wait_for(anext(events), 30)` for a heartbeat): the stream stays usable.
     Only this account's channel is read; the caller must have authenticated the account.
     """
-    channel = channel_for(namespace, account_id)
-    subscriber = await channels.subscribe(channel)
-    reader = None
+    subscribed = [channel_for(namespace, account_id), revocations_channel(namespace)]
+    subscriber = await channels.subscribe(subscribed)
+    helpers: list[asyncio.Task[None]] = []
     try:
         if not isinstance(subscriber, EventSubscriber):
             raise TypeError("account_events needs the plugin made by create_channels_plugin()")
         if socket is not None:
-            reader = asyncio.create_task(_read_client(socket, subscriber))
-        yield AccountEvents(subscriber)
+            helpers.append(asyncio.create_task(_read_client(socket, subscriber)))
+        if recheck_seconds is not None:
+            helpers.append(asyncio.create_task(_tick(subscriber, recheck_seconds)))
+        yield AccountEvents(subscriber, account_id)
     finally:
-        if reader is not None:
-            reader.cancel()
+        for task in helpers:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        await channels.unsubscribe(subscriber, channel)
+                await task
+        await channels.unsubscribe(subscriber, subscribed)
 
 
 async def _read_client(socket: WebSocket[Any, Any, Any], subscriber: EventSubscriber) -> None:
@@ -112,6 +125,12 @@ async def _read_client(socket: WebSocket[Any, Any, Any], subscriber: EventSubscr
         subscriber.put_nowait(None)  # ends the iteration
 
 
+async def _tick(subscriber: EventSubscriber, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        subscriber.put_nowait(_RECHECK)
+
+
 class Received(NamedTuple):
     """One item of an account's stream: `type` is the event's ("export.progress", ...), "resync" or
     "client.message"; `event` the event as published (one dict shared by every socket of the process:
@@ -123,6 +142,7 @@ class Received(NamedTuple):
 
 
 _RESYNC = Received("resync", {}, "")
+_CHECK = Received(ACCESS_CHECK, {}, "")
 
 
 @functools.lru_cache(maxsize=64)
@@ -144,8 +164,9 @@ def _decode(raw: bytes) -> Received | None:
 class AccountEvents:
     """The iterator `account_events` yields (see there)."""
 
-    def __init__(self, subscriber: EventSubscriber) -> None:
+    def __init__(self, subscriber: EventSubscriber, account_id: uuid.UUID) -> None:
         self._subscriber = subscriber
+        self._account_id = str(account_id)
         self._ended = False
 
     def __aiter__(self) -> AccountEvents:
@@ -158,10 +179,15 @@ class AccountEvents:
                 self._ended = True
             elif raw == RESYNC:
                 return _RESYNC
+            elif raw == _RECHECK:
+                return _CHECK
             elif raw.startswith(_CLIENT_TEXT):
                 return Received("client.message", {}, raw[1:].decode())
             elif (received := _decode(raw)) is not None:
-                return received
+                if received.type != REVOKED:
+                    return received
+                if received.event.get("accountId") == self._account_id:  # other accounts' are not ours
+                    return Received(ACCESS_CHECK, received.event, received.text)
         raise StopAsyncIteration
 
 
@@ -214,11 +240,18 @@ async def exports_socket(
     if not isinstance(account, Account):
         await socket.close(CLOSE_UNAUTHORIZED, account)
         return
+    assert account.key_id is not None, "a key authenticated it"
     try:
-        async with account_events(channels, settings.queue_name, account.id, socket) as events:
+        async with account_events(
+            channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
+        ) as events:
             await socket.send_json(await snapshot(pool, settings, storage, account.id))
             async for received in events:
-                if received.type == "resync":
+                if received.type == ACCESS_CHECK:
+                    if await account_for_key_id(pool, account.key_id) is None:
+                        await socket.close(CLOSE_UNAUTHORIZED, "API key revoked or account disabled")
+                        return
+                elif received.type == "resync":
                     await socket.send_json(await snapshot(pool, settings, storage, account.id))
                 elif received.type == "client.message":
                     if received.text.strip().lower() == "ping":

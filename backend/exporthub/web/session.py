@@ -1,4 +1,9 @@
-"""Console sign-in: an encrypted session cookie holding the account id only, and CSRF for its forms.
+"""Console sign-in: a cookie naming a server-side session (console_sessions.py), and CSRF for its forms.
+
+The cookie is `<session id>.<HMAC of the id>`: nothing else, since the row says whose session it is
+and until when. The signature lets a forged or mangled cookie be refused without a query, and keeps
+a copy of the table from being enough to sign in. The cookie's Max-Age is the session's absolute
+lifetime, set once at sign-in; the row's `expires_at` is what counts.
 
 The API does not use either: its clients send `Authorization: Bearer <key>` and no cookies, so the
 CSRF middleware skips /api/ (and the signed download links, which are plain GETs anyway).
@@ -6,44 +11,33 @@ CSRF middleware skips /api/ (and the signed download links, which are plain GETs
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import uuid
 from typing import Any
 
 import asyncpg
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.datastructures import Cookie
 
+from exporthub import console_sessions
 from exporthub.accounts import Account
 from exporthub.settings import Settings
 
 SESSION_COOKIE = "exporthub_session"
 CSRF_COOKIE = "exporthub_csrf"
 CSRF_HEADER = "x-csrftoken"
-ACCOUNT_KEY = "account_id"
 
 
 def _derived_key(secret_key: str, purpose: str) -> bytes:
-    """32 bytes for one purpose, so the session cipher never shares a key with link signing."""
+    """32 bytes for one purpose, so the session signature never shares a key with link signing."""
     return hashlib.sha256(f"exporthub:{purpose}:{secret_key}".encode()).digest()
 
 
 def _secure(settings: Settings) -> bool:
     return settings.public_url.startswith("https://")
-
-
-def session_config(settings: Settings) -> CookieBackendConfig:
-    """AES-GCM encrypted cookie (Litestar's client-side session): HttpOnly, SameSite=Lax."""
-    return CookieBackendConfig(
-        secret=_derived_key(settings.secret_key, "console-session"),
-        key=SESSION_COOKIE,
-        max_age=settings.session_max_age_seconds,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(settings),
-        exclude=["^/api/", "^/static/", "^/healthz$", "^/schema"],
-    )
 
 
 def csrf_config(settings: Settings) -> CSRFConfig:
@@ -58,24 +52,58 @@ def csrf_config(settings: Settings) -> CSRFConfig:
     )
 
 
-def sign_in(connection: ASGIConnection[Any, Any, Any, Any], account: Account) -> None:
-    # A fresh dict: nothing of an earlier session survives a sign-in.
-    connection.set_session({ACCOUNT_KEY: str(account.id)})
+def _signature(settings: Settings, session_id: uuid.UUID) -> bytes:
+    mac = hmac.new(_derived_key(settings.secret_key, "console-session"), session_id.bytes, hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
 
 
-def sign_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-    connection.clear_session()
+def _cookie(settings: Settings, value: str, max_age: int) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(settings),
+    )
 
 
-async def session_account(connection: ASGIConnection[Any, Any, Any, Any], pool: asyncpg.Pool) -> Account | None:
-    """The signed-in account, or None (no cookie, a cookie we cannot decrypt, or an account gone)."""
-    session = connection.scope.get("session")
-    raw = session.get(ACCOUNT_KEY) if isinstance(session, dict) else None
-    if not isinstance(raw, str):
-        return None
+def session_id(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> uuid.UUID | None:
+    """The id the session cookie names, if its signature holds; None for anything else."""
+    raw = connection.cookies.get(SESSION_COOKIE) or ""
+    id_text, _, signature = raw.partition(".")
     try:
-        account_id = uuid.UUID(raw)
+        sid = uuid.UUID(hex=id_text)
     except ValueError:
         return None
-    row = await pool.fetchrow("SELECT id, slug, name, tenant_key FROM accounts WHERE id = $1", account_id)
-    return Account.from_record(row) if row else None
+    if not hmac.compare_digest(_signature(settings, sid), signature.encode("utf-8", "replace")):
+        return None
+    return sid
+
+
+async def session_account(
+    connection: ASGIConnection[Any, Any, Any, Any], pool: asyncpg.Pool, settings: Settings
+) -> Account | None:
+    """The signed-in account, or None: no cookie, a cookie we did not sign, or a session that ended."""
+    sid = session_id(connection, settings)
+    return await console_sessions.session_account(pool, sid) if sid is not None else None
+
+
+async def sign_in(pool: asyncpg.Pool, settings: Settings, account: Account) -> Cookie | None:
+    """Start a session (made with `account.key_id`; None: demo) and return the cookie that names it;
+    None if the account is disabled. A fresh id each time: nothing of an earlier session survives."""
+    max_age = settings.session_max_age_seconds
+    sid = await console_sessions.start_session(pool, account, max_age_seconds=max_age)
+    if sid is None:
+        return None
+    return _cookie(settings, f"{sid.hex}.{_signature(settings, sid).decode()}", max_age)
+
+
+async def sign_out(connection: ASGIConnection[Any, Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Cookie:
+    """End the session on the server (the old cookie opens nothing any more); returns the cookie
+    that clears the browser's copy."""
+    sid = session_id(connection, settings)
+    if sid is not None:
+        await console_sessions.end_session(pool, sid)
+    return _cookie(settings, "", 0)
