@@ -65,3 +65,11 @@ async def account_by_slug(conn: asyncpg.Connection | asyncpg.Pool, slug: str) ->
 async def list_accounts(conn: asyncpg.Connection | asyncpg.Pool) -> list[Account]:
     rows = await conn.fetch("SELECT id, slug, name, tenant_key FROM accounts ORDER BY slug")
     return [Account.from_record(r) for r in rows]
+
+
+async def demo_accounts(conn: asyncpg.Connection | asyncpg.Pool) -> list[Account]:
+    """The seeder's accounts (`is_demo`): the only ones the console signs in to without a key, under `exporthub dev`."""
+    rows = await conn.fetch(
+        "SELECT id, slug, name, tenant_key FROM accounts WHERE is_demo AND disabled_at IS NULL ORDER BY slug"
+    )
+    return [Account.from_record(r) for r in rows]

@@ -6,7 +6,6 @@ CSRF middleware skips /api/ (and the signed download links, which are plain GETs
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -16,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.middleware.session.client_side import CookieBackendConfig
 
 from exporthub.accounts import Account
+from exporthub.keys import CONSOLE_SESSION, CSRF, derive_keys
 from exporthub.settings import Settings
 
 SESSION_COOKIE = "exporthub_session"
@@ -24,19 +24,17 @@ CSRF_HEADER = "x-csrftoken"
 ACCOUNT_KEY = "account_id"
 
 
-def _derived_key(secret_key: str, purpose: str) -> bytes:
-    """32 bytes for one purpose, so the session cipher never shares a key with link signing."""
-    return hashlib.sha256(f"exporthub:{purpose}:{secret_key}".encode()).digest()
-
-
 def _secure(settings: Settings) -> bool:
     return settings.public_url.startswith("https://")
 
 
 def session_config(settings: Settings) -> CookieBackendConfig:
-    """AES-GCM encrypted cookie (Litestar's client-side session): HttpOnly, SameSite=Lax."""
+    """AES-GCM encrypted cookie (Litestar's client-side session): HttpOnly, SameSite=Lax.
+
+    Litestar's cookie backend takes one key, so only the first secret's counts: after a rotation every
+    console user signs in again. Once sessions live server-side the cookie carries only a session id."""
     return CookieBackendConfig(
-        secret=_derived_key(settings.secret_key, "console-session"),
+        secret=derive_keys(settings.secret_keys[:1], CONSOLE_SESSION)[0],
         key=SESSION_COOKIE,
         max_age=settings.session_max_age_seconds,
         httponly=True,
@@ -47,8 +45,9 @@ def session_config(settings: Settings) -> CookieBackendConfig:
 
 
 def csrf_config(settings: Settings) -> CSRFConfig:
+    # One key here too: a form rendered before a rotation is refused once (403) and works when reloaded.
     return CSRFConfig(
-        secret=_derived_key(settings.secret_key, "console-csrf").hex(),
+        secret=derive_keys(settings.secret_keys[:1], CSRF)[0].hex(),
         cookie_name=CSRF_COOKIE,
         header_name=CSRF_HEADER,
         cookie_httponly=True,  # templates embed the token; scripts never read the cookie
