@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import resource
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -28,14 +29,16 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench
 
 from tests.support import Process, free_port, settings_env, start_process, wait_http  # noqa: E402
 
+from exporthub.accounts import create_api_key, generate_api_key  # noqa: E402
 from exporthub.db.migrate import migrate  # noqa: E402
-from exporthub.db.seed import DEMO_ACCOUNTS, seed  # noqa: E402
+from exporthub.db.seed import seed  # noqa: E402
 from exporthub.settings import Settings  # noqa: E402
 
 BENCH_DB = "exporthub_bench"
 BENCH_EMPLOYEES = 50_000
 BENCH_PAYROLL = 500_000
-ACME_KEY = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == "acme")
+# Random per run, registered for acme by `register_bench_key`: demo keys are never fixed strings.
+ACME_KEY = generate_api_key()
 RESULTS_DIR = ROOT / "bench" / "results"
 
 
@@ -160,9 +163,20 @@ async def prepare_bench_database(server: Settings) -> str:
             print(f"seeding the bench database ({BENCH_PAYROLL:,} payroll rows, once)...", file=sys.stderr)
         await seed(conn, employees=BENCH_EMPLOYEES, payroll=BENCH_PAYROLL)
         await conn.execute("DELETE FROM export_jobs")
+        await register_bench_key(conn)
     finally:
         await conn.close()
     return url
+
+
+async def register_bench_key(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    """Make ACME_KEY a key of acme; earlier runs' bench keys are revoked."""
+    await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE label = 'bench' AND revoked_at IS NULL"
+        " AND account_id = (SELECT id FROM accounts WHERE slug = 'acme')"
+    )
+    acme = await conn.fetchval("SELECT id FROM accounts WHERE slug = 'acme'")
+    await create_api_key(conn, acme, label="bench", key=ACME_KEY)
 
 
 def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
@@ -174,7 +188,7 @@ def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
         public_url=f"http://127.0.0.1:{port}",
         data_dir=out / "data",
         queue_name="exporthub-bench",
-        secret_key="bench",  # noqa: S106 (signs the bench's own download links only)
+        secret_keys=(secrets.token_urlsafe(48),),  # the processes refuse to start without a real one
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from exporthub import embedded
 from exporthub.db.migrate import migrate
-from exporthub.db.seed import DEMO_ACCOUNTS, seed
+from exporthub.db.seed import issue_demo_keys, seed
 from exporthub.settings import Settings, load_settings
 from tests.support import (
     ROOT,
@@ -62,7 +63,7 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         database_url=with_database(server_settings.database_url, TEST_DB),
         redis_url=with_redis_db(server_settings.redis_url, 13),
         data_dir=data_dir,
-        secret_key="test-secret-key",
+        secret_keys=(secrets.token_urlsafe(48),),  # a new one per session, as production must have
         lease_seconds=4,
         sweep_interval_seconds=1.0,
         requeue_after_seconds=5,
@@ -82,6 +83,16 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         await conn.close()
     yield test
     await drop_database(server_settings.database_url, TEST_DB)
+
+
+@pytest.fixture(scope="session")
+async def demo_keys(settings: Settings) -> dict[str, str]:
+    """An API key per demo account (slug -> key): made like `exporthub dev` makes its keys."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await issue_demo_keys(conn, label="tests")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -108,20 +119,20 @@ class Hub:
     web: Process
     worker: Process
     log_dir: Path
+    keys: dict[str, str]  # demo account slug -> API key
 
     @property
     def base_url(self) -> str:
         return self.settings.public_url
 
     def client(self, account: str = "acme", **kwargs: object) -> httpx.AsyncClient:
-        key = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == account)
         return httpx.AsyncClient(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30, **kwargs
+            base_url=self.base_url, headers={"Authorization": f"Bearer {self.keys[account]}"}, timeout=30, **kwargs
         )
 
 
 @pytest.fixture(scope="session")
-def hub(settings: Settings) -> Iterator[Hub]:
+def hub(settings: Settings, demo_keys: dict[str, str]) -> Iterator[Hub]:
     """A real web server and a real worker process, as `exporthub serve` and `exporthub worker`."""
     log_dir = ROOT / "test-artifacts" / "logs"
     env = settings_env(settings)
@@ -129,7 +140,7 @@ def hub(settings: Settings) -> Iterator[Hub]:
     worker = start_process("worker", ["worker"], env, log_dir)
     try:
         wait_http(f"{settings.public_url}/healthz", 30, web)
-        yield Hub(settings, web, worker, log_dir)
+        yield Hub(settings, web, worker, log_dir, demo_keys)
     finally:
         web.stop()
         worker.stop()

@@ -36,7 +36,7 @@ def settings_env(settings: Any, **overrides: str) -> dict[str, str]:
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "EXPORTHUB_DATA_DIR": str(settings.data_dir),
-        "EXPORTHUB_SECRET_KEY": settings.secret_key,
+        "EXPORTHUB_SECRET_KEY": ",".join(settings.secret_keys),
         "EXPORTHUB_LEASE_SECONDS": str(settings.lease_seconds),
         "EXPORTHUB_SWEEP_INTERVAL_SECONDS": str(int(settings.sweep_interval_seconds)),
         "EXPORTHUB_REQUEUE_AFTER_SECONDS": str(settings.requeue_after_seconds),

@@ -297,3 +297,11 @@ async def account_for_key_id(conn: Conn, key_id: uuid.UUID) -> Account | None:
     """The same, for a key already authenticated once (an open socket checking it still works)."""
     row = await conn.fetchrow(_BY_ID, key_id)
     return Account.from_record(row) if row else None
+
+
+async def demo_accounts(conn: asyncpg.Connection | asyncpg.Pool) -> list[Account]:
+    """The seeder's accounts (`is_demo`): the only ones the console signs in to without a key, under `exporthub dev`."""
+    rows = await conn.fetch(
+        "SELECT id, slug, name, tenant_key FROM accounts WHERE is_demo AND disabled_at IS NULL ORDER BY slug"
+    )
+    return [Account.from_record(r) for r in rows]

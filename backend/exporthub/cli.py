@@ -6,19 +6,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from exporthub import embedded
 from exporthub.admin import add_admin_commands
 from exporthub.errors import CatalogInvalid, ConfigError
-from exporthub.settings import Settings, load_settings
+from exporthub.settings import Settings, check_secret_keys, load_settings, with_dev_secret
+
+if TYPE_CHECKING:
+    from exporthub.db.seed import Seeded
 
 log = logging.getLogger("exporthub")
 
@@ -42,21 +47,43 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+def _seed(settings: Settings, args: argparse.Namespace) -> Seeded | None:
+    """Migrate and seed; None (after saying why on stderr) for a database with real accounts and no --force."""
     from exporthub.db.migrate import migrate
-    from exporthub.db.seed import seed
+    from exporthub.db.seed import non_demo_accounts, seed
 
-    async def run() -> dict[str, dict[str, int]]:
+    async def run() -> Seeded | int:
         conn = await _connect(settings)
         try:
             await migrate(conn)
+            if not args.force and (others := await non_demo_accounts(conn)):
+                return others
             return await seed(conn, employees=args.employees, payroll=args.payroll)
         finally:
             await conn.close()
 
-    counts = asyncio.run(run())
-    for slug, tables in counts.items():
+    result = asyncio.run(run())
+    if isinstance(result, int):
+        print(
+            f"exporthub {args.command}: refusing to add demo accounts to a database that holds {result} other"
+            " account(s); run `exporthub seed --force` to add them anyway",
+            file=sys.stderr,
+        )
+        return None
+    for slug, tables in result.rows.items():
         print(f"{slug}: " + ", ".join(f"{n:,} {t}" for t, n in tables.items()))
+    return result
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    seeded = _seed(settings, args)
+    if seeded is None:
+        return 2
+    if seeded.api_keys:
+        print("API keys of the new demo accounts (shown this once; only their hashes are stored):")
+        _print_keys(seeded.api_keys)
+    else:
+        print("no new demo account, so no new key: `exporthub dev` prints fresh ones at every start")
     return 0
 
 
@@ -109,6 +136,11 @@ def cmd_catalog_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_keys(keys: dict[str, str]) -> None:
+    for slug, key in keys.items():
+        print(f"    {slug:<10} {key}", flush=True)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import gc
 
@@ -116,6 +148,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from exporthub.web.app import create_app
 
+    if args.demo_sign_in:
+        settings = dataclasses.replace(settings, demo_sign_in=True)
     _require_catalog(settings)
     # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
     # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live
@@ -185,33 +219,33 @@ def cmd_storage_setup(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     """Migrate, seed on first run, then run the web server, a worker and the scheduler until Ctrl-C."""
-    from exporthub.db.seed import DEMO_ACCOUNTS
-
     cmd_migrate(settings, args)
     if not asyncio.run(_is_seeded(settings)):
         print("seeding demo data (first run)...", flush=True)
-        cmd_seed(settings, args)
+        if _seed(settings, args) is None:
+            return 2
     _require_catalog(settings)
+    keys = asyncio.run(_issue_dev_keys(settings))
     env = {
-        # Demo data is public: let the console offer one sign-in button per demo account.
-        "EXPORTHUB_DEMO_SIGN_IN": "1",
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
+        "EXPORTHUB_SECRET_KEY": ",".join(settings.secret_keys),  # the data dir's one, unless set
     }
     exe = [sys.executable, "-m", "exporthub"]
     procs = [
-        subprocess.Popen([*exe, "serve"], env=env),
+        # Demo data is public: let the console offer one sign-in button per demo account.
+        subprocess.Popen([*exe, "serve", "--demo-sign-in"], env=env),
         subprocess.Popen([*exe, "worker"], env=env),
         subprocess.Popen([*exe, "scheduler"], env=env),
     ]
     print(
         f"\nExportHub is running.\n  console and API: {settings.public_url}/\n"
-        f"  API docs:        {settings.public_url}/schema\n  demo API keys:",
+        f"  API docs:        {settings.public_url}/schema\n"
+        "  demo API keys (new at every start; the previous start's no longer work):",
         flush=True,
     )
-    for demo in DEMO_ACCOUNTS:
-        print(f"    {demo.slug:<10} {demo.api_key}", flush=True)
+    _print_keys(keys)
     print("Press Ctrl-C to stop.\n", flush=True)
     try:
         while all(p.poll() is None for p in procs):
@@ -229,6 +263,16 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
     return 0
+
+
+async def _issue_dev_keys(settings: Settings) -> dict[str, str]:
+    from exporthub.db.seed import issue_demo_keys
+
+    conn = await _connect(settings)
+    try:
+        return await issue_demo_keys(conn, label="dev")
+    finally:
+        await conn.close()
 
 
 async def _is_seeded(settings: Settings) -> bool:
@@ -251,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exporthub", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the web server (API and console)").set_defaults(func=cmd_serve)
+    serve = sub.add_parser("serve", help="run the web server (API and console)")
+    # Only `exporthub dev` passes it (hidden from --help): a command-line option rather than a variable,
+    # so that no environment shared with production processes can turn demo sign-in on.
+    serve.add_argument("--demo-sign-in", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
     sub.add_parser(
         "scheduler", help="send periodic tasks (the expiry sweep) to the workers; run exactly one"
@@ -262,11 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         "setup", help="S3: set the bucket's lifecycle rule (expire after 2 days, abort uploads after 1)"
     ).set_defaults(func=cmd_storage_setup)
     dev = sub.add_parser("dev", help="web server + worker + scheduler with demo data; embedded servers when unset")
-    dev.set_defaults(func=cmd_dev, employees=50_000, payroll=500_000)
+    dev.set_defaults(func=cmd_dev, employees=50_000, payroll=500_000, force=False)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     seed = sub.add_parser("seed", help="fill demo accounts and HR data")
     seed.add_argument("--employees", type=int, default=50_000, help="employees of the largest account")
     seed.add_argument("--payroll", type=int, default=500_000, help="payroll rows of the largest account")
+    seed.add_argument("--force", action="store_true", help="seed even a database that holds non-demo accounts")
     seed.set_defaults(func=cmd_seed)
     catalog = sub.add_parser("catalog", help="the catalog of exportable resources (EXPORTHUB_CATALOG)")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
@@ -284,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _NEEDS_REDIS = {"serve", "worker", "dev", "scheduler"}
 _NEEDS_POSTGRES = {*_NEEDS_REDIS, "migrate", "seed", "catalog", "accounts", "apikey"}
+_NEEDS_SECRET = {"serve", "worker", "scheduler", "dev"}  # they sign links and sessions
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -296,8 +346,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger(chatty).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = load_settings(os.environ)
+        if args.command == "dev":  # the one command that may make up a secret (kept in the data dir)
+            settings = with_dev_secret(settings)
+        if args.command in _NEEDS_SECRET:
+            check_secret_keys(settings.secret_keys)
     except ConfigError as exc:
-        print(f"exporthub: {exc}", file=sys.stderr)
+        print(f"exporthub {args.command}: {exc}", file=sys.stderr)  # one line, no traceback: the operator's to fix
         sys.exit(2)
     if args.command in _NEEDS_POSTGRES:
         # Revoking and disabling announce themselves on Redis (admin.py); listing does not need it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -36,7 +37,9 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
-    secret_key: str = "dev-only-secret-change-me"
+    # EXPORTHUB_SECRET_KEY, newest first: the first signs, all verify (keys.py derives per-purpose keys).
+    # Empty unless set: `exporthub serve | worker | scheduler` refuse to start without a good one.
+    secret_keys: tuple[str, ...] = ()
     link_ttl_seconds: int = 24 * 3600
     max_active_exports: int = 5
     batch_size: int = 1000  # rows in flight per export, twice: memory, not speed (5,000: +6.5 MiB, 3 % faster)
@@ -63,7 +66,9 @@ class Settings:
     webhook_allow_private: bool = False  # True lets webhooks reach private/loopback addresses (dev, tests)
     webhook_allowed_cidrs: tuple[str, ...] = ()  # or allow just these networks
     api_key: str = ""  # for the `exporthub export` client
-    demo_sign_in: bool = False  # console: one sign-in button per demo account (`exporthub dev`)
+    # Console: one sign-in button per demo account. No variable sets it: only `exporthub dev` does, through
+    # a hidden option of the `serve` it starts (cli.py), so a production environment cannot turn it on.
+    demo_sign_in: bool = False
     session_max_age_seconds: int = 8 * 3600  # a console session's absolute lifetime (never extended by use)
     # Open sockets re-check their key or session this often; revocations announced on Redis close them at once.
     access_recheck_seconds: float = 60.0
@@ -164,9 +169,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     data_dir = Path(environ.get("EXPORTHUB_DATA_DIR") or d.data_dir)
     host = environ.get("EXPORTHUB_HOST") or d.host
     port = _int(environ, "EXPORTHUB_PORT", d.port)
-    secret = environ.get("EXPORTHUB_SECRET_KEY") or ""
-    if not secret:
-        secret = _dev_secret(data_dir)
     return Settings(
         database_url=environ.get("DATABASE_URL", ""),
         redis_url=environ.get("REDIS_URL", ""),
@@ -187,7 +189,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         public_url=(environ.get("EXPORTHUB_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
         host=host,
         port=port,
-        secret_key=secret,
+        secret_keys=tuple(k.strip() for k in environ.get("EXPORTHUB_SECRET_KEY", "").split(",") if k.strip()),
         link_ttl_seconds=_int(environ, "EXPORTHUB_LINK_TTL_SECONDS", d.link_ttl_seconds),
         max_active_exports=_int(environ, "EXPORTHUB_MAX_ACTIVE_EXPORTS", d.max_active_exports),
         batch_size=_int(environ, "EXPORTHUB_BATCH_SIZE", d.batch_size),
@@ -220,19 +222,71 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         webhook_allow_private=_bool(environ, "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
         webhook_allowed_cidrs=_cidrs(environ, "EXPORTHUB_WEBHOOK_ALLOWED_CIDRS"),
         api_key=environ.get("EXPORTHUB_API_KEY", ""),
-        demo_sign_in=_bool(environ, "EXPORTHUB_DEMO_SIGN_IN", d.demo_sign_in),
         session_max_age_seconds=_int(environ, "EXPORTHUB_SESSION_MAX_AGE_SECONDS", d.session_max_age_seconds),
         access_recheck_seconds=_float(environ, "EXPORTHUB_ACCESS_RECHECK_SECONDS", d.access_recheck_seconds),
     )
 
 
-def _dev_secret(data_dir: Path) -> str:
-    """A per-checkout random secret kept in the data dir, so signed links survive restarts in dev."""
-    path = data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+MIN_SECRET_BYTES = 32
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+# Values that were ever published as examples or defaults (in this repository's history, or commonly
+# pasted from tutorials). Anyone can sign with them, however long they are.
+_PLACEHOLDERS = frozenset(
+    {
+        "dev-only-secret-change-me",
+        "change-me-to-a-long-random-string",
+        "change-me",
+        "changeme",
+        "change_me",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "your-secret-key",
+        "test-secret-key",
+        "bench",
+        "exporthub",
+        "exporthub-minio-secret",
+    }
+)
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replaceme", "replace-me", "placeholder")
+
+
+def check_secret_keys(secret_keys: tuple[str, ...]) -> None:
+    """Raise ConfigError unless every secret is long, not a known placeholder and not a few characters repeated.
+
+    Every one, not only the first: an old secret still verifies links, so a weak one would let anyone
+    forge them."""
+    fix = f"generate one with: {GENERATE_SECRET}"
+    if not secret_keys:
+        raise ConfigError("EXPORTHUB_SECRET_KEY", f"not set; {fix}")
+    for position, secret in enumerate(secret_keys, start=1):
+        problem = _weakness(secret)
+        if problem:
+            which = f" (secret {position} of {len(secret_keys)})" if len(secret_keys) > 1 else ""
+            raise ConfigError("EXPORTHUB_SECRET_KEY", f"{problem}{which}; {fix}")
+
+
+def _weakness(secret: str) -> str:
+    lowered = secret.lower()
+    if lowered in _PLACEHOLDERS or any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return "a published placeholder"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"shorter than {MIN_SECRET_BYTES} bytes"
+    if len(set(secret)) < 8:
+        return "not random (fewer than 8 different characters)"
+    return ""
+
+
+def with_dev_secret(settings: Settings) -> Settings:
+    """For `exporthub dev` only: without EXPORTHUB_SECRET_KEY, a random secret kept in the data dir
+    (mode 0600), so that signed links and console sign-ins survive restarts of the dev server."""
+    if settings.secret_keys:
+        return settings
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return dataclasses.replace(settings, secret_keys=(path.read_text().strip(),))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from exporthub.db.seed import DEMO_ACCOUNTS
 from tests.conftest import Hub
 from tests.support import ROOT
 
@@ -26,7 +25,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
-KEYS = {d.slug: d.api_key for d in DEMO_ACCOUNTS}
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +60,7 @@ async def signed_in_page(
     page = await context.new_page()
     await page.goto("/console")
     assert page.url.endswith("/console/sign-in"), page.url
-    await page.get_by_label("API key").fill(KEYS[account])
+    await page.get_by_label("API key").fill(hub.keys[account])
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/console")
     if wait_live:

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from bench.api_bench import default_tool
+from bench.common import register_bench_key
 from bench.run import Plan, run_suite
 
 from exporthub.settings import Settings
@@ -46,6 +47,7 @@ async def test_bench_suite_writes_results(
         api_pause=0.0,
         api_tool=default_tool(),
     )
+    await register_bench_key(pool)
     json_path, md_path = await run_suite(bench, pool, plan, tmp_path / "results")
 
     data = json.loads(json_path.read_text())

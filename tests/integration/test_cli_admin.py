@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import re
 import subprocess
 import uuid
 from typing import Any
@@ -105,7 +107,7 @@ async def test_apikey_limited_to_resources_and_listed_with_them(settings, pool: 
     assert table[0].split()[:4] == ["PREFIX", "NAME", "ACCOUNT", "RESOURCES"]
     row = next(line for line in table if line.startswith(key[:12]))
     assert "payroll,timesheets" in row
-    assert any(line.startswith("ehk_demo_acm") and " all " in line for line in table)
+    assert any(" acme " in line and " all " in line for line in table)  # the demo key, not limited
 
 
 def test_apikey_refusals(settings) -> None:
@@ -190,3 +192,28 @@ async def test_concurrent_migrations_apply_each_file_once(server_settings) -> No
         finally:
             for c in conns:
                 await c.close()
+
+
+async def test_seed_refuses_a_database_with_real_accounts_unless_forced(settings, server_settings) -> None:
+    async with scratch_database(server_settings.database_url, "exporthub_seed_cli") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("INSERT INTO accounts (slug, name) VALUES ('customer', 'Customer Ltd')")
+            scratch = dataclasses.replace(settings, database_url=url)
+            small = ("--employees", "200", "--payroll", "1000")
+
+            refused = run_cli(scratch, "seed", *small)
+            assert refused.returncode == 2, refused.stderr
+            assert "holds 1 other account(s)" in refused.stderr and "--force" in refused.stderr
+            assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+            assert await conn.fetchval("SELECT count(*) FROM accounts") == 1
+
+            forced = run_cli(scratch, "seed", "--force", *small)
+            assert forced.returncode == 0, forced.stderr
+            printed = dict(re.findall(r"^\s+(acme|globex|initech)\s+(ehk_\S+)$", forced.stdout, re.MULTILINE))
+            assert printed.keys() == {"acme", "globex", "initech"}
+            for slug, key in printed.items():
+                account = await account_for_key(conn, key)
+                assert account is not None and account.slug == slug
+        finally:
+            await conn.close()

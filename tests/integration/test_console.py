@@ -24,9 +24,18 @@ from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
 from tests.integration.helpers import new_key, submit, wait_status
-from tests.support import exporthub_command, free_port, hidden_token, settings_env, sign_in, start_process, wait_http
+from tests.support import (
+    Process,
+    exporthub_command,
+    free_port,
+    hidden_token,
+    running,
+    settings_env,
+    sign_in,
+    start_process,
+    wait_http,
+)
 
-KEYS = {d.slug: d.api_key for d in DEMO_ACCOUNTS}
 SMALL = {"format": "csv", "resource": "employees"}
 CARD_ID = re.compile(r'id="export-([0-9a-f-]{36})"')
 
@@ -48,7 +57,7 @@ async def browser(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
 async def console(hub: Hub, account: str = "acme") -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """A signed-in console client and the CSRF token its page carries."""
     async with browser(hub.base_url) as client:
-        response = await sign_in(client, KEYS[account])
+        response = await sign_in(client, hub.keys[account])
         assert response.status_code == 303, response.text
         page = await client.get("/console")
         assert page.status_code == 200, page.text
@@ -109,7 +118,7 @@ async def test_console_redirects_to_sign_in_until_signed_in(hub: Hub) -> None:
 
 async def test_sign_in_with_an_api_key_sets_a_protected_session_cookie(hub: Hub) -> None:
     async with browser(hub.base_url) as client:
-        response = await sign_in(client, KEYS["acme"])
+        response = await sign_in(client, hub.keys["acme"])
         assert response.status_code == 303 and response.headers["location"] == "/console"
         set_cookie = next(v for v in response.headers.get_list("set-cookie") if v.startswith("exporthub_session="))
         assert "httponly" in set_cookie.lower() and "samesite=lax" in set_cookie.lower()
@@ -139,41 +148,71 @@ async def test_a_bad_key_is_refused_with_a_message(hub: Hub) -> None:
         assert empty.status_code == 401 and "Paste an API key" in empty.text
 
 
-async def test_demo_buttons_only_when_the_setting_is_on(hub: Hub) -> None:
-    async with browser(hub.base_url) as client:
-        page = await client.get("/console/sign-in")
-        assert "/console/sign-in/demo" not in page.text
-        for demo in DEMO_ACCOUNTS:
-            assert demo.name not in page.text
-        refused = await client.post(
-            "/console/sign-in/demo", data={"account": "acme", "_csrf_token": hidden_token(page.text)}
-        )
-        assert refused.status_code == 404
-        assert (await client.get("/console")).status_code == 303
+def start_web(hub: Hub, name: str, *args: str, **env: str) -> tuple[Process, str]:
+    """Another web server on the hub's database and Redis, answering /healthz."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    web = start_process(
+        name,
+        ["serve", *args],
+        settings_env(hub.settings, EXPORTHUB_PORT=str(port), EXPORTHUB_PUBLIC_URL=url, **env),
+        hub.log_dir,
+    )
+    try:
+        wait_http(f"{url}/healthz", 30, web)
+    except BaseException:
+        web.stop()
+        raise
+    return web, url
+
+
+async def test_no_demo_sign_in_under_serve_even_with_the_old_variable(hub: Hub) -> None:
+    """EXPORTHUB_DEMO_SIGN_IN once turned demo sign-in on; a production `serve` now ignores it."""
+    web, url = start_web(hub, "web-demo-variable", EXPORTHUB_DEMO_SIGN_IN="1")
+    with running(web):
+        async with browser(url) as client:
+            page = await client.get("/console/sign-in")
+            assert page.status_code == 200
+            assert "/console/sign-in/demo" not in page.text
+            for demo in DEMO_ACCOUNTS:
+                assert demo.name not in page.text
+            refused = await client.post(
+                "/console/sign-in/demo", data={"account": "acme", "_csrf_token": hidden_token(page.text)}
+            )
+            assert refused.status_code == 404
+            assert (await client.get("/console")).status_code == 303
 
 
 @pytest.fixture(scope="module")
 def demo_hub(hub: Hub) -> Iterator[str]:
-    """A second web server on the same database, as `exporthub dev` starts it (demo sign-in on)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = settings_env(hub.settings, EXPORTHUB_PORT=str(port), EXPORTHUB_PUBLIC_URL=url, EXPORTHUB_DEMO_SIGN_IN="1")
-    web = start_process("web-demo", ["serve"], env, hub.log_dir)
-    try:
-        wait_http(f"{url}/healthz", 30, web)
+    """A second web server on the same database, as `exporthub dev` starts it (`serve --demo-sign-in`)."""
+    web, url = start_web(hub, "web-demo", "--demo-sign-in")
+    with running(web):
         yield url
-    finally:
-        web.stop()
 
 
-async def test_demo_sign_in_when_the_setting_is_on(demo_hub: str) -> None:
+@pytest.fixture
+async def customer(pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """A real (non-demo) account's slug, removed afterwards."""
+    slug = f"customer-{uuid.uuid4().hex[:6]}"
+    await pool.execute("INSERT INTO accounts (slug, name) VALUES ($1, 'Customer Ltd')", slug)
+    yield slug
+    await pool.execute("DELETE FROM accounts WHERE slug = $1", slug)
+
+
+async def test_demo_sign_in_under_dev_for_demo_accounts_only(demo_hub: str, customer: str) -> None:
     async with browser(demo_hub) as client:
         page = await client.get("/console/sign-in")
         for demo in DEMO_ACCOUNTS:
             assert f'value="{demo.slug}"' in page.text and demo.name in page.text
+        assert customer not in page.text and "Customer Ltd" not in page.text
         token = hidden_token(page.text)
         unknown = await client.post("/console/sign-in/demo", data={"account": "nobody", "_csrf_token": token})
         assert unknown.status_code == 400
+        # A real account exists under that slug, but it is not a demo account: no sign-in without its key.
+        real = await client.post("/console/sign-in/demo", data={"account": customer, "_csrf_token": token})
+        assert real.status_code == 400 and "does not exist here" in real.text
+        assert (await client.get("/console")).status_code == 303
         response = await client.post("/console/sign-in/demo", data={"account": "globex", "_csrf_token": token})
         assert response.status_code == 303
         assert "Globex GmbH" in (await client.get("/console")).text
@@ -194,7 +233,7 @@ async def console_with(hub_url: str, cookie: str) -> int:
 
 async def test_after_sign_out_the_old_cookie_no_longer_opens_the_console(hub: Hub) -> None:
     async with browser(hub.base_url) as client:
-        cookie = session_cookie(await sign_in(client, KEYS["acme"]))
+        cookie = session_cookie(await sign_in(client, hub.keys["acme"]))
         page = await client.get("/console")
         assert await console_with(hub.base_url, cookie) == 200
         out = await client.post("/console/sign-out", data={"_csrf_token": hidden_token(page.text)})
@@ -236,9 +275,9 @@ def short_hub(hub: Hub) -> Iterator[str]:
         web.stop()
 
 
-async def test_the_session_lifetime_does_not_slide(short_hub: str) -> None:
+async def test_the_session_lifetime_does_not_slide(hub: Hub, short_hub: str) -> None:
     async with browser(short_hub) as client:
-        response = await sign_in(client, KEYS["acme"])
+        response = await sign_in(client, hub.keys["acme"])
         started = time.monotonic()
         cookie = session_cookie(response)
         assert (
@@ -252,9 +291,9 @@ async def test_the_session_lifetime_does_not_slide(short_hub: str) -> None:
     assert await console_with(short_hub, cookie) == 303
 
 
-async def test_the_console_socket_closes_once_signed_out(short_hub: str) -> None:
+async def test_the_console_socket_closes_once_signed_out(hub: Hub, short_hub: str) -> None:
     async with browser(short_hub) as client:
-        await sign_in(client, KEYS["acme"])
+        await sign_in(client, hub.keys["acme"])
         page = await client.get("/console")
         url = short_hub.replace("http://", "ws://", 1) + "/console/ws"
         headers = {"Cookie": cookie_header(client)}
@@ -335,7 +374,7 @@ async def test_a_limited_keys_console_offers_only_its_resources(hub: Hub, pool: 
 async def test_console_posts_without_the_csrf_token_are_refused(hub: Hub, clean_jobs: None, pool) -> None:
     async with browser(hub.base_url) as client:
         await client.get("/console/sign-in")
-        assert (await client.post("/console/sign-in", data={"api_key": KEYS["acme"]})).status_code == 403
+        assert (await client.post("/console/sign-in", data={"api_key": hub.keys["acme"]})).status_code == 403
     async with console(hub) as (client, token):
         form = {"resource": "employees", "format": "csv", "columns": ["employeeNumber"]}
         refused = await client.post("/console/exports", data=form, headers={"HX-Request": "true"})

@@ -232,7 +232,7 @@ async def test_tampered_and_expired_links_are_refused(api: httpx.AsyncClient, po
 
     past = sign_download_link(
         hub.base_url,
-        hub.settings.secret_key,
+        hub.settings.secret_keys,
         uuid.UUID(status["id"]),
         dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5),
     )

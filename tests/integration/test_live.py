@@ -26,7 +26,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
 from exporthub.accounts import hash_api_key
-from exporthub.db.seed import DEMO_ACCOUNTS
 from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED
 from tests.conftest import Hub
@@ -38,18 +37,14 @@ SMALL = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
 RUNNING = {"format": "csv", "resource": "payroll"}  # 30,000 rows: several progress events
 
 
-def api_key(account: str) -> str:
-    return next(d.api_key for d in DEMO_ACCOUNTS if d.slug == account)
-
-
 def ws_url(base_url: str) -> str:
     return base_url.replace("http://", "ws://", 1) + WS_PATH
 
 
 @contextlib.asynccontextmanager
-async def live(base_url: str, account: str = "acme") -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
-    """A socket of `account`, and the snapshot it received first."""
-    headers = {"Authorization": f"Bearer {api_key(account)}"}
+async def live(base_url: str, key: str) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    """A socket of the key's account, and the snapshot it received first."""
+    headers = {"Authorization": f"Bearer {key}"}
     async with connect(ws_url(base_url), additional_headers=headers, open_timeout=10) as ws:
         snapshot = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert snapshot["type"] == "snapshot", snapshot
@@ -105,20 +100,21 @@ async def account_id(pool: asyncpg.Pool, slug: str) -> uuid.UUID:
         ({"Authorization": "Bearer ehk_not_a_key"}, "", None, CLOSE_UNAUTHORIZED),
         ({"Authorization": "Basic abc"}, "", None, CLOSE_UNAUTHORIZED),
         ({}, "?apiKey=ehk_not_a_key", None, CLOSE_UNAUTHORIZED),
-        ({"Authorization": f"Bearer {api_key('acme')}"}, "", "https://evil.example", CLOSE_FORBIDDEN_ORIGIN),
-        ({"Authorization": f"Bearer {api_key('acme')}"}, "", "null", CLOSE_FORBIDDEN_ORIGIN),
+        ({"Authorization": "Bearer ACME_KEY"}, "", "https://evil.example", CLOSE_FORBIDDEN_ORIGIN),
+        ({"Authorization": "Bearer ACME_KEY"}, "", "null", CLOSE_FORBIDDEN_ORIGIN),
     ],
 )
 async def test_sockets_without_a_valid_key_or_from_other_sites_are_closed_with_4xxx(
     hub: Hub, headers: dict[str, str], query: str, origin: str | None, code: int
 ) -> None:
+    headers = {name: value.replace("ACME_KEY", hub.keys["acme"]) for name, value in headers.items()}
     got, reason = await close_code(ws_url(hub.base_url) + query, additional_headers=headers, origin=origin)
     assert got == code, reason
     assert reason
 
 
 async def test_query_key_and_same_site_origin_are_accepted(hub: Hub, clean_jobs: None) -> None:
-    url = f"{ws_url(hub.base_url)}?apiKey={api_key('acme')}"
+    url = f"{ws_url(hub.base_url)}?apiKey={hub.keys['acme']}"
     async with connect(url, origin=hub.base_url) as ws:  # type: ignore[arg-type]
         assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "snapshot", "exports": []}
         await ws.send("ping")
@@ -135,7 +131,7 @@ async def test_snapshot_lists_the_accounts_exports_only(hub: Hub, api: httpx.Asy
         await wait_status(globex, theirs)
     finals = {i: await wait_status(api, i) for i in mine}
 
-    async with live(hub.base_url, "acme") as (_, snapshot):
+    async with live(hub.base_url, hub.keys["acme"]) as (_, snapshot):
         exports = snapshot["exports"]
         assert [e["exportId"] for e in exports] == mine[::-1]  # newest first
         for event in exports:
@@ -145,12 +141,12 @@ async def test_snapshot_lists_the_accounts_exports_only(hub: Hub, api: httpx.Asy
             assert event["processedRows"] == event["totalRows"] == final["totalRows"] > 0
             assert event["downloadUrl"] == final["downloadUrl"]
             assert event["fileSize"] == final["fileSize"] and event["expiresAt"]
-    async with live(hub.base_url, "globex") as (_, snapshot):
+    async with live(hub.base_url, hub.keys["globex"]) as (_, snapshot):
         assert [e["exportId"] for e in snapshot["exports"]] == [theirs]
 
 
 async def test_a_running_exports_events_arrive_and_only_for_its_account(hub: Hub, api: httpx.AsyncClient) -> None:
-    async with live(hub.base_url, "acme") as (acme, _), live(hub.base_url, "globex") as (globex, _):
+    async with live(hub.base_url, hub.keys["acme"]) as (acme, _), live(hub.base_url, hub.keys["globex"]) as (globex, _):
         export_id = (await submit(api, RUNNING))["exportId"]
         events: list[dict[str, Any]] = []
         while not events or events[-1]["type"] == "export.progress":
@@ -250,7 +246,7 @@ def second_web(hub: Hub) -> Iterator[str]:
 
 
 async def test_events_reach_sockets_of_every_web_process(hub: Hub, second_web: str, api: httpx.AsyncClient) -> None:
-    async with live(hub.base_url) as (first, _), live(second_web) as (second, _):
+    async with live(hub.base_url, hub.keys["acme"]) as (first, _), live(second_web, hub.keys["acme"]) as (second, _):
         export_id = (await submit(api, SMALL))["exportId"]
         done = await asyncio.gather(
             next_message(first, lambda m: about(export_id)(m) and m["type"] == "export.completed"),
@@ -308,7 +304,7 @@ async def test_sockets_keep_receiving_after_redis_restarts(hub: Hub, pool: async
         try:
             base = f"http://127.0.0.1:{web_port}"
             wait_http(f"{base}/healthz", 30, web)
-            async with live(base) as (ws, _):
+            async with live(base, hub.keys["acme"]) as (ws, _):
                 await _publish_until_received(redis_url, channel, ws, "before", timeout=5)
                 stop_redis()
                 await asyncio.sleep(11)
@@ -355,7 +351,7 @@ def run_cli(hub: Hub, out_dir: Path, *extra: str) -> subprocess.CompletedProcess
             "--api-url",
             hub.base_url,
             "--api-key",
-            api_key("acme"),
+            hub.keys["acme"],
             "-o",
             str(out_dir),
             *extra,

@@ -11,11 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from exporthub.db.seed import DEMO_ACCOUNTS
 from tests.integration.helpers import wait_status
 from tests.support import ROOT, free_port, settings_env, start_process, wait_for, wait_http
-
-ACME_KEY = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == "acme")
 
 
 def redis_binary() -> str:
@@ -63,7 +60,7 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
-async def test_exports_survive_a_redis_restart(settings, clean_jobs, pool, own_redis: RedisServer) -> None:
+async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, pool, own_redis: RedisServer) -> None:
     port = free_port()
     isolated = dataclasses.replace(
         settings,
@@ -80,7 +77,7 @@ async def test_exports_survive_a_redis_restart(settings, clean_jobs, pool, own_r
     try:
         wait_http(f"{isolated.public_url}/healthz", 30, web)
         async with httpx.AsyncClient(
-            base_url=isolated.public_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=30
+            base_url=isolated.public_url, headers={"Authorization": f"Bearer {demo_keys['acme']}"}, timeout=30
         ) as api:
             before = (await api.post("/api/v1/exports", json=body)).json()
             assert (await wait_status(api, before["exportId"]))["status"] == "completed"

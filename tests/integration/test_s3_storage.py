@@ -274,17 +274,15 @@ async def test_lifecycle_rule_keeps_the_buckets_other_rules(s3: S3Storage) -> No
 
 
 async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
-    s3_settings: Settings, s3: S3Storage, pool: asyncpg.Pool, clean_jobs: None
+    s3_settings: Settings, s3: S3Storage, pool: asyncpg.Pool, clean_jobs: None, demo_keys: dict[str, str]
 ) -> None:
     """A real web server and worker with STORAGE_URL=s3://…: downloadUrl is a presigned URL to the bucket;
     after the expiry sweep the object is gone and our signed link answers 410."""
-    from exporthub.db.seed import DEMO_ACCOUNTS
-
     env = settings_env(s3_settings)
     log_dir = ROOT / "test-artifacts" / "logs"
     web = start_process("s3-web", ["serve"], env, log_dir)
     worker = start_process("s3-worker", ["worker"], env, log_dir)
-    key = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == "acme")
+    key = demo_keys["acme"]
     with running(web, worker):
         wait_http(f"{s3_settings.public_url}/healthz", 30, web)
         async with httpx.AsyncClient(
@@ -308,7 +306,7 @@ async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
                 # our own signed link redirects to a fresh presigned URL
                 export_id = uuid.UUID(status["id"])
                 expires_at = dt.datetime.fromisoformat(status["expiresAt"])
-                signed = sign_download_link(s3_settings.public_url, s3_settings.secret_key, export_id, expires_at)
+                signed = sign_download_link(s3_settings.public_url, s3_settings.secret_keys, export_id, expires_at)
                 redirect = await anonymous.get(signed)
                 assert redirect.status_code == 307
                 assert redirect.headers["location"].startswith(f"{s3_settings.s3_endpoint_url}/{s3.bucket}/")

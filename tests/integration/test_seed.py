@@ -6,10 +6,14 @@ it with the same small sizes (about 0.3 s).
 
 from __future__ import annotations
 
+import hashlib
+
 import asyncpg
 
-from exporthub.accounts import account_for_key
-from exporthub.db.seed import DEMO_ACCOUNTS, ESCAPE_TEST_VALUES, TABLES, is_seeded, seed
+from exporthub.accounts import account_for_key, hash_api_key
+from exporthub.db.migrate import migrate, migration_files
+from exporthub.db.seed import DEMO_ACCOUNTS, ESCAPE_TEST_VALUES, TABLES, Seeded, is_seeded, issue_demo_keys, seed
+from tests.support import scratch_database
 
 EMPLOYEES = 300
 PAYROLL = 2_000
@@ -25,7 +29,7 @@ EXPECTED = {
 FREE_TEXT = {"employees": "notes", "payroll": "memo", "timesheets": "notes", "compliance": "notes"}
 
 
-async def _seed(conn: asyncpg.Connection) -> dict[str, dict[str, int]]:
+async def _seed(conn: asyncpg.Connection) -> Seeded:
     return await seed(conn, employees=EMPLOYEES, payroll=PAYROLL)
 
 
@@ -46,13 +50,14 @@ async def test_seed_creates_the_demo_accounts_with_the_requested_sizes(db_conn: 
 
     inserted = await _seed(db_conn)
 
-    assert inserted == EXPECTED
+    assert inserted.rows == EXPECTED
     assert await _counts(db_conn) == EXPECTED
     assert await is_seeded(db_conn)
     names = dict(await db_conn.fetch("SELECT slug, name FROM accounts"))
     assert names["acme"] == "Acme Corporation"
     assert names["globex"] == "Globex GmbH"
     assert names["initech"] == "Initech Ltd"
+    assert await db_conn.fetchval("SELECT bool_and(is_demo) FROM accounts")
 
 
 async def test_seeding_twice_does_not_duplicate(db_conn: asyncpg.Connection) -> None:
@@ -62,20 +67,71 @@ async def test_seeding_twice_does_not_duplicate(db_conn: asyncpg.Connection) -> 
 
     again = await _seed(db_conn)
 
-    assert again == {d.slug: dict.fromkeys(TABLES, 0) for d in DEMO_ACCOUNTS}
+    assert again.rows == {d.slug: dict.fromkeys(TABLES, 0) for d in DEMO_ACCOUNTS}
+    assert again.api_keys == {}
     assert await _counts(db_conn) == before == EXPECTED
     assert await db_conn.fetchval("SELECT count(*) FROM api_keys") == keys_before
     assert await db_conn.fetchval("SELECT count(*) FROM accounts WHERE slug IN ('acme', 'globex', 'initech')") == 3
 
 
-async def test_demo_api_keys_resolve_to_their_accounts(db_conn: asyncpg.Connection) -> None:
-    await _seed(db_conn)
+async def test_demo_api_keys_are_random_and_resolve_to_their_accounts(db_conn: asyncpg.Connection) -> None:
+    seeded = await _seed(db_conn)
+    assert seeded.api_keys.keys() == {d.slug for d in DEMO_ACCOUNTS}
     for demo in DEMO_ACCOUNTS:
-        assert demo.api_key.startswith(f"ehk_demo_{demo.slug}")
-        account = await account_for_key(db_conn, demo.api_key)
+        key = seeded.api_keys[demo.slug]
+        assert key.startswith("ehk_") and len(key) > 40
+        account = await account_for_key(db_conn, key)
         assert account is not None, demo.slug
         assert (account.slug, account.name) == (demo.slug, demo.name)
-    assert await account_for_key(db_conn, "ehk_demo_acme_not_a_real_key") is None
+    # Only the hash is stored.
+    assert await db_conn.fetchval("SELECT count(*) FROM api_keys WHERE key_hash = $1", hash_api_key(key)) == 1
+    assert await db_conn.fetchval("SELECT count(*) FROM api_keys WHERE position($1 in label || prefix) > 0", key) == 0
+    assert await account_for_key(db_conn, key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+
+
+async def test_issuing_demo_keys_revokes_the_previous_ones_of_that_label(db_conn: asyncpg.Connection) -> None:
+    seeded = await _seed(db_conn)
+    await db_conn.execute("INSERT INTO accounts (slug, name) VALUES ('customer', 'Customer Ltd')")
+    first = await issue_demo_keys(db_conn, label="dev")
+    second = await issue_demo_keys(db_conn, label="dev")
+    assert first.keys() == second.keys() == {d.slug for d in DEMO_ACCOUNTS}  # not the customer
+    for slug in first:
+        assert await account_for_key(db_conn, first[slug]) is None
+        assert (await account_for_key(db_conn, second[slug])).slug == slug  # type: ignore[union-attr]
+        assert (await account_for_key(db_conn, seeded.api_keys[slug])).slug == slug  # type: ignore[union-attr]
+
+
+async def test_migration_flags_seeded_accounts_and_revokes_the_published_demo_keys(server_settings) -> None:
+    """Databases seeded before 0005 hold keys that were printed in the README: they stop working."""
+    published = "ehk_demo_" + "acme_" + "0" * 22  # built up, so that no key is written out in the source
+    async with scratch_database(server_settings.database_url, "exporthub_0005", migrated=False) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz)")
+            for name, sql in migration_files():
+                if name < "0005":
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            acme = await conn.fetchval(
+                "INSERT INTO accounts (id, slug, name) VALUES (md5('exporthub-demo/acme')::uuid, 'acme', 'Acme')"
+                " RETURNING id"
+            )
+            await conn.execute("INSERT INTO accounts (slug, name) VALUES ('customer', 'Customer Ltd')")
+            await conn.execute(
+                "INSERT INTO api_keys (account_id, key_hash, prefix) VALUES ($1, $2, $3)",
+                acme,
+                hashlib.sha256(published.encode()).digest(),
+                published[:12],
+            )
+            assert (await account_for_key(conn, published)) is not None
+
+            assert "0005_demo_accounts.sql" in await migrate(conn)
+
+            assert await account_for_key(conn, published) is None
+            flags = dict(await conn.fetch("SELECT slug, is_demo FROM accounts"))
+            assert flags == {"acme": True, "customer": False}
+        finally:
+            await conn.close()
 
 
 SCRIPTS = {

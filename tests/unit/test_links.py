@@ -9,7 +9,8 @@ import pytest
 from exporthub.errors import LinkExpired, LinkInvalid
 from exporthub.storage.links import sign_download_link, verify_download_link
 
-SECRET = "s3cret"
+SECRETS = ("new-" + "n" * 40,)  # a secret list as EXPORTHUB_SECRET_KEY gives it: newest first
+OLD, RETIRED = "old-" + "o" * 40, "retired-" + "r" * 40
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -20,16 +21,16 @@ def parts(url: str) -> tuple[str, str]:
 
 def test_a_fresh_link_verifies() -> None:
     export_id = uuid.uuid4()
-    url = sign_download_link("http://hub", SECRET, export_id, NOW + dt.timedelta(hours=24))
+    url = sign_download_link("http://hub", SECRETS, export_id, NOW + dt.timedelta(hours=24))
     assert url.startswith(f"http://hub/api/v1/exports/{export_id}/download?")
-    verify_download_link(SECRET, export_id, *parts(url), now=NOW)
+    verify_download_link(SECRETS, export_id, *parts(url), now=NOW)
 
 
 @pytest.mark.parametrize("tamper", ["signature", "expires", "id", "secret"])
 def test_a_tampered_link_is_invalid(tamper: str) -> None:
     export_id = uuid.uuid4()
-    expires, signature = parts(sign_download_link("http://hub", SECRET, export_id, NOW + dt.timedelta(hours=1)))
-    secret = SECRET
+    expires, signature = parts(sign_download_link("http://hub", SECRETS, export_id, NOW + dt.timedelta(hours=1)))
+    secrets = SECRETS
     if tamper == "signature":
         signature = signature[:-1] + ("0" if signature[-1] != "0" else "1")
     elif tamper == "expires":
@@ -37,18 +38,43 @@ def test_a_tampered_link_is_invalid(tamper: str) -> None:
     elif tamper == "id":
         export_id = uuid.uuid4()
     else:
-        secret = "other"
+        secrets = ("other-" + "x" * 40,)
     with pytest.raises(LinkInvalid):
-        verify_download_link(secret, export_id, expires, signature, now=NOW)
+        verify_download_link(secrets, export_id, expires, signature, now=NOW)
 
 
 def test_garbage_expiry_is_invalid_not_a_crash() -> None:
     with pytest.raises(LinkInvalid):
-        verify_download_link(SECRET, uuid.uuid4(), "tomorrow", "abc", now=NOW)
+        verify_download_link(SECRETS, uuid.uuid4(), "tomorrow", "abc", now=NOW)
 
 
 def test_a_genuine_link_past_its_time_is_expired() -> None:
     export_id = uuid.uuid4()
-    expires, signature = parts(sign_download_link("http://hub", SECRET, export_id, NOW - dt.timedelta(seconds=1)))
+    expires, signature = parts(sign_download_link("http://hub", SECRETS, export_id, NOW - dt.timedelta(seconds=1)))
     with pytest.raises(LinkExpired):
-        verify_download_link(SECRET, export_id, expires, signature, now=NOW)
+        verify_download_link(SECRETS, export_id, expires, signature, now=NOW)
+
+
+def test_after_a_rotation_links_of_the_old_secret_verify_while_it_is_listed() -> None:
+    export_id = uuid.uuid4()
+    old_link = sign_download_link("http://hub", (OLD,), export_id, NOW + dt.timedelta(hours=1))
+    verify_download_link((SECRETS[0], OLD), export_id, *parts(old_link), now=NOW)
+    # New links are signed with the first secret only.
+    new_link = sign_download_link("http://hub", (SECRETS[0], OLD), export_id, NOW + dt.timedelta(hours=1))
+    verify_download_link(SECRETS, export_id, *parts(new_link), now=NOW)
+    with pytest.raises(LinkInvalid):
+        verify_download_link((OLD,), export_id, *parts(new_link), now=NOW)
+
+
+def test_a_link_of_a_secret_no_longer_listed_is_invalid() -> None:
+    export_id = uuid.uuid4()
+    link = sign_download_link("http://hub", (RETIRED,), export_id, NOW + dt.timedelta(hours=1))
+    with pytest.raises(LinkInvalid):
+        verify_download_link((SECRETS[0], OLD), export_id, *parts(link), now=NOW)
+
+
+def test_a_non_ascii_signature_is_invalid_not_a_crash() -> None:
+    export_id = uuid.uuid4()
+    expires, _ = parts(sign_download_link("http://hub", SECRETS, export_id, NOW + dt.timedelta(hours=1)))
+    with pytest.raises(LinkInvalid):
+        verify_download_link(SECRETS, export_id, expires, "é" * 64, now=NOW)

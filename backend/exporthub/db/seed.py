@@ -1,10 +1,11 @@
 """Deterministic demo HR data, generated in set-based SQL (INSERT ... SELECT FROM generate_series).
 
-Three demo accounts are created, each with one fixed, documented API key:
+Three demo accounts are created, flagged `is_demo`, each with a random API key that `seed` returns
+(it is stored hashed, so it is shown once; `issue_demo_keys` makes fresh ones):
 
-    acme     Acme Corporation   ehk_demo_acme_0000000000000000000000     (the large one)
-    globex   Globex GmbH        ehk_demo_globex_00000000000000000000     (2% of acme, floors apply)
-    initech  Initech Ltd        ehk_demo_initech_0000000000000000000     (2% of acme, floors apply)
+    acme     Acme Corporation   (the large one)
+    globex   Globex GmbH        (2% of acme, floors apply)
+    initech  Initech Ltd        (2% of acme, floors apply)
 
 The data is a snapshot "as of" `DATA_AS_OF` (a fixed date, so that re-seeding an empty database
 gives identical rows: `setseed()` drives every `random()` call and primary keys of accounts,
@@ -38,14 +39,13 @@ from exporthub.accounts import create_api_key
 class DemoAccount:
     slug: str
     name: str
-    api_key: str
     scale_factor: float  # fraction of the requested `employees` / `payroll` sizes
 
 
 DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
-    DemoAccount("acme", "Acme Corporation", "ehk_demo_acme_0000000000000000000000", 1.0),
-    DemoAccount("globex", "Globex GmbH", "ehk_demo_globex_00000000000000000000", 0.02),
-    DemoAccount("initech", "Initech Ltd", "ehk_demo_initech_0000000000000000000", 0.02),
+    DemoAccount("acme", "Acme Corporation", 1.0),
+    DemoAccount("globex", "Globex GmbH", 0.02),
+    DemoAccount("initech", "Initech Ltd", 0.02),
 )
 
 DATA_AS_OF = dt.date(2026, 10, 31)
@@ -663,15 +663,14 @@ async def _seed_account(
     escapes = list(ESCAPE_TEST_VALUES)
     counts: dict[str, int] = {}
 
-    # tenant_key: the demo catalog compares the HR rows' account_id with it (set here: replica mode skips triggers).
+    # tenant_key spelled out: under session_replication_role = replica its default-setting trigger does not fire.
     await conn.execute(
-        "INSERT INTO accounts (id, slug, name, tenant_key) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO accounts (id, slug, name, tenant_key, is_demo) VALUES ($1, $2, $3, $4, true)",
         account_id,
         slug,
         account.name,
         str(account_id),
     )
-    await create_api_key(conn, account_id, label="demo", key=account.api_key)
 
     departments = _DEPARTMENTS[: profile.departments]
     department_ids = [_md5_uuid(f"{slug}/department/{i}") for i in range(1, len(departments) + 1)]
@@ -768,12 +767,18 @@ def _account_seed(seed_value: float, index: int) -> float:
     return ((seed_value + 1 + 0.618034 * index) % 2) - 1
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Seeded:
+    rows: dict[str, dict[str, int]]  # rows inserted per account slug and table (all zero: it existed)
+    api_keys: dict[str, str]  # slug -> the new account's API key, in clear (only accounts made now)
+
+
 async def seed(
     conn: asyncpg.Connection, *, employees: int = 50_000, payroll: int = 500_000, seed_value: float = 0.42
-) -> dict[str, dict[str, int]]:
-    """Create the demo accounts that do not exist yet; return rows inserted per account and table.
+) -> Seeded:
+    """Create the demo accounts that do not exist yet, each with a new random API key.
 
-    Accounts that already exist are skipped (their counts are all zero).
+    Accounts that already exist are skipped (their counts are all zero, and they get no key).
     """
     if not -1.0 <= seed_value <= 1.0:
         raise ValueError("seed_value must be between -1 and 1")
@@ -782,6 +787,7 @@ async def seed(
     await conn.execute("SELECT setseed($1)", seed_value)
     superuser = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     result: dict[str, dict[str, int]] = {}
+    api_keys: dict[str, str] = {}
     for index, account in enumerate(DEMO_ACCOUNTS):
         account_id = _account_id(account.slug)
         async with conn.transaction():
@@ -799,6 +805,7 @@ async def seed(
                 # Rows reference each other by construction: skip the per-row foreign-key triggers.
                 await conn.execute("SET LOCAL session_replication_role = replica")
             result[account.slug] = await _seed_account(conn, account, account_id, _sizes(account, employees, payroll))
+            api_keys[account.slug] = await create_api_key(conn, account_id, label="demo")
             # Restore, in case the caller's connection is inside an outer transaction.
             await conn.execute(
                 "SELECT set_config('synchronous_commit', $1, true), set_config('work_mem', $2, true)",
@@ -809,12 +816,34 @@ async def seed(
                 await conn.execute("SELECT set_config('session_replication_role', $1, true)", saved["srr"])
     if any(any(counts.values()) for counts in result.values()):
         await conn.execute("ANALYZE accounts, api_keys, departments, employees, payroll, timesheets, compliance")
-    return result
+    return Seeded(result, api_keys)
 
 
 async def is_seeded(conn: asyncpg.Connection | asyncpg.Pool) -> bool:
     """True when every demo account exists."""
     found = await conn.fetchval(
-        "SELECT count(*) FROM accounts WHERE slug = ANY($1::text[])", [a.slug for a in DEMO_ACCOUNTS]
+        "SELECT count(*) FROM accounts WHERE is_demo AND slug = ANY($1::text[])", [a.slug for a in DEMO_ACCOUNTS]
     )
     return found == len(DEMO_ACCOUNTS)
+
+
+async def non_demo_accounts(conn: asyncpg.Connection) -> int:
+    """How many accounts the seeder did not make: real customers, whom demo data must never join."""
+    return int(await conn.fetchval("SELECT count(*) FROM accounts WHERE NOT is_demo"))
+
+
+async def issue_demo_keys(conn: asyncpg.Connection, label: str) -> dict[str, str]:
+    """A new API key (slug -> key, in clear) for every demo account; earlier keys with this label are revoked.
+
+    `exporthub dev` calls it at every start with label "dev": keys are stored hashed, so the only way to
+    show working keys is to make new ones, and revoking the previous run's leaves one set alive."""
+    keys: dict[str, str] = {}
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE label = $1 AND revoked_at IS NULL"
+            " AND account_id IN (SELECT id FROM accounts WHERE is_demo)",
+            label,
+        )
+        for row in await conn.fetch("SELECT id, slug FROM accounts WHERE is_demo ORDER BY slug"):
+            keys[row["slug"]] = await create_api_key(conn, row["id"], label=label)
+    return keys

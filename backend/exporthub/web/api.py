@@ -258,7 +258,7 @@ async def download(
     settings: Settings,
 ) -> File | Redirect:
     now = dt.datetime.now(dt.UTC)
-    verify_download_link(settings.secret_key, export_id, expires, signature, now)
+    verify_download_link(settings.secret_keys, export_id, expires, signature, now)
     job = await jobs.get_job_by_id(pool, export_id)
     if job is None:
         raise NotFound("export", export_id)

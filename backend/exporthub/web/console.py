@@ -31,9 +31,8 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from exporthub.accounts import Account, account_by_slug, account_for_key
+from exporthub.accounts import Account, account_for_key, demo_accounts
 from exporthub.catalog import Catalog
-from exporthub.db.seed import DEMO_ACCOUNTS
 from exporthub.errors import (
     ConfigError,
     Conflict,
@@ -148,11 +147,11 @@ async def render_form(
 # --- sign-in -----------------------------------------------------------------------------------------
 
 
-def _sign_in_page(settings: Settings, *, error: str = "", status_code: int = 200) -> Template:
+async def _sign_in_page(pool: asyncpg.Pool, settings: Settings, *, error: str = "", status_code: int = 200) -> Template:
     return Template(
         template_name="pages/sign_in.html",
         media_type=MediaType.HTML,
-        context={"error": error, "demo_accounts": DEMO_ACCOUNTS if settings.demo_sign_in else ()},
+        context={"error": error, "demo_accounts": await demo_accounts(pool) if settings.demo_sign_in else ()},
         status_code=status_code,
     )
 
@@ -161,7 +160,7 @@ def _sign_in_page(settings: Settings, *, error: str = "", status_code: int = 200
 async def sign_in_page(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
     if await session.session_account(request, pool, settings) is not None:
         return Redirect("/console", status_code=303)
-    return _sign_in_page(settings)
+    return await _sign_in_page(pool, settings)
 
 
 @post("/console/sign-in", status_code=303)
@@ -172,20 +171,24 @@ async def sign_in_with_key(request: Request[Any, Any, Any], pool: asyncpg.Pool, 
     cookie = await session.sign_in(pool, settings, account) if account is not None else None
     if cookie is None:
         message = "Paste an API key." if not key else "That API key is unknown or has been revoked."
-        return _sign_in_page(settings, error=message, status_code=401)
+        return await _sign_in_page(pool, settings, error=message, status_code=401)
     return Redirect("/console", status_code=303, cookies=[cookie])
 
 
 @post("/console/sign-in/demo", status_code=303)
 async def sign_in_demo(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
+    # Two locks: `demo_sign_in` is set only by `exporthub dev` (settings.py), and only accounts the seeder
+    # flagged `is_demo` qualify, so a real account is never one click away, even on a dev server.
     if not settings.demo_sign_in:
         raise NotFoundException()
     form = await request.form()
     slug = str(form.get("account") or "")
-    account = await account_by_slug(pool, slug) if slug in {d.slug for d in DEMO_ACCOUNTS} else None
+    account = next((a for a in await demo_accounts(pool) if a.slug == slug), None)
     cookie = await session.sign_in(pool, settings, account) if account is not None else None
     if cookie is None:
-        return _sign_in_page(settings, error="That demo account does not exist here, or is disabled.", status_code=400)
+        return await _sign_in_page(
+            pool, settings, error="That demo account does not exist here, or is disabled.", status_code=400
+        )
     return Redirect("/console", status_code=303, cookies=[cookie])
 
 

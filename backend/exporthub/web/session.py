@@ -24,6 +24,7 @@ from litestar.datastructures import Cookie
 
 from exporthub import console_sessions
 from exporthub.accounts import Account
+from exporthub.keys import CONSOLE_SESSION, CSRF, derive_keys
 from exporthub.settings import Settings
 
 SESSION_COOKIE = "exporthub_session"
@@ -31,18 +32,14 @@ CSRF_COOKIE = "exporthub_csrf"
 CSRF_HEADER = "x-csrftoken"
 
 
-def _derived_key(secret_key: str, purpose: str) -> bytes:
-    """32 bytes for one purpose, so the session signature never shares a key with link signing."""
-    return hashlib.sha256(f"exporthub:{purpose}:{secret_key}".encode()).digest()
-
-
 def _secure(settings: Settings) -> bool:
     return settings.public_url.startswith("https://")
 
 
 def csrf_config(settings: Settings) -> CSRFConfig:
+    # One key here too: a form rendered before a rotation is refused once (403) and works when reloaded.
     return CSRFConfig(
-        secret=_derived_key(settings.secret_key, "console-csrf").hex(),
+        secret=derive_keys(settings.secret_keys[:1], CSRF)[0].hex(),
         cookie_name=CSRF_COOKIE,
         header_name=CSRF_HEADER,
         cookie_httponly=True,  # templates embed the token; scripts never read the cookie
@@ -52,8 +49,8 @@ def csrf_config(settings: Settings) -> CSRFConfig:
     )
 
 
-def _signature(settings: Settings, session_id: uuid.UUID) -> bytes:
-    mac = hmac.new(_derived_key(settings.secret_key, "console-session"), session_id.bytes, hashlib.sha256)
+def _signature(key: bytes, session_id: uuid.UUID) -> bytes:
+    mac = hmac.new(key, session_id.bytes, hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
 
 
@@ -77,7 +74,11 @@ def session_id(connection: ASGIConnection[Any, Any, Any, Any], settings: Setting
         sid = uuid.UUID(hex=id_text)
     except ValueError:
         return None
-    if not hmac.compare_digest(_signature(settings, sid), signature.encode("utf-8", "replace")):
+    given = signature.encode("utf-8", "replace")
+    # Every configured secret verifies (rotation), the first one signs.
+    if not any(
+        hmac.compare_digest(_signature(k, sid), given) for k in derive_keys(settings.secret_keys, CONSOLE_SESSION)
+    ):
         return None
     return sid
 
@@ -97,7 +98,11 @@ async def sign_in(pool: asyncpg.Pool, settings: Settings, account: Account) -> C
     sid = await console_sessions.start_session(pool, account, max_age_seconds=max_age)
     if sid is None:
         return None
-    return _cookie(settings, f"{sid.hex}.{_signature(settings, sid).decode()}", max_age)
+    return _cookie(
+        settings,
+        f"{sid.hex}.{_signature(derive_keys(settings.secret_keys[:1], CONSOLE_SESSION)[0], sid).decode()}",
+        max_age,
+    )
 
 
 async def sign_out(connection: ASGIConnection[Any, Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Cookie:

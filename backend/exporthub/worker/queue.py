@@ -59,7 +59,7 @@ def download_url_for(settings: Settings, job: ExportJob) -> str | None:
     for one in S3). Callers with the storage at hand use `download_link`."""
     if job.expires_at is None or job.file_key is None:
         return None
-    return sign_download_link(settings.public_url, settings.secret_key, job.id, job.expires_at)
+    return sign_download_link(settings.public_url, settings.secret_keys, job.id, job.expires_at)
 
 
 async def download_link(settings: Settings, job: ExportJob, storage: Storage) -> str | None:
