@@ -19,6 +19,7 @@ from exporthub import embedded
 from exporthub.db.migrate import migrate
 from exporthub.db.seed import issue_demo_keys, seed
 from exporthub.settings import Settings, load_settings
+from tests.own_data import OwnHub, own_data_hub
 from tests.support import (
     ROOT,
     Process,
@@ -157,3 +158,10 @@ async def clean_jobs(pool: asyncpg.Pool) -> AsyncIterator[None]:
 async def api(hub: Hub, clean_jobs: None) -> AsyncIterator[httpx.AsyncClient]:
     async with hub.client("acme") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def own_hub(server_settings: Settings, settings: Settings) -> AsyncIterator[OwnHub]:
+    """A hub over an organisation's own schema and catalog (tests/own_data), its source database apart."""
+    async with own_data_hub(server_settings.database_url, settings, ROOT / "test-artifacts" / "logs") as hub:
+        yield hub

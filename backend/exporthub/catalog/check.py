@@ -140,7 +140,8 @@ async def _check_resource(conn: asyncpg.Connection, resource: Resource, problems
         department = await _types(conn, f"SELECT ({resource.department_sql})::text FROM {resource.from_sql} LIMIT 0")
         if isinstance(department, str):
             problems.append(f"{key}.department: {department}")
-    if resource.count_from is not None:
+    filter_fields = (f"{key}.tenant", f"{key}.date:", f"{key}.status:")
+    if resource.count_from is not None and not any(p.startswith(filter_fields) for p in problems):
         filters = [resource.tenant.sql, resource.date_sql, resource.status_sql]
         select = ", ".join(f"({e})" for e in filters if e is not None)
         counted = await _types(conn, f"SELECT {select} FROM {resource.count_from} LIMIT 0")
@@ -155,15 +156,16 @@ async def _check_tenant(conn: asyncpg.Connection, resource: Resource, problems: 
         problems.append(f"{resource.key}.tenant: {found}")
         return
     name = found[0][0]
+    if _canonical(name) != _canonical(tenant.type):
+        problems.append(
+            f"{resource.key}.tenant: declared {tenant.type} (tenant_type), the database says {_readable(name)}"
+        )
+        return
     compared = await _types(
         conn, f"SELECT 1 FROM {resource.from_sql} WHERE {_tenant_test(tenant.sql, tenant.type)} LIMIT 0"
     )
     if isinstance(compared, str):
         problems.append(f"{resource.key}.tenant_type: {compared}")
-    elif _canonical(name) != _canonical(tenant.type):
-        problems.append(
-            f"{resource.key}.tenant: declared {tenant.type} (tenant_type), the database says {_readable(name)}"
-        )
 
 
 _ALIASES = {

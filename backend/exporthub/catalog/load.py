@@ -95,14 +95,17 @@ def parse_catalog(data: dict[str, Any], path: Path) -> Catalog:
     if not isinstance(raw_resources, list) or not raw_resources:
         problems.append("resources: declare at least one [[resources]] table")
         raw_resources = []
+    seen: set[str] = set()
     for index, raw in enumerate(raw_resources):
+        key = raw.get("key") if isinstance(raw, dict) else None
+        if isinstance(key, str) and key in seen:
+            problems.append(f"{key}: a second resource with this key")
+            continue
+        if isinstance(key, str):
+            seen.add(key)
         resource = _resource(raw, index, departments is not None, problems)
-        if resource is None:
-            continue
-        if resource.key in resources:
-            problems.append(f"{resource.key}: a second resource with this key")
-            continue
-        resources[resource.key] = resource
+        if resource is not None:
+            resources[resource.key] = resource
     if problems:
         raise CatalogInvalid(path, problems)
     return Catalog(path=path, resources=resources, departments=departments)
@@ -233,9 +236,10 @@ def _columns(raw: list[Any], where: str, problems: list[str]) -> list[tuple[Colu
             problems.append(f"{at}.width: expected 1 to 200 characters, got {width}")
         if isinstance(key, str) and key in seen:
             problems.append(f"{at}: a second column with this key")
+        if isinstance(key, str):
+            seen.add(key)
         if len(problems) > before:
             continue
-        seen.add(fields["key"])
         column = Column(fields["key"], fields["label"], ColumnType(fields["type"]), fields["sql"], width)
         out.append((column, fields.get("default", False)))
     return out
