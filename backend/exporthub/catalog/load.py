@@ -97,12 +97,12 @@ def parse_catalog(data: dict[str, Any], path: Path) -> Catalog:
         raw_resources = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_resources):
-        key = raw.get("key") if isinstance(raw, dict) else None
-        if isinstance(key, str) and key in seen:
-            problems.append(f"{key}: a second resource with this key")
+        raw_key = raw.get("key") if isinstance(raw, dict) else None
+        if isinstance(raw_key, str) and raw_key in seen:
+            problems.append(f"{raw_key}: a second resource with this key")
             continue
-        if isinstance(key, str):
-            seen.add(key)
+        if isinstance(raw_key, str):
+            seen.add(raw_key)
         resource = _resource(raw, index, departments is not None, problems)
         if resource is not None:
             resources[resource.key] = resource
