@@ -221,7 +221,9 @@ async def _produce(
                     temp_path,
                     query.columns,
                     bom=bool(job.options.get("csvBom", True)),
-                    copy_timeout=config.statement_timeout_ms / 1000,  # else the pool's command_timeout bounds it
+                    # Else the pool's command_timeout bounds it. Later than the server's statement_timeout,
+                    # so that a slow source ends with PostgreSQL's clear cancel, not a client-side timeout.
+                    copy_timeout=config.statement_timeout_ms / 1000 + 10,
                     on_records=lambda rows: _advance(job, state, publish, rows),
                 )
             else:
