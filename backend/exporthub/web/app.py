@@ -23,6 +23,7 @@ from exporthub.web.console import console_router, static_files_router, template_
 from exporthub.web.console_live import SharedFragments, console_socket
 from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import exports_socket
+from exporthub.web.request import ExportHubRequest
 from exporthub.web.session import csrf_config
 from exporthub.worker.queue import ExportQueue, create_queue
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> Litestar:
             "fragments": Provide(provide_fragments, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ExportHubRequest,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ExportHub API",
