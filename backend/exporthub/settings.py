@@ -65,6 +65,7 @@ class Settings:
     webhook_secret_grace_seconds: int = 24 * 3600  # the old secret still signs this long after a rotation
     webhook_allow_private: bool = False  # True lets webhooks reach private/loopback addresses (dev, tests)
     webhook_allowed_cidrs: tuple[str, ...] = ()  # or allow just these networks
+    webhook_allow_http: bool = False  # True lets webhooks go over plain http (dev, tests); else https only
     api_key: str = ""  # for the `exporthub export` client
     # Console: one sign-in button per demo account. No variable sets it: only `exporthub dev` does, through
     # a hidden option of the `serve` it starts (cli.py), so a production environment cannot turn it on.
@@ -221,6 +222,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         webhook_allow_private=_bool(environ, "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
         webhook_allowed_cidrs=_cidrs(environ, "EXPORTHUB_WEBHOOK_ALLOWED_CIDRS"),
+        webhook_allow_http=_bool(environ, "EXPORTHUB_WEBHOOK_ALLOW_HTTP", d.webhook_allow_http),
         api_key=environ.get("EXPORTHUB_API_KEY", ""),
         session_max_age_seconds=_int(environ, "EXPORTHUB_SESSION_MAX_AGE_SECONDS", d.session_max_age_seconds),
         access_recheck_seconds=_float(environ, "EXPORTHUB_ACCESS_RECHECK_SECONDS", d.access_recheck_seconds),
