@@ -161,6 +161,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     gc.set_threshold(10_000, 10, 10)
     # websockets-sansio: with 5,000 sockets it used 18 % less CPU per delivered event and 13 % less
     # memory than uvicorn's default websockets implementation (bench/fanout_bench.py).
+    # h11 rather than httptools: h11 bounds the bytes of a request head still coming in
+    # (h11_max_incomplete_event_size); httptools' limit is fixed and far larger.
     uvicorn.run(
         app,
         host=settings.host,
@@ -168,6 +170,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level="info",
         lifespan="on",
         ws="websockets-sansio",
+        http="h11",
+        ws_max_size=settings.ws_max_message_bytes,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        limit_concurrency=settings.http_max_connections,
+        h11_max_incomplete_event_size=settings.http_max_head_bytes,
     )
     return 0
 

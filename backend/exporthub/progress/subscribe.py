@@ -14,6 +14,11 @@ listener with backoff and subscribes again to every channel that has subscribers
 while Redis was away are lost, so after every reconnect each subscriber receives `RESYNC` and
 should send its client a fresh snapshot.
 
+Slow readers. A subscriber's queue holds what its socket has not sent yet; nothing is ever dropped
+from it silently. Once the bytes waiting pass `queue_budget_bytes`, the subscriber stops queueing
+and calls its `on_overflow` callback: its socket is closed, the client reconnects and gets a
+snapshot, so a lost event always ends in a resync.
+
 A backend cannot be reused after shutdown (litestar 2.25): build one plugin per app.
 """
 
@@ -39,20 +44,49 @@ log = logging.getLogger(__name__)
 
 # Put in a subscriber's stream after Redis came back; not JSON, so never mistaken for an event.
 RESYNC = b"\x00resync"
-# A subscriber that falls this far behind loses its oldest messages rather than growing without bound.
-MAX_BACKLOG = 1000
+DEFAULT_QUEUE_BUDGET_BYTES = 256 * 1024
 RESTART_DELAY_MIN = 0.1
 RESTART_DELAY_MAX = 5.0
 
 
 class EventSubscriber(Subscriber):
-    """A subscriber whose next item can be awaited on its own: cancelling `get()` (a timeout) loses
-    nothing, whereas cancelling `iter_events()`'s generator closes it for good."""
+    """A subscriber whose next item can be awaited on its own (cancelling `get()`, a timeout, loses
+    nothing, whereas cancelling `iter_events()`'s generator closes it for good), and whose queue is
+    bounded in bytes: see the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._budget: int = getattr(self._plugin, "queue_budget_bytes", DEFAULT_QUEUE_BUDGET_BYTES)
+        self._queued_bytes = 0
+        self.overflowed = False
+        self.on_overflow: Callable[[], None] | None = None
+
+    def put_nowait(self, item: bytes | None) -> bool:
+        if item is not None:
+            if self.overflowed:
+                return False
+            self._queued_bytes += len(item)
+            if self._queued_bytes > self._budget:
+                self.overflowed = True
+                self._queued_bytes -= len(item)
+                if self.on_overflow is not None:
+                    self.on_overflow()
+                return False
+        return super().put_nowait(item)
+
+    async def put(self, item: bytes | None) -> None:
+        self.put_nowait(item)  # the queue has no count limit: the byte budget bounds it
 
     async def get(self) -> bytes | None:
         item = await self._queue.get()
         self._queue.task_done()
+        if item is not None:
+            self._queued_bytes -= len(item)
         return item
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
 
 class ResilientPubSubBackend(RedisChannelsPubSubBackend):
@@ -108,14 +142,14 @@ class ResilientPubSubBackend(RedisChannelsPubSubBackend):
 class SupervisedChannelsPlugin(ChannelsPlugin):
     """`ChannelsPlugin` whose Redis listener outlives Redis outages of any length."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, queue_budget_bytes: int = DEFAULT_QUEUE_BUDGET_BYTES) -> None:
         self._redis = redis
         self._recovering = False
+        self.queue_budget_bytes = queue_budget_bytes  # per subscriber, read by EventSubscriber
         super().__init__(
             ResilientPubSubBackend(redis=redis, on_reconnect=self._reconnected),
             arbitrary_channels_allowed=True,
-            subscriber_max_backlog=MAX_BACKLOG,
-            subscriber_backlog_strategy="dropleft",
+            subscriber_max_backlog=None,  # no count limit, and so nothing dropped: bounded in bytes
             subscriber_class=EventSubscriber,
         )
 
@@ -172,4 +206,4 @@ class SupervisedChannelsPlugin(ChannelsPlugin):
 
 def create_channels_plugin(settings: Settings) -> ChannelsPlugin:
     """A new plugin (and Redis client) per app: a backend cannot be started twice."""
-    return SupervisedChannelsPlugin(create_redis(settings.redis_url))
+    return SupervisedChannelsPlugin(create_redis(settings.redis_url), queue_budget_bytes=settings.ws_send_queue_bytes)
