@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 RESYNC = b"\x00resync"
 DEFAULT_QUEUE_BUDGET_BYTES = 256 * 1024
 RESTART_DELAY_MIN = 0.1
+# The listener reads in polls this long, holding the connection's lock only while it reads, so that a
+# subscribe waits at most this long for its turn.
+LISTEN_POLL_SECONDS = 0.05
 RESTART_DELAY_MAX = 5.0
 
 
@@ -91,22 +94,44 @@ class EventSubscriber(Subscriber):
 
 class ResilientPubSubBackend(RedisChannelsPubSubBackend):
     """The stock pub/sub backend, plus: (un)subscribing while Redis is away does not fail the caller
-    (the listener's supervisor subscribes again), and a reconnect made inside redis-py's own retries
-    is reported through `on_reconnect`."""
+    (the listener's supervisor subscribes again), a reconnect made inside redis-py's own retries
+    is reported through `on_reconnect`, and one coroutine at a time uses the connection (`lock`).
+
+    The lock: redis-py's SUBSCRIBE on a pub/sub connection subscribed to nothing first runs a health
+    check (PING, then a read) once `health_check_interval` has passed; with the listener reading,
+    or another SUBSCRIBE checking, at the same moment, asyncio raises "readuntil() called while
+    another coroutine is already waiting" and the socket got 1011. So the listener reads in short
+    polls under the lock, and every (un)subscribe takes it too."""
 
     def __init__(self, *, redis: Redis, on_reconnect: Callable[[], None]) -> None:
         super().__init__(redis=redis)
         self._on_reconnect = on_reconnect
         self._watched: Any = None  # the connection whose reconnects we hear about
+        self.lock = asyncio.Lock()
 
     @property
     def pubsub(self) -> PubSub:
         return self._pub_sub
 
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        """The stock loop, each read under the lock (see the class docstring)."""
+        pubsub = self.pubsub
+        while True:
+            await self._has_subscribed.wait()
+            async with self.lock:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_SECONDS)
+            if message is None:
+                continue
+            channel = message["channel"]
+            # Unsubscribing is not immediate: drop a message of a channel nobody wants any more.
+            if channel in pubsub.channels and channel not in pubsub.pending_unsubscribe_channels:
+                yield channel.decode(), message["data"]
+
     async def subscribe(self, channels: Iterable[str]) -> None:
         channels = list(channels)
         try:
-            await super().subscribe(channels)
+            async with self.lock:
+                await super().subscribe(channels)
         except (RedisError, OSError) as exc:
             # Remembered, so that any reconnect (redis-py's or the supervisor's) subscribes them.
             self.pubsub.channels.update({c.encode(): None for c in channels})
@@ -117,7 +142,8 @@ class ResilientPubSubBackend(RedisChannelsPubSubBackend):
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         channels = list(channels)
         try:
-            await super().unsubscribe(channels)
+            async with self.lock:
+                await super().unsubscribe(channels)
         except (RedisError, OSError) as exc:
             for c in channels:  # so that a reconnect does not subscribe them again
                 self.pubsub.channels.pop(c.encode(), None)
@@ -186,10 +212,11 @@ class SupervisedChannelsPlugin(ChannelsPlugin):
         backend: ResilientPubSubBackend = self._backend  # type: ignore[assignment]
         self._recovering = True
         try:
-            await backend.pubsub.connect()  # raises while Redis is away (after the client's own retries)
-            wanted = [channel for channel, subscribers in self._channels.items() if subscribers]
-            if wanted:
-                await backend.pubsub.subscribe(*wanted)
+            async with backend.lock:
+                await backend.pubsub.connect()  # raises while Redis is away (after the client's own retries)
+                wanted = [channel for channel, subscribers in self._channels.items() if subscribers]
+                if wanted:
+                    await backend.pubsub.subscribe(*wanted)
             backend._watch_connection()
         finally:
             self._recovering = False
