@@ -146,6 +146,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from exporthub.web import log_scrub
     from exporthub.web.app import create_app
 
     if args.demo_sign_in:
@@ -163,7 +164,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # memory than uvicorn's default websockets implementation (bench/fanout_bench.py).
     # h11 rather than httptools: h11 bounds the bytes of a request head still coming in
     # (h11_max_incomplete_event_size); httptools' limit is fixed and far larger.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -176,6 +177,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         limit_concurrency=settings.http_max_connections,
         h11_max_incomplete_event_size=settings.http_max_head_bytes,
     )
+    log_scrub.install()  # after uvicorn.Config, which sets up its loggers
+    uvicorn.Server(config).run()
     return 0
 
 

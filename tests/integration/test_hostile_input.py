@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import uuid
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.conftest import Hub
 
@@ -65,3 +68,17 @@ async def test_a_webhook_host_that_is_not_a_valid_name_is_refused(hub: Hub, clea
         )
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["webhookUrl"]
+
+
+async def test_the_servers_log_holds_no_key_or_signature(hub: Hub) -> None:
+    marker = uuid.uuid4().hex
+    async with httpx.AsyncClient(base_url=hub.base_url) as client:
+        await client.get(f"/api/v1/exports/{uuid.uuid4()}/download?expires=1&signature=sig{marker}")
+        await client.get(f"/healthz?x=1&apiKey=key{marker}&signature=sig{marker}")
+    with contextlib.suppress(Exception):
+        async with connect(f"{hub.base_url.replace('http', 'ws', 1)}/api/v1/exports/ws?apiKey=ws{marker}") as ws:
+            await asyncio.wait_for(ws.recv(), 5)
+    await asyncio.sleep(0.5)
+    log = hub.web.log_path.read_text(errors="replace")
+    assert "/healthz?x=1&apiKey=[redacted]&signature=[redacted]" in log  # the lines are there, scrubbed
+    assert marker not in log
