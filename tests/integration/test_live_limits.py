@@ -121,7 +121,7 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
         # Far more than the kernel's socket buffers, uvicorn's write buffer and the 64 KiB budget hold.
         deadline = time.monotonic() + 30
         sent = 0
-        while sent < 8000 and time.monotonic() < deadline:
+        while sent < 2500 and time.monotonic() < deadline:
             event = {"type": "export.progress", "exportId": f"flood-{sent}", "status": "processing", "pad": padding}
             await redis.publish(channel, json.dumps(event))
             sent += 1
@@ -129,9 +129,16 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
         code = await closed_with(ws, timeout=30)
     await redis.aclose()
     assert code in (CLOSE_TRY_AGAIN, 1006), code  # 1006: the close frame stuck behind the unread bytes
-    # Reconnecting brings a snapshot: whatever was dropped, the client is up to date again.
-    async with connect(ws_url(small_budget_web), additional_headers=headers("initech")) as ws:
-        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "snapshot"
+    # Reconnecting brings a snapshot: whatever was dropped, the client is up to date again. (While the
+    # rest of the flood still streams in from Redis, a new socket may be cut again: retry, as clients do.)
+    snapshot = None
+    async with asyncio.timeout(30):
+        while snapshot is None:
+            with contextlib.suppress(ConnectionClosed):
+                async with connect(ws_url(small_budget_web), additional_headers=headers("initech")) as ws:
+                    snapshot = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await asyncio.sleep(0.5)
+    assert snapshot["type"] == "snapshot"
     log = (hub.log_dir / "web-live-budget.log").read_text(errors="replace")
     assert "too far behind" in log
 
