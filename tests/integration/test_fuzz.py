@@ -24,12 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from exporthub.db.seed import DEMO_ACCOUNTS
 from tests.conftest import Hub
 
 EXAMPLES_PER_MODE = 12  # per operation, once with schema-valid and once with schema-invalid input
 HOSTILE_EXAMPLES = 60
-ACME_KEY = next(d.api_key for d in DEMO_ACCOUNTS if d.slug == "acme")
 FUZZ = settings(
     max_examples=EXAMPLES_PER_MODE,
     deadline=None,
@@ -82,7 +80,7 @@ def test_every_rest_operation_survives_generated_input(hub: Hub, no_exports_afte
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10, [op.label for op in operations]
     session = requests.Session()
-    auth = {"Authorization": f"Bearer {ACME_KEY}"}
+    auth = {"Authorization": f"Bearer {hub.keys['acme']}"}
     before = sum(tally.statuses.values())
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -120,7 +118,7 @@ _COOKIE_NAMES = st.sampled_from(["exporthub_session", "exporthub_csrf", "exporth
 
 
 @st.composite
-def hostile_requests(draw: st.DrawFn) -> tuple[str, str, list[tuple[bytes, bytes]]]:
+def hostile_requests(draw: st.DrawFn, key: str) -> tuple[str, str, list[tuple[bytes, bytes]]]:
     path = draw(st.sampled_from(_PATHS))
     query = draw(
         st.one_of(
@@ -139,7 +137,7 @@ def hostile_requests(draw: st.DrawFn) -> tuple[str, str, list[tuple[bytes, bytes
         name = draw(_COOKIE_NAMES)
         value = draw(st.one_of(_HEADER_TEXT, st.binary(max_size=200).map(lambda b: b.hex())))
         headers.append((b"cookie", f"{name}={value}".encode("latin-1")))
-    authorization = draw(st.one_of(st.none(), st.just(f"Bearer {ACME_KEY}"), _HEADER_TEXT))
+    authorization = draw(st.one_of(st.none(), st.just(f"Bearer {key}"), _HEADER_TEXT))
     if authorization is not None:
         headers.append((b"authorization", authorization.encode("latin-1")))
     for name in draw(st.lists(st.sampled_from(["accept", "content-type", "hx-request", "origin", "x-csrftoken"]))):
@@ -158,13 +156,15 @@ def test_hostile_cookies_headers_and_query_strings(hub: Hub, tally: Tally) -> No
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(request=hostile_requests())
+        @given(request=hostile_requests(hub.keys["acme"]))
         def run(request: tuple[str, str, list[tuple[bytes, bytes]]]) -> None:
             path, query, headers = request
             # Percent-encoded as a client would, but "%", "=" and "&" kept: "%FF" and "%00" arrive raw.
             url = httpx.URL(path, query=quote(query, safe="%=&", errors="surrogatepass").encode())
             try:
                 response = client.get(url, headers=headers)
+            except httpx.LocalProtocolError:  # a header our own client will not send (leading space...)
+                return
             except httpx.RemoteProtocolError:  # refused by the HTTP layer before any handler: not a 5xx
                 tally.record(f"hostile GET {path}", 400, "")
                 return

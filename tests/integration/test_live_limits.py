@@ -18,12 +18,12 @@ from websockets.exceptions import ConnectionClosed
 from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_POLICY, CLOSE_TOO_MANY_SOCKETS, CLOSE_TRY_AGAIN, PINGS_PER_SECOND
 from tests.conftest import Hub
-from tests.integration.test_live import account_id, api_key, drain, ws_url
+from tests.integration.test_live import account_id, drain, ws_url
 from tests.support import free_port, settings_env, start_process, wait_http
 
 
-def headers(account: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key(account)}"}
+def headers(hub: Hub, account: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {hub.keys[account]}"}
 
 
 async def closed_with(ws: ClientConnection, timeout: float = 10) -> int | None:
@@ -36,7 +36,7 @@ async def closed_with(ws: ClientConnection, timeout: float = 10) -> int | None:
 
 
 async def test_a_frame_over_4_kib_closes_the_socket(hub: Hub) -> None:
-    async with connect(ws_url(hub.base_url), additional_headers=headers("initech")) as ws:
+    async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "initech")) as ws:
         await asyncio.wait_for(ws.recv(), 10)  # the snapshot
         await ws.send("x" * 4096)  # at the limit: ignored, the socket stays
         await ws.send("ping")
@@ -46,7 +46,7 @@ async def test_a_frame_over_4_kib_closes_the_socket(hub: Hub) -> None:
 
 
 async def test_text_other_than_ping_is_ignored(hub: Hub) -> None:
-    async with connect(ws_url(hub.base_url), additional_headers=headers("initech")) as ws:
+    async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "initech")) as ws:
         await asyncio.wait_for(ws.recv(), 10)
         for text in ("hello", '{"type": "ping"}', "PONG"):
             await ws.send(text)
@@ -57,7 +57,7 @@ async def test_text_other_than_ping_is_ignored(hub: Hub) -> None:
 
 
 async def test_more_than_10_pings_a_second_close_the_socket_with_1008(hub: Hub) -> None:
-    async with connect(ws_url(hub.base_url), additional_headers=headers("initech")) as ws:
+    async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "initech")) as ws:
         await asyncio.wait_for(ws.recv(), 10)
         for _ in range(PINGS_PER_SECOND):  # at the limit: all answered
             await ws.send("ping")
@@ -80,18 +80,20 @@ async def test_sockets_per_account_are_capped(hub: Hub) -> None:
     async with contextlib.AsyncExitStack() as stack:
         sockets = []
         for _ in range(limit):
-            ws = await stack.enter_async_context(connect(ws_url(hub.base_url), additional_headers=headers("globex")))
+            ws = await stack.enter_async_context(
+                connect(ws_url(hub.base_url), additional_headers=headers(hub, "globex"))
+            )
             await asyncio.wait_for(ws.recv(), 10)
             sockets.append(ws)
-        async with connect(ws_url(hub.base_url), additional_headers=headers("globex")) as refused:
+        async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "globex")) as refused:
             assert await closed_with(refused) == CLOSE_TOO_MANY_SOCKETS
             assert refused.close_reason and "too many" in refused.close_reason
         # Other accounts are not affected, and a freed place can be taken again.
-        async with connect(ws_url(hub.base_url), additional_headers=headers("initech")) as other:
+        async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "initech")) as other:
             assert json.loads(await asyncio.wait_for(other.recv(), 10))["type"] == "snapshot"
         await sockets.pop().close()
         await asyncio.sleep(0.3)
-        async with connect(ws_url(hub.base_url), additional_headers=headers("globex")) as again:
+        async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "globex")) as again:
             assert json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "snapshot"
 
 
@@ -116,7 +118,7 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
     padding = "p" * 8000
     redis = Redis.from_url(hub.settings.redis_url)
     # max_queue=1: the client library stops reading the TCP socket as soon as one frame waits.
-    async with connect(ws_url(small_budget_web), additional_headers=headers("initech"), max_queue=1) as ws:
+    async with connect(ws_url(small_budget_web), additional_headers=headers(hub, "initech"), max_queue=1) as ws:
         await asyncio.wait_for(ws.recv(), 10)
         # Far more than the kernel's socket buffers, uvicorn's write buffer and the 64 KiB budget hold.
         deadline = time.monotonic() + 30
@@ -135,7 +137,7 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
     async with asyncio.timeout(30):
         while snapshot is None:
             with contextlib.suppress(ConnectionClosed):
-                async with connect(ws_url(small_budget_web), additional_headers=headers("initech")) as ws:
+                async with connect(ws_url(small_budget_web), additional_headers=headers(hub, "initech")) as ws:
                     snapshot = json.loads(await asyncio.wait_for(ws.recv(), 10))
             await asyncio.sleep(0.5)
     assert snapshot["type"] == "snapshot"
@@ -149,8 +151,8 @@ async def test_a_slow_reader_does_not_hold_back_others(hub: Hub, small_budget_we
     redis = Redis.from_url(hub.settings.redis_url)
     url = ws_url(small_budget_web)
     async with (
-        connect(url, additional_headers=headers("initech"), max_queue=1) as stuck,
-        connect(url, additional_headers=headers("initech")) as reader,
+        connect(url, additional_headers=headers(hub, "initech"), max_queue=1) as stuck,
+        connect(url, additional_headers=headers(hub, "initech")) as reader,
     ):
         await asyncio.wait_for(stuck.recv(), 10)
         await asyncio.wait_for(reader.recv(), 10)
