@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ async def test_a_killed_worker_is_restarted(server_settings: Settings, tmp_path:
             database_url=url,
             redis_url=with_redis_db(server_settings.redis_url, 12),
             data_dir=tmp_path,
-            secret_key="dev-test",
+            secret_keys=(secrets.token_urlsafe(48),),
             port=port,
             public_url=f"http://127.0.0.1:{port}",
             queue_name=f"exporthub-dev-test:{uuid.uuid4().hex[:8]}",
