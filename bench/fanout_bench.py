@@ -251,7 +251,8 @@ async def run_fanout(
     try:
         acme = await account_by_slug(conn, "acme")
         assert acme is not None, "the acme demo account is missing"
-        with web_process(settings, log_dir, "bench-web-fanout") as web:
+        # Thousands of sockets of one account: lift the per-account cap (50 by default).
+        with web_process(settings, log_dir, "bench-web-fanout", EXPORTHUB_WS_MAX_SOCKETS_PER_ACCOUNT="100000") as web:
             for kind in kinds:
                 if kind == "console":
                     target = await console_target(settings, conn, acme.id)

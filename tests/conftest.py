@@ -73,6 +73,7 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         port=port,
         public_url=f"http://127.0.0.1:{port}",
         webhook_allow_private=True,  # test receivers listen on 127.0.0.1
+        webhook_allow_http=True,  # ... over plain http
         webhook_retry_base_seconds=0.2,
         webhook_poll_seconds=0.1,
     )

@@ -58,6 +58,7 @@ def settings_env(settings: Any, **overrides: str) -> dict[str, str]:
         "EXPORTHUB_S3_PART_SIZE_MIB": str(settings.s3_part_size // (1024 * 1024)),
         "EXPORTHUB_EXPIRY_SWEEP_SECONDS": str(settings.expiry_sweep_seconds),
         "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE": str(settings.webhook_allow_private).lower(),
+        "EXPORTHUB_WEBHOOK_ALLOW_HTTP": str(settings.webhook_allow_http).lower(),
         "EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS": str(settings.webhook_retry_base_seconds),
         "EXPORTHUB_WEBHOOK_POLL_SECONDS": str(settings.webhook_poll_seconds),
     }

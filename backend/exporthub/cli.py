@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -146,6 +146,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from exporthub.web import log_scrub
     from exporthub.web.app import create_app
 
     if args.demo_sign_in:
@@ -161,14 +162,23 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     gc.set_threshold(10_000, 10, 10)
     # websockets-sansio: with 5,000 sockets it used 18 % less CPU per delivered event and 13 % less
     # memory than uvicorn's default websockets implementation (bench/fanout_bench.py).
-    uvicorn.run(
+    # h11 rather than httptools: h11 bounds the bytes of a request head still coming in
+    # (h11_max_incomplete_event_size); httptools' limit is fixed and far larger.
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level="info",
         lifespan="on",
         ws="websockets-sansio",
+        http="h11",
+        ws_max_size=settings.ws_max_message_bytes,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        limit_concurrency=settings.http_max_connections,
+        h11_max_incomplete_event_size=settings.http_max_head_bytes,
     )
+    log_scrub.install()  # after uvicorn.Config, which sets up its loggers
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -218,7 +228,8 @@ def cmd_storage_setup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, seed on first run, then run the web server, a worker and the scheduler until Ctrl-C."""
+    """Migrate, seed on first run, then run the web server, a worker and the scheduler until Ctrl-C
+    (or SIGTERM), restarting any of them that dies."""
     cmd_migrate(settings, args)
     if not asyncio.run(_is_seeded(settings)):
         print("seeding demo data (first run)...", flush=True)
@@ -233,12 +244,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         "EXPORTHUB_SECRET_KEY": ",".join(settings.secret_keys),  # the data dir's one, unless set
     }
     exe = [sys.executable, "-m", "exporthub"]
-    procs = [
-        # Demo data is public: let the console offer one sign-in button per demo account.
-        subprocess.Popen([*exe, "serve", "--demo-sign-in"], env=env),
-        subprocess.Popen([*exe, "worker"], env=env),
-        subprocess.Popen([*exe, "scheduler"], env=env),
-    ]
+    children = {name: subprocess.Popen([*exe, *argv], env=env) for name, argv in DEV_CHILDREN.items()}
     print(
         f"\nExportHub is running.\n  console and API: {settings.public_url}/\n"
         f"  API docs:        {settings.public_url}/schema\n"
@@ -247,17 +253,17 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     )
     _print_keys(keys)
     print("Press Ctrl-C to stop.\n", flush=True)
+    # SIGTERM (docker stop, a test) stops the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        while all(p.poll() is None for p in procs):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                procs[0].wait(timeout=1)
+        _supervise(children, lambda name: subprocess.Popen([*exe, *DEV_CHILDREN[name]], env=env))
     except KeyboardInterrupt:
         pass
     finally:
-        for p in procs:
+        for p in children.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
-        for p in procs:
+        for p in children.values():
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -273,6 +279,43 @@ async def _issue_dev_keys(settings: Settings) -> dict[str, str]:
         return await issue_demo_keys(conn, label="dev")
     finally:
         await conn.close()
+
+
+# Demo data is public: the console offers one sign-in button per demo account.
+DEV_CHILDREN = {"serve": ["serve", "--demo-sign-in"], "worker": ["worker"], "scheduler": ["scheduler"]}
+RESTART_DELAY_MIN = 1.0
+RESTART_DELAY_MAX = 30.0
+STABLE_SECONDS = 60.0  # a child that ran this long before dying is restarted after the shortest delay
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]], start: Callable[[str], subprocess.Popen[bytes]]) -> None:
+    """Run until interrupted; a child that exits is started again after a delay that doubles while
+    it keeps failing fast. `children` is updated in place, so the caller stops the current ones."""
+    started = dict.fromkeys(children, time.monotonic())
+    delay = dict.fromkeys(children, RESTART_DELAY_MIN)
+    due: dict[str, float] = {}
+    while True:
+        now = time.monotonic()
+        for name, proc in children.items():
+            if name in due or proc.poll() is None:
+                continue
+            if now - started[name] >= STABLE_SECONDS:
+                delay[name] = RESTART_DELAY_MIN
+            print(
+                f"exporthub dev: {name} (pid {proc.pid}) exited with code {proc.returncode}; "
+                f"restarting it in {delay[name]:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+            due[name] = now + delay[name]
+            delay[name] = min(delay[name] * 2, RESTART_DELAY_MAX)
+        for name, at in list(due.items()):
+            if now >= at:
+                del due[name]
+                children[name] = start(name)
+                started[name] = time.monotonic()
+                print(f"exporthub dev: {name} restarted (pid {children[name].pid})", file=sys.stderr, flush=True)
+        time.sleep(0.2)
 
 
 async def _is_seeded(settings: Settings) -> bool:

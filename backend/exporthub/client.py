@@ -92,7 +92,7 @@ def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"export {export_id} ended {status['status']}: {reason}", file=sys.stderr)
             return 1
         target = _target(args.output, status["fileName"])
-        download(client, status["downloadUrl"], target, status.get("fileSize"))
+        download(status["downloadUrl"], target, status.get("fileSize"))
         print(target)
     return 0
 
@@ -171,15 +171,23 @@ _BAR = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}]"
 
 
 def _target(output: str | None, file_name: str) -> Path:
+    # The server names the file: keep its last part only, so that "../x" or "/etc/x" stays here.
+    name = Path(file_name.replace("\\", "/")).name or "export"
     if output is None:
-        return Path(file_name)
+        return Path(name)
     path = Path(output)
-    return path / file_name if path.is_dir() else path
+    return path / name if path.is_dir() else path
 
 
-def download(client: httpx.Client, url: str, target: Path, size: int | None) -> None:
+def download(url: str, target: Path, size: int | None, *, transport: httpx.BaseTransport | None = None) -> None:
+    """GET the signed link with a client of its own: the link needs no API key, and its host may be
+    another's (a presigned S3 URL), so the key is never sent along."""
     partial = target.with_name(target.name + ".part")
-    with client.stream("GET", url) as response, partial.open("wb") as out:
+    with (
+        httpx.Client(timeout=30, follow_redirects=True, transport=transport) as client,
+        client.stream("GET", url) as response,
+        partial.open("wb") as out,
+    ):
         response.raise_for_status()
         with tqdm(total=size, unit="B", unit_scale=True, desc="downloading", file=sys.stderr) as bar:
             for chunk in response.iter_bytes(1 << 16):

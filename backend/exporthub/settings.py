@@ -65,6 +65,7 @@ class Settings:
     webhook_secret_grace_seconds: int = 24 * 3600  # the old secret still signs this long after a rotation
     webhook_allow_private: bool = False  # True lets webhooks reach private/loopback addresses (dev, tests)
     webhook_allowed_cidrs: tuple[str, ...] = ()  # or allow just these networks
+    webhook_allow_http: bool = False  # True lets webhooks go over plain http (dev, tests); else https only
     api_key: str = ""  # for the `exporthub export` client
     # Console: one sign-in button per demo account. No variable sets it: only `exporthub dev` does, through
     # a hidden option of the `serve` it starts (cli.py), so a production environment cannot turn it on.
@@ -72,6 +73,14 @@ class Settings:
     session_max_age_seconds: int = 8 * 3600  # a console session's absolute lifetime (never extended by use)
     # Open sockets re-check their key or session this often; revocations announced on Redis close them at once.
     access_recheck_seconds: float = 60.0
+    # Live sockets (web/live.py). The per-account cap is counted per web process.
+    ws_max_sockets_per_account: int = 50
+    ws_send_queue_bytes: int = 256 * 1024  # events waiting for a slow reader; past this its socket is closed
+    ws_max_message_bytes: int = 4096  # largest frame a client may send (uvicorn's ws_max_size)
+    # uvicorn (`exporthub serve`): idle keep-alive connections, open connections, request head size (h11).
+    http_keep_alive_seconds: int = 5
+    http_max_connections: int = 10_000  # more get 503; live sockets count too
+    http_max_head_bytes: int = 16 * 1024
 
     @property
     def storage_dir(self) -> Path:
@@ -221,9 +230,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         webhook_allow_private=_bool(environ, "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
         webhook_allowed_cidrs=_cidrs(environ, "EXPORTHUB_WEBHOOK_ALLOWED_CIDRS"),
+        webhook_allow_http=_bool(environ, "EXPORTHUB_WEBHOOK_ALLOW_HTTP", d.webhook_allow_http),
         api_key=environ.get("EXPORTHUB_API_KEY", ""),
         session_max_age_seconds=_int(environ, "EXPORTHUB_SESSION_MAX_AGE_SECONDS", d.session_max_age_seconds),
         access_recheck_seconds=_float(environ, "EXPORTHUB_ACCESS_RECHECK_SECONDS", d.access_recheck_seconds),
+        ws_max_sockets_per_account=_int(environ, "EXPORTHUB_WS_MAX_SOCKETS_PER_ACCOUNT", d.ws_max_sockets_per_account),
+        ws_send_queue_bytes=_int(environ, "EXPORTHUB_WS_SEND_QUEUE_BYTES", d.ws_send_queue_bytes),
+        ws_max_message_bytes=_int(environ, "EXPORTHUB_WS_MAX_MESSAGE_BYTES", d.ws_max_message_bytes),
+        http_keep_alive_seconds=_int(environ, "EXPORTHUB_HTTP_KEEP_ALIVE_SECONDS", d.http_keep_alive_seconds),
+        http_max_connections=_int(environ, "EXPORTHUB_HTTP_MAX_CONNECTIONS", d.http_max_connections),
+        http_max_head_bytes=_int(environ, "EXPORTHUB_HTTP_MAX_HEAD_BYTES", d.http_max_head_bytes),
     )
 
 

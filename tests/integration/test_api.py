@@ -251,3 +251,18 @@ async def test_demo_keys_map_to_their_own_accounts(hub) -> None:
     for demo in DEMO_ACCOUNTS:
         async with hub.client(demo.slug) as client:
             assert (await client.get("/api/v1/exports")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [("csv", "text/csv; charset=utf-8"), ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")],
+)
+async def test_downloads_are_not_cached_and_name_one_charset(
+    api: httpx.AsyncClient, fmt: str, content_type: str
+) -> None:
+    created = await submit(api, {"format": fmt, "resource": "compliance", "columns": ["recordId"]})
+    status = await wait_status(api, created["exportId"])
+    response = await api.get(status["downloadUrl"])
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == content_type
+    assert response.headers["cache-control"] == "no-store"

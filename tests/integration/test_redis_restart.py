@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -103,3 +104,27 @@ async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, 
     for row in await pool.fetch("SELECT id FROM export_jobs"):
         files = [p for p in isolated.storage_dir.rglob(f"{row['id']}*") if ".tmp" not in p.parts]
         assert len(files) == 1, files
+
+
+async def test_the_first_enqueue_after_a_redis_restart_is_sent_at_once(settings, own_redis: RedisServer) -> None:
+    """A pooled connection from before the restart is dead: the enqueue retries on a fresh one rather
+    than leaving the export to the recovery sweep a minute later."""
+    import redis.asyncio
+
+    from exporthub.worker.queue import create_queue
+
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    queue = create_queue(dataclasses.replace(settings, redis_url=url))
+    await queue.broker.startup()
+    try:
+        await queue.enqueue(uuid.uuid4())  # leaves a connection in the pool
+        own_redis.stop()
+        own_redis.start()
+        await queue.enqueue(uuid.uuid4())
+        client = redis.asyncio.Redis.from_url(url)
+        try:
+            assert await client.xlen(settings.queue_name) == 1  # the one sent after the restart
+        finally:
+            await client.aclose()
+    finally:
+        await queue.broker.shutdown()

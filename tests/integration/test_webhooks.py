@@ -29,6 +29,7 @@ from exporthub.exports.validation import parse_export_request
 from exporthub.settings import Settings
 from exporthub.web.api import submit_and_enqueue
 from exporthub.webhooks import WebhookDispatcher
+from exporthub.webhooks.addresses import REFUSED
 from exporthub.worker.queue import create_queue
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import scratch_database
@@ -388,8 +389,8 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
     async def rebound(host: str, port: int) -> list[str]:
         return ["10.0.0.7"]
 
-    literal = await finished("http://10.0.0.1/hook")
-    named = await finished("http://hooks.example.com/hook")  # resolves to a private address now
+    literal = await finished("https://10.0.0.1/hook")
+    named = await finished("https://hooks.example.com/hook")  # resolves to a private address now
     dispatcher = WebhookDispatcher(scratch_pool, strict, download_url=lambda job: None, resolver=rebound)
     try:
         assert await dispatcher.run_once() == 2  # events recorded by the sweep, then claimed
@@ -410,9 +411,7 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
             None,
             None,
         )
-        assert row["error"].startswith("refused, not retried: webhooks cannot be sent to internal networks")
-    assert "10.0.0.1 is a private address" in by_export[literal]["error"]
-    assert "hooks.example.com resolves to 10.0.0.7" in by_export[named]["error"]
+        assert row["error"] == f"refused, not retried: {REFUSED}"  # nothing about where the name points
     assert ExportStatus.FAILED.value == await scratch_pool.fetchval(
         "SELECT status FROM export_jobs WHERE id = $1", literal
     )

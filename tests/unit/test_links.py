@@ -78,3 +78,9 @@ def test_a_non_ascii_signature_is_invalid_not_a_crash() -> None:
     expires, _ = parts(sign_download_link("http://hub", SECRETS, export_id, NOW + dt.timedelta(hours=1)))
     with pytest.raises(LinkInvalid):
         verify_download_link(SECRETS, export_id, expires, "é" * 64, now=NOW)
+
+
+@pytest.mark.parametrize("signature", ["é", "\udcc3", "", "0" * 5000])
+def test_a_signature_of_any_text_is_invalid_not_an_error(signature: str) -> None:
+    with pytest.raises(LinkInvalid):
+        verify_download_link(SECRETS, uuid.uuid4(), str(int(NOW.timestamp()) + 60), signature, now=NOW)

@@ -18,6 +18,7 @@ from exporthub.settings import Settings, load_settings
 from exporthub.web.api import parse_submission
 from exporthub.webhooks import signing
 from exporthub.webhooks.addresses import (
+    REFUSED,
     AddressPolicy,
     WebhookHostUnresolved,
     WebhookUrlRefused,
@@ -100,12 +101,15 @@ def test_retries_back_off_three_fold_capped_at_an_hour_for_a_day() -> None:
         "ff02::1",
         "::ffff:10.0.0.1",
         "2002:a00:1::1",  # 6to4 wrapping 10.0.0.1
+        "fec0::1",  # site-local
+        "feff::1",
     ],
 )
 async def test_internal_addresses_are_refused(address: str) -> None:
-    url = f"http://[{address}]/hook" if ":" in address else f"http://{address}/hook"
-    with pytest.raises(WebhookUrlRefused, match="internal networks"):
+    url = f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook"
+    with pytest.raises(WebhookUrlRefused) as info:
         await resolve_checked(url, AddressPolicy(), resolver=_no_dns)
+    assert str(info.value) == REFUSED  # the same words for every kind of network
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
@@ -119,8 +123,25 @@ async def test_a_name_is_refused_if_any_of_its_addresses_is_internal() -> None:
         assert (host, port) == ("hooks.example.com", 443)
         return ["93.184.216.34", "10.1.2.3"]
 
-    with pytest.raises(WebhookUrlRefused, match=r"hooks\.example\.com resolves to 10\.1\.2\.3"):
+    with pytest.raises(WebhookUrlRefused) as info:
         await resolve_checked("https://hooks.example.com/x", AddressPolicy(), resolver=resolver)
+    assert str(info.value) == REFUSED and "10.1.2.3" not in str(info.value)  # what it resolved to stays ours
+
+
+async def test_plain_http_is_refused_unless_allowed() -> None:
+    with pytest.raises(WebhookUrlRefused, match="https only"):
+        await resolve_checked("http://93.184.216.34/hook", AddressPolicy(), resolver=_no_dns)
+    allowed = AddressPolicy.from_settings(
+        load_settings({"EXPORTHUB_SECRET_KEY": "x", "EXPORTHUB_WEBHOOK_ALLOW_HTTP": "1"})
+    )
+    assert await resolve_checked("http://93.184.216.34/hook", allowed, resolver=_no_dns)
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example.com", "a..b", ".example.com"])
+async def test_a_host_that_is_not_a_valid_name_is_refused(host: str) -> None:
+    # The system resolver itself: it raises UnicodeError for these before any lookup.
+    with pytest.raises(WebhookUrlRefused, match="not a valid name"):
+        await resolve_checked(f"https://{host}/hook", AddressPolicy())
 
 
 async def test_an_unresolvable_name_is_reported_as_such() -> None:
@@ -128,31 +149,31 @@ async def test_an_unresolvable_name_is_reported_as_such() -> None:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     with pytest.raises(WebhookHostUnresolved, match=r"could not resolve nowhere\.invalid"):
-        await resolve_checked("http://nowhere.invalid/", AddressPolicy(), resolver=resolver)
+        await resolve_checked("https://nowhere.invalid/", AddressPolicy(), resolver=resolver)
 
 
 async def test_configuration_can_allow_private_networks() -> None:
-    assert await resolve_checked("http://127.0.0.1:8080/", AddressPolicy(allow_private=True), _no_dns)
+    assert await resolve_checked("https://127.0.0.1:8080/", AddressPolicy(allow_private=True), _no_dns)
     settings = load_settings({"EXPORTHUB_SECRET_KEY": "x", "EXPORTHUB_WEBHOOK_ALLOWED_CIDRS": "10.0.0.0/8, fd00::/8"})
     policy = AddressPolicy.from_settings(settings)
-    assert await resolve_checked("http://10.9.9.9/", policy, _no_dns)
+    assert await resolve_checked("https://10.9.9.9/", policy, _no_dns)
     with pytest.raises(WebhookUrlRefused):
-        await resolve_checked("http://192.168.1.5/", policy, _no_dns)
+        await resolve_checked("https://192.168.1.5/", policy, _no_dns)
     with pytest.raises(ConfigError, match="EXPORTHUB_WEBHOOK_ALLOWED_CIDRS"):
         load_settings({"EXPORTHUB_SECRET_KEY": "x", "EXPORTHUB_WEBHOOK_ALLOWED_CIDRS": "10.0.0.0/33"})
 
 
 async def test_submit_refuses_a_private_webhook_along_with_other_faults() -> None:
     strict = Settings(webhook_allow_private=False)
-    for url in ("http://10.0.0.1/hook", "http://192.168.1.5/"):
+    for url in ("https://10.0.0.1/hook", "https://192.168.1.5/"):
         with pytest.raises(InvalidRequest) as info:
             await parse_submission({"format": "csv", "resource": "payroll", "webhookUrl": url}, strict, HR)
         assert [p.field for p in info.value.problems] == ["webhookUrl"]
-        assert "internal networks" in info.value.problems[0].message
+        assert info.value.problems[0].message == REFUSED
     with pytest.raises(InvalidRequest) as info:
-        await parse_submission({"format": "csv", "resource": "nope", "webhookUrl": "http://10.0.0.1/"}, strict, HR)
+        await parse_submission({"format": "csv", "resource": "nope", "webhookUrl": "https://10.0.0.1/"}, strict, HR)
     assert {p.field for p in info.value.problems} == {"resource", "webhookUrl"}
-    lenient = Settings(webhook_allow_private=True)
+    lenient = Settings(webhook_allow_private=True, webhook_allow_http=True)
     request = await parse_submission(
         {"format": "csv", "resource": "payroll", "webhookUrl": "http://10.0.0.1/hook"}, lenient, HR
     )
@@ -164,7 +185,7 @@ async def test_delivery_refuses_before_connecting_and_is_not_retried() -> None:
         return ["192.168.1.5"]  # the name pointed elsewhere at submit time
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(_never)) as client:
-        for url, resolver in [("http://10.0.0.1/hook", _no_dns), ("http://hooks.example.com/", rebound)]:
+        for url, resolver in [("https://10.0.0.1/hook", _no_dns), ("https://hooks.example.com/", rebound)]:
             outcome = await send_once(
                 client, url, BODY, {}, policy=AddressPolicy(), timeout_seconds=5, resolver=resolver
             )
@@ -209,7 +230,7 @@ async def test_a_slow_receiver_times_out_and_a_redirect_is_not_followed() -> Non
     def redirect(request: httpx.Request) -> httpx.Response:
         return httpx.Response(302, headers={"Location": "http://169.254.169.254/"})
 
-    policy = AddressPolicy()
+    policy = AddressPolicy(allow_http=True)
     async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
         outcome = await send_once(client, "http://93.184.216.34/", BODY, {}, policy=policy, timeout_seconds=0.2)
     assert outcome.error == "timed out after 0.2 s" and outcome.retry and 150 <= outcome.duration_ms < 1000

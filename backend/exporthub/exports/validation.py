@@ -172,4 +172,14 @@ def _valid_url(value: Any) -> bool:
         parts = urlsplit(value)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and _valid_host(parts.hostname or "")
+
+
+def _valid_host(host: str) -> bool:
+    """Whether DNS could look the host up: IDNA-encodable, no empty label, none over 63 characters
+    (`socket.getaddrinfo` raises UnicodeError, not OSError, for such names)."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True

@@ -14,6 +14,11 @@ listener with backoff and subscribes again to every channel that has subscribers
 while Redis was away are lost, so after every reconnect each subscriber receives `RESYNC` and
 should send its client a fresh snapshot.
 
+Slow readers. A subscriber's queue holds what its socket has not sent yet; nothing is ever dropped
+from it silently. Once the bytes waiting pass `queue_budget_bytes`, the subscriber stops queueing
+and calls its `on_overflow` callback: its socket is closed, the client reconnects and gets a
+snapshot, so a lost event always ends in a resync.
+
 A backend cannot be reused after shutdown (litestar 2.25): build one plugin per app.
 """
 
@@ -22,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
@@ -39,40 +44,94 @@ log = logging.getLogger(__name__)
 
 # Put in a subscriber's stream after Redis came back; not JSON, so never mistaken for an event.
 RESYNC = b"\x00resync"
-# A subscriber that falls this far behind loses its oldest messages rather than growing without bound.
-MAX_BACKLOG = 1000
+DEFAULT_QUEUE_BUDGET_BYTES = 256 * 1024
 RESTART_DELAY_MIN = 0.1
+# The listener reads in polls this long, holding the connection's lock only while it reads, so that a
+# subscribe waits at most this long for its turn.
+LISTEN_POLL_SECONDS = 0.05
 RESTART_DELAY_MAX = 5.0
 
 
 class EventSubscriber(Subscriber):
-    """A subscriber whose next item can be awaited on its own: cancelling `get()` (a timeout) loses
-    nothing, whereas cancelling `iter_events()`'s generator closes it for good."""
+    """A subscriber whose next item can be awaited on its own (cancelling `get()`, a timeout, loses
+    nothing, whereas cancelling `iter_events()`'s generator closes it for good), and whose queue is
+    bounded in bytes: see the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._budget: int = getattr(self._plugin, "queue_budget_bytes", DEFAULT_QUEUE_BUDGET_BYTES)
+        self._queued_bytes = 0
+        self.overflowed = False
+        self.on_overflow: Callable[[], None] | None = None
+
+    def put_nowait(self, item: bytes | None) -> bool:
+        if item is not None:
+            if self.overflowed:
+                return False
+            self._queued_bytes += len(item)
+            if self._queued_bytes > self._budget:
+                self.overflowed = True
+                self._queued_bytes -= len(item)
+                if self.on_overflow is not None:
+                    self.on_overflow()
+                return False
+        return super().put_nowait(item)
+
+    async def put(self, item: bytes | None) -> None:
+        self.put_nowait(item)  # the queue has no count limit: the byte budget bounds it
 
     async def get(self) -> bytes | None:
         item = await self._queue.get()
         self._queue.task_done()
+        if item is not None:
+            self._queued_bytes -= len(item)
         return item
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
 
 class ResilientPubSubBackend(RedisChannelsPubSubBackend):
     """The stock pub/sub backend, plus: (un)subscribing while Redis is away does not fail the caller
-    (the listener's supervisor subscribes again), and a reconnect made inside redis-py's own retries
-    is reported through `on_reconnect`."""
+    (the listener's supervisor subscribes again), a reconnect made inside redis-py's own retries
+    is reported through `on_reconnect`, and one coroutine at a time uses the connection (`lock`).
+
+    The lock: redis-py's SUBSCRIBE on a pub/sub connection subscribed to nothing first runs a health
+    check (PING, then a read) once `health_check_interval` has passed; with the listener reading,
+    or another SUBSCRIBE checking, at the same moment, asyncio raises "readuntil() called while
+    another coroutine is already waiting" and the socket got 1011. So the listener reads in short
+    polls under the lock, and every (un)subscribe takes it too."""
 
     def __init__(self, *, redis: Redis, on_reconnect: Callable[[], None]) -> None:
         super().__init__(redis=redis)
         self._on_reconnect = on_reconnect
         self._watched: Any = None  # the connection whose reconnects we hear about
+        self.lock = asyncio.Lock()
 
     @property
     def pubsub(self) -> PubSub:
         return self._pub_sub
 
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        """The stock loop, each read under the lock (see the class docstring)."""
+        pubsub = self.pubsub
+        while True:
+            await self._has_subscribed.wait()
+            async with self.lock:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_SECONDS)
+            if message is None:
+                continue
+            channel = message["channel"]
+            # Unsubscribing is not immediate: drop a message of a channel nobody wants any more.
+            if channel in pubsub.channels and channel not in pubsub.pending_unsubscribe_channels:
+                yield channel.decode(), message["data"]
+
     async def subscribe(self, channels: Iterable[str]) -> None:
         channels = list(channels)
         try:
-            await super().subscribe(channels)
+            async with self.lock:
+                await super().subscribe(channels)
         except (RedisError, OSError) as exc:
             # Remembered, so that any reconnect (redis-py's or the supervisor's) subscribes them.
             self.pubsub.channels.update({c.encode(): None for c in channels})
@@ -83,7 +142,8 @@ class ResilientPubSubBackend(RedisChannelsPubSubBackend):
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         channels = list(channels)
         try:
-            await super().unsubscribe(channels)
+            async with self.lock:
+                await super().unsubscribe(channels)
         except (RedisError, OSError) as exc:
             for c in channels:  # so that a reconnect does not subscribe them again
                 self.pubsub.channels.pop(c.encode(), None)
@@ -108,14 +168,14 @@ class ResilientPubSubBackend(RedisChannelsPubSubBackend):
 class SupervisedChannelsPlugin(ChannelsPlugin):
     """`ChannelsPlugin` whose Redis listener outlives Redis outages of any length."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, queue_budget_bytes: int = DEFAULT_QUEUE_BUDGET_BYTES) -> None:
         self._redis = redis
         self._recovering = False
+        self.queue_budget_bytes = queue_budget_bytes  # per subscriber, read by EventSubscriber
         super().__init__(
             ResilientPubSubBackend(redis=redis, on_reconnect=self._reconnected),
             arbitrary_channels_allowed=True,
-            subscriber_max_backlog=MAX_BACKLOG,
-            subscriber_backlog_strategy="dropleft",
+            subscriber_max_backlog=None,  # no count limit, and so nothing dropped: bounded in bytes
             subscriber_class=EventSubscriber,
         )
 
@@ -152,10 +212,11 @@ class SupervisedChannelsPlugin(ChannelsPlugin):
         backend: ResilientPubSubBackend = self._backend  # type: ignore[assignment]
         self._recovering = True
         try:
-            await backend.pubsub.connect()  # raises while Redis is away (after the client's own retries)
-            wanted = [channel for channel, subscribers in self._channels.items() if subscribers]
-            if wanted:
-                await backend.pubsub.subscribe(*wanted)
+            async with backend.lock:
+                await backend.pubsub.connect()  # raises while Redis is away (after the client's own retries)
+                wanted = [channel for channel, subscribers in self._channels.items() if subscribers]
+                if wanted:
+                    await backend.pubsub.subscribe(*wanted)
             backend._watch_connection()
         finally:
             self._recovering = False
@@ -172,4 +233,4 @@ class SupervisedChannelsPlugin(ChannelsPlugin):
 
 def create_channels_plugin(settings: Settings) -> ChannelsPlugin:
     """A new plugin (and Redis client) per app: a backend cannot be started twice."""
-    return SupervisedChannelsPlugin(create_redis(settings.redis_url))
+    return SupervisedChannelsPlugin(create_redis(settings.redis_url), queue_budget_bytes=settings.ws_send_queue_bytes)

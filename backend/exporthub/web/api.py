@@ -279,7 +279,14 @@ async def download(
         return Redirect(url, status_code=307)
     if not path.is_file():
         raise NotFound("file for export", export_id)
-    return File(path=path, filename=job.file_name, media_type=job.format.media_type)
+    # Litestar adds "; charset=utf-8" to text/ types itself: give it the bare type, or CSV gets two.
+    # no-store: the file is an account's HR data, and the link works for anyone who has it.
+    return File(
+        path=path,
+        filename=job.file_name,
+        media_type=job.format.media_type.split(";")[0],
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @get("/healthz", tags=["operations"], summary="Whether PostgreSQL and Redis answer")

@@ -22,7 +22,8 @@ from exporthub.web.api import ExportsController, download, healthz
 from exporthub.web.console import console_router, static_files_router, template_config
 from exporthub.web.console_live import SharedFragments, console_socket
 from exporthub.web.errors import EXCEPTION_HANDLERS
-from exporthub.web.live import exports_socket
+from exporthub.web.live import SocketLimits, exports_socket
+from exporthub.web.request import ExportHubRequest
 from exporthub.web.session import csrf_config
 from exporthub.worker.queue import ExportQueue, create_queue
 
@@ -61,6 +62,11 @@ def create_app(settings: Settings) -> Litestar:
     def provide_fragments() -> SharedFragments:
         return fragments
 
+    socket_limits = SocketLimits(settings.ws_max_sockets_per_account)
+
+    def provide_socket_limits() -> SocketLimits:
+        return socket_limits
+
     return Litestar(
         route_handlers=[
             ExportsController,
@@ -85,8 +91,10 @@ def create_app(settings: Settings) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
             "queue": Provide(provide_queue, sync_to_thread=False),
             "fragments": Provide(provide_fragments, sync_to_thread=False),
+            "socket_limits": Provide(provide_socket_limits, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ExportHubRequest,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ExportHub API",

@@ -32,7 +32,16 @@ from exporthub.web.console import (
     render_card,
 )
 from exporthub.web.console_views import card_view
-from exporthub.web.live import ACCESS_CHECK, Received, account_events, origin_allowed
+from exporthub.web.live import (
+    ACCESS_CHECK,
+    CLOSE_TOO_MANY_SOCKETS,
+    Received,
+    SocketCut,
+    SocketLimits,
+    account_events,
+    close_cut,
+    origin_allowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +76,9 @@ async def console_socket(
     settings: Settings,
     channels: ChannelsPlugin,
     fragments: SharedFragments,
+    socket_limits: SocketLimits,
 ) -> None:
-    """Session-authenticated push of card updates.
+    """Session-authenticated push of card updates, with the JSON socket's limits (web/live.py).
 
     Refusals accept first and then close with a 44xx code: a close before accept reaches the browser
     as 1006, which the htmx ws extension retries for ever. Browsers always send Origin on a
@@ -84,30 +94,36 @@ async def console_socket(
     if account is None:
         await socket.close(code=WS_NOT_SIGNED_IN, reason="sign in first")
         return
-    feed = CardFeed(socket, pool, settings, catalog, account, fragments)
-    try:
-        async with account_events(  # before the snapshot
-            channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
-        ) as events:
-            await socket.send_text(await feed.snapshot())
-            async for received in events:
-                if received.type == ACCESS_CHECK:  # signed out, expired, key revoked, account disabled
-                    if await session.session_account(socket, pool, settings) is None:
-                        await socket.close(code=WS_NOT_SIGNED_IN, reason="the session has ended; sign in again")
-                        return
-                elif received.type == "resync":  # Redis was away: events may be lost
-                    await socket.send_text(await feed.snapshot())
-                elif received.type != "client.message":  # the console sends nothing it expects read
-                    update = await feed.on_event(received)
-                    if update:
-                        await socket.send_text(update)
-    except (WebSocketDisconnect, OSError):
-        return
-    except Exception:
-        # 1011 is one of the codes the htmx extension retries; its snapshot then resynchronises the page.
-        log.exception("console socket of account %s failed", account.slug)
-        with contextlib.suppress(Exception):
-            await socket.close(code=1011, reason="internal error")
+    with socket_limits.hold(account.id) as admitted:
+        if not admitted:
+            await socket.close(code=CLOSE_TOO_MANY_SOCKETS, reason="too many live pages open for this account")
+            return
+        feed = CardFeed(socket, pool, settings, catalog, account, fragments)
+        try:
+            async with account_events(  # before the snapshot
+                channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
+            ) as events:
+                await socket.send_text(await feed.snapshot())
+                async for received in events:
+                    if received.type == ACCESS_CHECK:  # signed out, expired, key revoked, account disabled
+                        if await session.session_account(socket, pool, settings) is None:
+                            await socket.close(code=WS_NOT_SIGNED_IN, reason="the session has ended; sign in again")
+                            return
+                    elif received.type == "resync":  # Redis was away: events may be lost
+                        await socket.send_text(await feed.snapshot())
+                    elif received.type != "client.ping":  # the console sends nothing it expects read
+                        update = await feed.on_event(received)
+                        if update:
+                            await socket.send_text(update)
+        except SocketCut as cut:  # 1013 is retried by the htmx extension, and its snapshot catches up
+            await close_cut(socket, cut)
+        except (WebSocketDisconnect, OSError):
+            return
+        except Exception:
+            # 1011 is one of the codes the htmx extension retries; its snapshot then resynchronises the page.
+            log.exception("console socket of account %s failed", account.slug)
+            with contextlib.suppress(Exception):
+                await socket.close(code=1011, reason="internal error")
 
 
 def _progressed(job: ExportJob, event: Mapping[str, Any]) -> ExportJob:

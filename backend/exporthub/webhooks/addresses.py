@@ -1,5 +1,8 @@
-"""Where a webhook may go: never to private, loopback, link-local, multicast, reserved or unspecified
-addresses (SSRF), unless configuration allows it.
+"""Where a webhook may go: over https only, and never to private, loopback, link-local, site-local,
+multicast, reserved or unspecified addresses (SSRF), unless configuration allows it.
+
+A refusal says the same for every internal address (`REFUSED`): the client learns neither what a
+name resolved to nor which kind of network it is in; the reason is logged for operators.
 
 Checked at submit time and again before every attempt, since DNS answers change; the attempt then
 connects to the very address that was checked (no second lookup an attacker could rebind).
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -20,7 +24,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
+log = logging.getLogger(__name__)
+
 RESOLVE_TIMEOUT_SECONDS = 5.0
+REFUSED = "webhooks can only be sent to public addresses"
+HTTPS_ONLY = "webhooks are sent over https only"
+# Deprecated site-local IPv6 (RFC 3879), still routed inside some networks; ipaddress calls it global.
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
 
 
 class WebhookUrlRefused(Exception):
@@ -35,11 +45,13 @@ class WebhookHostUnresolved(WebhookUrlRefused):
 class AddressPolicy:
     allow_private: bool = False
     allowed_networks: tuple[IPNetwork, ...] = ()
+    allow_http: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AddressPolicy:
         return cls(
             allow_private=settings.webhook_allow_private,
+            allow_http=settings.webhook_allow_http,
             allowed_networks=tuple(ipaddress.ip_network(c) for c in settings.webhook_allowed_cidrs),
         )
 
@@ -48,6 +60,8 @@ class AddressPolicy:
         if self.allow_private or any(address in n for n in self.allowed_networks):
             return None
         plain = _embedded_ipv4(address) or address
+        if plain in _SITE_LOCAL:
+            return f"{address} is a site-local address"
         for flag in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
             if getattr(plain, f"is_{flag}"):
                 return f"{address} is a {flag.replace('_', '-')} address"
@@ -74,7 +88,9 @@ async def resolve_checked(url: str, policy: AddressPolicy, resolver: Resolver = 
     parts = urlsplit(url)
     host = parts.hostname
     if parts.scheme not in ("http", "https") or not host:
-        raise WebhookUrlRefused("expected an absolute http:// or https:// URL")
+        raise WebhookUrlRefused("expected an absolute https:// URL")
+    if parts.scheme == "http" and not policy.allow_http:
+        raise WebhookUrlRefused(HTTPS_ONLY)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -83,8 +99,8 @@ async def resolve_checked(url: str, policy: AddressPolicy, resolver: Resolver = 
     for address in addresses:
         reason = policy.refusal(address)
         if reason is not None:
-            shown = "" if str(address) == host else f"{host} resolves to "
-            raise WebhookUrlRefused(f"webhooks cannot be sent to internal networks: {shown}{reason}")
+            log.info("webhook URL refused: %s (%s)", url, reason if str(address) == host else f"{host}: {reason}")
+            raise WebhookUrlRefused(REFUSED)
     return addresses
 
 
@@ -101,6 +117,8 @@ async def _resolve(resolver: Resolver, host: str, port: int) -> list[IPAddress]:
             found = await resolver(host, port)
     except TimeoutError:
         raise WebhookHostUnresolved(f"could not resolve {host} in time") from None
+    except UnicodeError:  # not a valid IDNA name (a label over 63 characters, an empty one): never resolvable
+        raise WebhookUrlRefused("the URL's host is not a valid name") from None
     except OSError as exc:
         raise WebhookHostUnresolved(f"could not resolve {host} ({exc.strerror or exc})") from None
     if not found:

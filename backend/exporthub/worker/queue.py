@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, Context, TaskiqDepends, TaskiqEvents, TaskiqState
+from taskiq.exceptions import SendTaskError
 
 from exporthub.catalog import load_catalog
 from exporthub.connections import Connections, open_connections
@@ -40,7 +41,17 @@ class ExportQueue:
 
     async def enqueue(self, export_id: uuid.UUID) -> None:
         # The task id is the job id, so a re-send names the same job.
-        await self.task.kicker().with_task_id(str(export_id)).kiq(str(export_id))
+        try:
+            await self.task.kicker().with_task_id(str(export_id)).kiq(str(export_id))
+        except SendTaskError:
+            # After Redis restarts, a pooled connection fails on first use ("Connection closed by
+            # server") and the kick does not retry: drop the idle connections and send once more, so
+            # the export starts now rather than at the recovery sweep's next re-send.
+            log.info("enqueue of export %s failed; retrying on a fresh connection", export_id)
+            pool = getattr(self.broker, "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect(inuse_connections=False)  # the worker's listener keeps its own
+            await self.task.kicker().with_task_id(str(export_id)).kiq(str(export_id))
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
