@@ -5,9 +5,12 @@ datetime -> ISO 8601 in UTC with a "+00:00" offset ("2024-01-31T09:30:00+00:00";
 when not zero, e.g. "...09:30:00.000250+00:00"), Decimal -> plain digits (MONEY: two decimals),
 int -> digits.
 
-Formula injection: text that starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
-`'`. That applies to every value of a TEXT column, and to any text that turns up in a typed column;
-numbers, dates and booleans of typed columns are never prefixed (a negative amount stays `-12.50`).
+Formula injection: text that `sanitize.is_formula` calls a formula gets a leading `'`: text that starts
+with `=`, `+`, `-`, `@`, tab or carriage return, or whose first character after leading white space
+(space, NBSP, ideographic space, LF, CR, tab) is one of `=+-@` or their full-width forms (U+FF1D,
+U+FF0B, U+FF0D, U+FF20). That applies to every value of a TEXT column, and to any text that turns up
+in a typed column; numbers, dates and booleans of typed columns are never prefixed (a negative amount
+stays `-12.50`).
 Control characters are kept: CSV has no reason to refuse them.
 """
 
@@ -22,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats.sanitize import FORMULA_PREFIXES, display_text, iso_utc, neutralize_formula
+from exporthub.formats.sanitize import FORMULA_FIRST, display_text, is_formula, iso_utc, neutralize_formula
 
 Formatter = Callable[[Any], str]
 
@@ -88,7 +91,8 @@ def _formatter(column_type: ColumnType) -> Formatter:
                 if value is None:
                     return ""
                 value = display_text(value)
-            return "'" + value if value and value[0] in FORMULA_PREFIXES else value
+            # The first-character test inline: most text starts with a letter or digit.
+            return "'" + value if value and value[0] in FORMULA_FIRST and is_formula(value) else value
 
         return text
 

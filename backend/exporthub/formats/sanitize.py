@@ -5,9 +5,14 @@
   explicit "+00:00" offset (`value.astimezone(UTC).isoformat()`: microseconds appear only when not
   zero; a naive datetime is taken to be UTC already), Decimal -> plain digits, never an exponent
   (MONEY always with two decimals), int -> digits.
-- `neutralize_formula(text)` prefixes a single quote to text that a spreadsheet would run as a formula
-  (OWASP's "CSV injection" list: `=`, `+`, `-`, `@`, tab, carriage return). Only for CSV: in XLSX the
-  string cell type is what keeps such text inert.
+- `is_formula(text)` is the one rule for text a spreadsheet might run as a formula: text that starts
+  with tab or carriage return (OWASP's "CSV injection" list), or whose first character after any
+  leading white space (space, NBSP U+00A0, ideographic space U+3000, LF, CR, tab; no other) is `=`,
+  `+`, `-`, `@` or one of their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), which
+  spreadsheets with an East Asian input method take as the ASCII ones. `csv_copy.csv_text_sql` is
+  the same rule in SQL.
+- `neutralize_formula(text)` prefixes a single quote to such text. Only for CSV: in XLSX the string
+  cell type is what keeps any text inert, whatever it starts with.
 - `excel_text(text)` makes text safe for a worksheet's XML and for Excel's cell limit.
 """
 
@@ -24,7 +29,11 @@ from exporthub.catalog import ColumnType
 
 UTC = dt.UTC
 
-FORMULA_PREFIXES = frozenset("=+-@\t\r")
+FORMULA_SIGNS = "=+-@\uff1d\uff0b\uff0d\uff20"  # = + - @ and their full-width forms
+FORMULA_SPACE = " \u00a0\u3000\n\r\t"  # white space skipped before a sign
+FORMULA_ALONE = "\t\r"  # formulas whatever follows
+# A text can be a formula only if its first character is one of these: a cheap first test.
+FORMULA_FIRST = frozenset(FORMULA_SIGNS + FORMULA_SPACE)
 
 EXCEL_MAX_TEXT = 32_767  # characters in one cell (UTF-16 code units, as Excel counts them)
 
@@ -39,11 +48,19 @@ XML_ILLEGAL_RE = re.compile(rf"{ILLEGAL_CHARACTERS_RE.pattern}|[\ud800-\udfff\uf
 _OOXML_ESCAPE_RE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 
 
+def is_formula(text: str) -> bool:
+    """Whether a spreadsheet might run the text as a formula (the rule is in the module docstring)."""
+    if not text or text[0] not in FORMULA_FIRST:
+        return False
+    if text[0] in FORMULA_ALONE:
+        return True
+    rest = text.lstrip(FORMULA_SPACE)
+    return bool(rest) and rest[0] in FORMULA_SIGNS
+
+
 def neutralize_formula(text: str) -> str:
     """Prefix `'` when a spreadsheet opening the CSV would treat the text as a formula."""
-    if text and text[0] in FORMULA_PREFIXES:
-        return "'" + text
-    return text
+    return "'" + text if is_formula(text) else text
 
 
 def excel_text(text: str) -> str:

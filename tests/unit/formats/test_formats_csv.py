@@ -104,6 +104,30 @@ def test_text_in_a_typed_column_is_neutralised_too(tmp_path: pathlib.Path) -> No
     assert read_csv(path)[1] == ["12", "'=cmd", "'-x", "n/a", "soon", "'-later", "'=yes"]
 
 
+# White space (space, NBSP, ideographic space, LF, CR, tab) before a formula character, and the
+# full-width signs (U+FF1D, U+FF0B, U+FF0D, U+FF20), are formulas too; white space before anything
+# else is not.
+SPACED_FORMULAS = [" =1+2", "\u00a0+1", "\u3000-1", "\n@SUM(A1)", " \t\r\n=x", "\uff1d1+2", "\uff0b1", "\u3000\uff20c"]
+NOT_FORMULAS = [" ", " x", "\u3000\u3000", "\n", "\u2003=1", "\uff03x"]
+
+
+def test_white_space_or_a_full_width_sign_before_a_formula_is_prefixed(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "out.csv"
+    texts = SPACED_FORMULAS + NOT_FORMULAS
+    write_csv(path, [(text, None, None, None, None, None, "\u3000=" + text) for text in texts])
+    data = read_csv(path)[1:]
+    assert [row[0] for row in data] == ["'" + text for text in SPACED_FORMULAS] + NOT_FORMULAS
+    assert [row[6] for row in data] == ["'\u3000=" + text for text in texts]  # text in a typed column
+
+
+def test_a_formula_like_column_label_is_prefixed(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "out.csv"
+    columns = (Column("a", " =Label", ColumnType.TEXT, "r.a"), Column("b", "\uff0bLabel", ColumnType.INTEGER, "r.b"))
+    writer = open_writer("csv", path, columns, title="ignored")
+    writer.close()
+    assert read_csv(path) == [["' =Label", "'\uff0bLabel"]]
+
+
 def test_control_characters_are_kept(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "out.csv"
     text = "a\x00b\x07c\x1bd\ufffe"

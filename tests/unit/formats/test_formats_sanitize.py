@@ -11,6 +11,7 @@ from exporthub.formats.sanitize import (
     XML_ILLEGAL_RE,
     display_text,
     excel_text,
+    is_formula,
     neutralize_formula,
 )
 
@@ -30,13 +31,34 @@ def excel_decode(text: str) -> str:
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
         ("a=b", "a=b"),
-        (" =x", " =x"),
         ("'already", "'already"),
         ("", ""),
+        # white space before a formula character: space, NBSP, ideographic space, LF, CR, tab
+        (" =x", "' =x"),
+        ("\u00a0+1", "'\u00a0+1"),
+        ("\u3000-1", "'\u3000-1"),
+        ("\n@cmd", "'\n@cmd"),
+        (" \u00a0\u3000\n\r\t=x", "' \u00a0\u3000\n\r\t=x"),
+        # full-width = + - @ (U+FF1D, U+FF0B, U+FF0D, U+FF20), first or after white space
+        ("\uff1dSUM(A1)", "'\uff1dSUM(A1)"),
+        ("\uff0b1", "'\uff0b1"),
+        ("\uff0d1", "'\uff0d1"),
+        ("\uff20cmd", "'\uff20cmd"),
+        ("\u3000\uff1d1", "'\u3000\uff1d1"),
+        # not formulas: white space alone or before anything else, other spaces, other full-width signs
+        (" ", " "),
+        (" \u00a0\u3000\n", " \u00a0\u3000\n"),
+        (" x=1", " x=1"),
+        ("\u2003=1", "\u2003=1"),
+        ("\x0b=1", "\x0b=1"),
+        ("\u200b=1", "\u200b=1"),
+        ("\uff03x", "\uff03x"),
+        ("a\uff1d1", "a\uff1d1"),
     ],
 )
 def test_neutralize_formula(text: str, expected: str) -> None:
     assert neutralize_formula(text) == expected
+    assert is_formula(text) is (expected != text)
 
 
 def test_xml_illegal_covers_openpyxl_and_keeps_tab_newline_cr() -> None:
