@@ -25,6 +25,7 @@ from exporthub.exports.query import build_export_query
 from exporthub.exports.validation import parse_export_request
 from exporthub.formats.csv import CsvWriter
 from exporthub.formats.csv_copy import copy_csv, csv_text_sql
+from exporthub.formats.sanitize import FORMULA_SIGNS, FORMULA_SPACE, neutralize_formula
 from exporthub.storage import LocalStorage
 
 HR = load_catalog()  # the HR catalog shipped in the package
@@ -68,6 +69,17 @@ SPECIAL_TEXT = [
     "'already quoted",
     "bell\x07 and \x1b escape \x7f",
     "emoji 🎉 RTL مرحبا \u2028 \ufeff \uffff",
+    " =1+1",
+    "\u00a0+1",
+    "\u3000-1",
+    "\n@cmd",
+    " \u00a0\u3000\n\r\t=x",
+    "\uff1d1+1",
+    "\u3000\uff20cmd",
+    " x=1",
+    "\u3000",
+    "\u2003=1",
+    "\uff03x",
 ]
 SPECIAL_NUMBERS = [
     decimal.Decimal(v)
@@ -79,6 +91,8 @@ text = st.one_of(
     st.sampled_from(SPECIAL_TEXT),
     st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20),
     st.text(alphabet=st.sampled_from(',"\r\n\t=+-@\\. ab'), max_size=8),
+    # white space and formula signs, ASCII and full-width, and their look-alikes
+    st.text(alphabet=st.sampled_from(" \u00a0\u3000\n\r\t\x0b\u2003=+-@\uff1d\uff0b\uff0d\uff20\uff03a'"), max_size=6),
 )
 numbers = st.one_of(
     st.sampled_from(SPECIAL_NUMBERS),
@@ -153,6 +167,16 @@ async def test_copy_csv_is_byte_identical_to_the_reference_writer(
     expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom)
     actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom)
     assert actual == expected
+
+
+async def test_text_cells_are_neutralised_by_the_same_rule_as_in_python(db_conn: asyncpg.Connection) -> None:
+    """Every special text, and each white space or sign alone and before a sign or a letter."""
+    singles = [*FORMULA_SPACE, *FORMULA_SIGNS, "\x0b", "\u2003", "\u200b", "\uff03", "a", "'"]
+    values = [*SPECIAL_TEXT, *singles, *(a + b for a in singles for b in singles)]
+    sql = csv_text_sql(T.TEXT, "$1::text")
+    for value in values:
+        expected = neutralize_formula(value) or None  # COPY writes NULL as an empty cell
+        assert await db_conn.fetchval(f"SELECT {sql}", value) == expected, repr(value)
 
 
 async def test_catalog_columns_have_the_sql_types_the_csv_text_assumes(db_conn: asyncpg.Connection) -> None:

@@ -7,7 +7,10 @@ How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL,
 
 - Cell text: `csv_text_sql` turns each column into the text `CsvWriter` writes (the rules are in its
   docstring), so COPY only has to quote. That SQL needs `DateStyle` ISO and `TimeZone` UTC:
-  `copy_csv` sets both (`SESSION_SQL`) for the transaction.
+  `copy_csv` sets both (`SESSION_SQL`) for the transaction. Formula neutralising is
+  `sanitize.is_formula` in SQL: one `ascii()` test for text that starts with a letter or digit, a
+  regular expression only for text that starts with white space or a sign (measured on 1,000,000
+  texts: 0.18 s, as fast as the former single test; 0.8 s when every text starts with a space).
 - Empty text: COPY writes NULL as nothing and '' as `""`; the reference writes nothing for both. So
   text cells go through NULLIF(x, ''). A row of one empty cell is the exception: the reference writes
   `""` (an empty line would be no record), so a single column gets COALESCE(x, '') instead.
@@ -29,10 +32,27 @@ import asyncpg
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.csv import CsvWriter
-from exporthub.formats.sanitize import FORMULA_PREFIXES
+from exporthub.formats.sanitize import FORMULA_ALONE, FORMULA_FIRST, FORMULA_SIGNS, FORMULA_SPACE
 
-# Characters that get the `'` prefix, as code points for `ascii()` (cheaper than left(x, 1) IN (...)).
-_FORMULA_CODES = ", ".join(str(ord(c)) for c in sorted(FORMULA_PREFIXES))
+
+def _codes(chars: str | frozenset[str]) -> str:
+    """Characters as code points for `ascii()` (cheaper than left(x, 1) IN (...))."""
+    return ", ".join(str(ord(c)) for c in sorted(chars))
+
+
+def _bracket(chars: str) -> str:
+    """A regex bracket expression of exactly these characters, each as a `\\uXXXX` escape (so that
+    none is special, not even `-`), with the backslash doubled for the E'' literal it goes into."""
+    return "[" + "".join(f"\\\\u{ord(c):04x}" for c in chars) + "]"
+
+
+# `sanitize.is_formula` in SQL. A first character outside FORMULA_FIRST (nearly all text) settles it
+# with one `ascii()` test; tab or CR first is a formula; otherwise the regex decides: white space,
+# then a sign. An E'' literal, so that its backslashes mean the same whatever
+# standard_conforming_strings is.
+_FIRST_CODES = _codes(FORMULA_FIRST)
+_ALONE_CODES = _codes(FORMULA_ALONE)
+_FORMULA_RE = f"E'^{_bracket(FORMULA_SPACE)}*{_bracket(FORMULA_SIGNS)}'"
 
 _ISO_MICROSECONDS = 'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'
 
@@ -60,7 +80,11 @@ def csv_text_sql(column_type: ColumnType, expr: str, *, only_column: bool = Fals
     if column_type is ColumnType.TEXT:
         t = f"{x}::text"
         empty = "COALESCE" if only_column else "NULLIF"
-        return f"CASE WHEN ascii({t}) IN ({_FORMULA_CODES}) THEN '''' || {t} ELSE {empty}({t}, '') END"
+        return (
+            f"CASE WHEN ascii({t}) NOT IN ({_FIRST_CODES}) THEN {empty}({t}, '')"
+            f" WHEN ascii({t}) IN ({_ALONE_CODES}) OR {t} ~ {_FORMULA_RE} THEN '''' || {t}"
+            f" ELSE {empty}({t}, '') END"
+        )
     if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.BOOLEAN):
         # int -> digits; numeric -> plain digits at its own scale (never an exponent), as
         # format(Decimal, "f"); boolean -> 'true' / 'false'.

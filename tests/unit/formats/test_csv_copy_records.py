@@ -14,6 +14,8 @@ from exporthub.formats.csv_copy import CrlfRecords
 CELL = st.one_of(
     st.sampled_from(["", "\\.", '"', '""', "a,b", 'say "hi"', "two\nlines", "cr\rlf\r\n", "\n", "plain"]),
     st.text(alphabet=st.sampled_from('ab,"\r\n\\. é')),
+    # neutralised formulas behind white space: a quote then CR or LF, inside a quoted cell
+    st.sampled_from(["'\n=1", "'\r\n+1", "' \u00a0\u3000\n\r\t=x", "'\uff1d1", "'\u3000\uff20cmd", '\'\r"="']),
 )
 
 
