@@ -69,7 +69,8 @@ EXPECTED_SQL = {
     ),
 }
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# README: tab or CR first, or =+-@ or their full-width forms after leading white space.
+FORMULA_LIKE = re.compile("[\t\r]|[ \u00a0\u3000\n\r\t]*[-=+@\uff1d\uff0b\uff0d\uff20]")
 XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -107,7 +108,7 @@ def csv_text(value: Any, kind: ColumnType) -> str:
         return value.astimezone(dt.UTC).isoformat()
     if kind in (ColumnType.DATE, ColumnType.INTEGER):
         return str(value)
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return "'" + value if FORMULA_LIKE.match(value) else value
 
 
 def assert_xlsx_cell(cell: Any, value: Any, kind: ColumnType, where: str) -> None:
@@ -196,7 +197,7 @@ async def test_export_matches_the_database_cell_for_cell(
             for cell, key, kind in zip(cells, columns, kinds, strict=True):
                 assert_xlsx_cell(cell, row[key], kind, f"row {i + 1} {key}")
                 v = row[key]
-                checked_formulas += isinstance(v, str) and v.startswith(FORMULA_START)
+                checked_formulas += isinstance(v, str) and bool(FORMULA_LIKE.match(v))
         widths = [sheet.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width for i in range(len(columns))]
         assert widths == pytest.approx([spec.column(k).width for k in columns], abs=1)
     if "notes" in columns or "memo" in columns:

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from tests.integration.helpers import export_and_download, submit, wait_status
 from tests.own_data import CATALOG, OwnHub, cli
 
 T = ColumnType
+# README: tab or CR first, or =+-@ or their full-width forms after leading white space.
+FORMULA_LIKE = re.compile("[\t\r]|[ \u00a0\u3000\n\r\t]*[-=+@\uff1d\uff0b\uff0d\uff20]")
 # The rows each resource must export for a company, as plain SQL over the source schema (the oracle:
 # written independently of the catalog's expressions), with the type of each column.
 ORACLE: dict[str, tuple[str, tuple[ColumnType, ...]]] = {
@@ -74,7 +77,7 @@ def csv_text(value: Any, column_type: ColumnType) -> str:
         return value.astimezone(dt.UTC).isoformat()
     if column_type in (T.DATE, T.INTEGER):
         return str(value.isoformat() if column_type is T.DATE else value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return "'" + value if FORMULA_LIKE.match(value) else value
 
 
 def xlsx_value(value: Any, column_type: ColumnType) -> Any:

@@ -49,13 +49,13 @@ INSERT INTO teams VALUES
     ('nw-001', 'OPS', 'Operations'), ('nw-001', 'KIT', 'Kitchen'), ('nw-001', 'FOH', 'Front of house'),
     ('cw-002', 'OPS', 'Operations'), ('cw-002', 'DEL', 'Delivery'), ('cw-002', 'EMPTY', 'Nobody yet');
 
--- 40 staff at Northwind (nw-001), 15 at Contoso (cw-002); names include a formula look-alike,
--- a comma and quotes, and non-Latin script.
+-- 40 staff at Northwind (nw-001), 15 at Contoso (cw-002); names include formula look-alikes (also
+-- behind white space, and a full-width equals sign), a comma and quotes, and non-Latin script.
 INSERT INTO staff
 SELECT n,
        CASE WHEN n <= 40 THEN 'nw-001' ELSE 'cw-002' END,
        CASE n WHEN 3 THEN '=HYPERLINK("http://x","y")' WHEN 7 THEN 'Zoë "Z", Smith' WHEN 11 THEN 'Ελένη Παππά'
-              ELSE 'Person ' || n END,
+              WHEN 13 THEN U&' \00A0=1+1' WHEN 17 THEN U&'\3000\FF1DSUM(A1)' ELSE 'Person ' || n END,
        CASE WHEN n <= 40 THEN (ARRAY['OPS', 'KIT', 'FOH'])[n % 3 + 1] ELSE (ARRAY['OPS', 'DEL'])[n % 2 + 1] END,
        n % 5 <> 0,
        DATE '2020-01-01' + n * 17,

@@ -4,8 +4,9 @@ Each sheet has a bold header row, panes frozen below it, an autofilter over head
 columns' widths. After `max_rows_per_sheet` data rows the export goes on in "<title> (2)", "(3)", ...
 
 Cells, by column type (a value of an unexpected Python type is written as text, see below):
-- TEXT: always a string cell (`t="inlineStr"`), so "=SUM(A1)" or "#N/A" stays text and nothing is
-  ever a formula; hence no quote prefix as in CSV, the text is kept as is, except that characters
+- TEXT: always a string cell (`t="inlineStr"`), so "=SUM(A1)", " =SUM(A1)", "\uff1dSUM(A1)" or "#N/A"
+  stays text and nothing is ever a formula (whatever `sanitize.is_formula` says, which is the CSV
+  rule); hence no quote prefix as in CSV, the text is kept as is, except that characters
   XML forbids are stripped, `_xHHHH_` is escaped so that Excel shows it literally, and text is cut
   at Excel's 32,767 characters (`sanitize.excel_text`). Empty text is an empty cell.
 - INTEGER ("0"), DECIMAL ("#,##0.00##"), MONEY ("#,##0.00"): numbers. Excel numbers are doubles

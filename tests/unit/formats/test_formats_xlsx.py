@@ -125,6 +125,7 @@ def test_typed_cells_cell_by_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
 def test_formula_like_text_is_an_inert_string_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
     path = tmp_path / "out.xlsx"
     texts = ["=1+2", '=HYPERLINK("http://evil","x")', "+1", "-1", "@SUM(A1)", "#N/A", "#DIV/0!", "=", "\tx"]
+    texts += [" =1+2", "\u00a0+1", "\u3000-1", "\n@SUM(A1)", "\r\t=x", "\uff1d1+2", "\u3000\uff20cmd"]
     write_xlsx(path, [(text, None, None, None, None, None, None) for text in texts])
     sheet = openpyxl.load_workbook(path).active
     cells = [row[0] for row in sheet.iter_rows(min_row=2)]

@@ -103,6 +103,7 @@ def assert_same_as_reference(tmp_path: pathlib.Path, columns: Any, batches: list
 
 EXACT = 10**15
 FORMULAS = ["=1+2", "+1", "-1", "@A1", "\t=x", "\r=x", '=HYPERLINK("http://x","y")', "#N/A", "="]
+FORMULAS += [" =1+2", "\u00a0+1", "\u3000-1", "\n@A1", " \r\n=x", "\uff1d1+2", "\uff0b1", "\u3000\uff20A1"]
 texts = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12),  # control characters, & < > ...
@@ -227,6 +228,20 @@ def test_edge_values_are_the_reference(tmp_path: pathlib.Path) -> None:
         (None, None, Decimal("1234567890123456.7"), Decimal("0.1000000000000000055511151231257827"), None, None, None),
     ]
     assert_same_as_reference(tmp_path, COLUMNS, [rows[:5], rows[5:]], title="Edges")
+
+
+def test_formula_like_text_is_an_inline_string_kept_as_is_like_the_reference(tmp_path: pathlib.Path) -> None:
+    """In every column, text that CSV would prefix with `'` (white space or full-width signs too) is a
+    string cell of the very text: the cell type, not a prefix, keeps it inert."""
+    rows = [(text, text, None, None, None, None, text) for text in FORMULAS]
+    assert_same_as_reference(tmp_path, COLUMNS, [rows], title="Formulas")
+    cells = raw_cells(tmp_path / "stream.xlsx")[0]
+    for n, text in enumerate(FORMULAS, start=2):
+        for letter in "ABG":
+            kind, (value, _space), _number = cells[f"{letter}{n}"]
+            assert (kind, value) == ("inlineStr", text), (letter, text)
+    with zipfile.ZipFile(tmp_path / "stream.xlsx") as archive:
+        assert b"<f>" not in archive.read("xl/worksheets/sheet1.xml")
 
 
 def test_payroll_rows_are_the_reference(tmp_path: pathlib.Path) -> None:
