@@ -10,7 +10,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from exporthub import __version__
@@ -19,6 +18,7 @@ from exporthub.connections import open_connections
 from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.settings import Settings
 from exporthub.web.api import ExportsController, download, healthz
+from exporthub.web.api_docs import OfflineScalarRenderPlugin, openapi_router
 from exporthub.web.console import console_router, static_files_router, template_config
 from exporthub.web.console_live import SharedFragments, console_socket
 from exporthub.web.errors import EXCEPTION_HANDLERS
@@ -102,7 +102,8 @@ def create_app(settings: Settings) -> Litestar:
             description="Asynchronous CSV, XLSX and PDF exports of HR data. Authenticate with "
             "`Authorization: Bearer <api key>`.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            openapi_router=openapi_router("/schema"),
+            render_plugins=[OfflineScalarRenderPlugin()],  # from our /static, under a strict CSP
             components=Components(
                 security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
             ),
