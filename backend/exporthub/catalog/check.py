@@ -168,15 +168,8 @@ async def _check_tenant(conn: asyncpg.Connection, resource: Resource, problems: 
         problems.append(f"{resource.key}.tenant_type: {compared}")
 
 
-_ALIASES = {
-    "integer": "int4",
-    "int": "int4",
-    "smallint": "int2",
-    "bigint": "int8",
-    "boolean": "bool",
-    "character varying": "varchar",
-    "timestamp with time zone": "timestamptz",
-}
+# Names a catalog may give tenant_type, back to PostgreSQL's own (`integer` -> int4).
+_ALIASES = {readable: name for name, readable in _READABLE.items()} | {"int": "int4"}
 
 
 def _canonical(type_name: str) -> str:
