@@ -75,97 +75,84 @@ async def _types(conn: asyncpg.Connection, sql: str) -> list[tuple[str, str]] | 
     return [(a.type.name, a.type.kind) for a in statement.get_attributes()]
 
 
+async def _run(conn: asyncpg.Connection, problems: list[str], field: str, sql: str) -> list[tuple[str, str]] | None:
+    """The result types of `sql` (run with LIMIT 0), or None with the database's error recorded for `field`."""
+    found = await _types(conn, f"{sql} LIMIT 0")
+    if isinstance(found, str):
+        problems.append(f"{field}: {found}")
+        return None
+    return found
+
+
 def _type_problem(where: str, declared: ColumnType, name: str, kind: str) -> str | None:
     if name in ACCEPTED_TYPES[declared] or (declared is ColumnType.TEXT and kind == "e"):  # enums read as text
         return None
     return f"{where}: declared {declared.value}, the database says {_readable(name)}{_hint(declared, name)}"
 
 
-async def _check_departments(conn: asyncpg.Connection, departments: Departments, problems: list[str]) -> None:
-    error = await _types(conn, f"SELECT 1 FROM {departments.from_sql} LIMIT 0")
-    if isinstance(error, str):
-        problems.append(f"departments.from: {error}")
-        return
-    for field, sql in (
-        ("tenant", _tenant_test(departments.tenant.sql, departments.tenant.type)),
-        ("id", f"SELECT ({departments.id_sql})::text FROM {departments.from_sql} LIMIT 0"),
-        ("name", f"SELECT ({departments.name_sql})::text FROM {departments.from_sql} LIMIT 0"),
-        ("order_by", f"SELECT 1 FROM {departments.from_sql} ORDER BY {departments.order_by} LIMIT 0"),
-    ):
-        if field == "tenant":
-            sql = f"SELECT 1 FROM {departments.from_sql} WHERE {sql} LIMIT 0"
-        found = await _types(conn, sql)
-        if isinstance(found, str):
-            problems.append(f"departments.{field}: {found}")
-
-
 def _tenant_test(tenant_sql: str, tenant_type: str) -> str:
     return f"({tenant_sql}) = $1::text::{tenant_type}"
 
 
-async def _check_resource(conn: asyncpg.Connection, resource: Resource, problems: list[str]) -> None:
-    key = resource.key
-    error = await _types(conn, f"SELECT 1 FROM {resource.from_sql} LIMIT 0")
-    if isinstance(error, str):
-        problems.append(f"{key}.from: {error}")
+async def _check_departments(conn: asyncpg.Connection, departments: Departments, problems: list[str]) -> None:
+    source = departments.from_sql
+    if await _run(conn, problems, "departments.from", f"SELECT 1 FROM {source}") is None:
         return
-    found = await _types(
-        conn, f"SELECT {', '.join(f'({c.sql})' for c in resource.columns)} FROM {resource.from_sql} LIMIT 0"
-    )
-    if isinstance(found, str):  # find the culprits one by one
-        for column in resource.columns:
-            one = await _types(conn, f"SELECT ({column.sql}) FROM {resource.from_sql} LIMIT 0")
-            if isinstance(one, str):
-                problems.append(f"{key}.columns.{column.key}: {one}")
-            else:
-                _append(problems, _type_problem(f"{key}.columns.{column.key}", column.type, *one[0]))
-    else:
-        for column, (name, kind) in zip(resource.columns, found, strict=True):
-            _append(problems, _type_problem(f"{key}.columns.{column.key}", column.type, name, kind))
-    await _check_tenant(conn, resource, problems)
-    order = await _types(conn, f"SELECT 1 FROM {resource.from_sql} ORDER BY {resource.order_by} LIMIT 0")
-    if isinstance(order, str):
-        problems.append(f"{key}.order_by: {order}")
+    tenant = _tenant_test(departments.tenant.sql, departments.tenant.type)
+    await _run(conn, problems, "departments.tenant", f"SELECT 1 FROM {source} WHERE {tenant}")
+    await _run(conn, problems, "departments.id", f"SELECT ({departments.id_sql})::text FROM {source}")
+    await _run(conn, problems, "departments.name", f"SELECT ({departments.name_sql})::text FROM {source}")
+    await _run(conn, problems, "departments.order_by", f"SELECT 1 FROM {source} ORDER BY {departments.order_by}")
+
+
+async def _check_resource(conn: asyncpg.Connection, resource: Resource, problems: list[str]) -> None:
+    key, source = resource.key, resource.from_sql
+    if await _run(conn, problems, f"{key}.from", f"SELECT 1 FROM {source}") is None:
+        return
+    everything = ", ".join(f"({c.sql})" for c in resource.columns)
+    found = await _types(conn, f"SELECT {everything} FROM {source} LIMIT 0")
+    for index, column in enumerate(resource.columns):
+        field = f"{key}.columns.{column.key}"
+        if isinstance(found, str):  # find the culprits one by one
+            one = await _run(conn, problems, field, f"SELECT ({column.sql}) FROM {source}")
+            types = one[0] if one else None
+        else:
+            types = found[index]
+        if types is not None:
+            _append(problems, _type_problem(field, column.type, *types))
+    filters_ok = await _check_tenant(conn, resource, problems)
+    await _run(conn, problems, f"{key}.order_by", f"SELECT 1 FROM {source} ORDER BY {resource.order_by}")
     if resource.date_sql is not None:
-        date = await _types(conn, f"SELECT ({resource.date_sql}) FROM {resource.from_sql} LIMIT 0")
-        if isinstance(date, str):
-            problems.append(f"{key}.date: {date}")
-        elif date[0][0] not in _DATE_TYPES:
+        date = await _run(conn, problems, f"{key}.date", f"SELECT ({resource.date_sql}) FROM {source}")
+        if date is not None and date[0][0] not in _DATE_TYPES:
             problems.append(f"{key}.date: expected a date or timestamp, the database says {_readable(date[0][0])}")
+        filters_ok = filters_ok and date is not None
     if resource.status_sql is not None:
-        status = await _types(conn, f"SELECT ({resource.status_sql})::text FROM {resource.from_sql} LIMIT 0")
-        if isinstance(status, str):
-            problems.append(f"{key}.status: {status}")
+        status = await _run(conn, problems, f"{key}.status", f"SELECT ({resource.status_sql})::text FROM {source}")
+        filters_ok = filters_ok and status is not None
     if resource.department_sql is not None:
-        department = await _types(conn, f"SELECT ({resource.department_sql})::text FROM {resource.from_sql} LIMIT 0")
-        if isinstance(department, str):
-            problems.append(f"{key}.department: {department}")
-    filter_fields = (f"{key}.tenant", f"{key}.date:", f"{key}.status:")
-    if resource.count_from is not None and not any(p.startswith(filter_fields) for p in problems):
-        filters = [resource.tenant.sql, resource.date_sql, resource.status_sql]
-        select = ", ".join(f"({e})" for e in filters if e is not None)
-        counted = await _types(conn, f"SELECT {select} FROM {resource.count_from} LIMIT 0")
+        await _run(conn, problems, f"{key}.department", f"SELECT ({resource.department_sql})::text FROM {source}")
+    if resource.count_from is not None and filters_ok:  # a broken filter expression is reported once, above
+        read = ", ".join(f"({e})" for e in (resource.tenant.sql, resource.date_sql, resource.status_sql) if e)
+        counted = await _types(conn, f"SELECT {read} FROM {resource.count_from} LIMIT 0")
         if isinstance(counted, str):
             problems.append(f"{key}.count_from: {counted} (tenant, date and status must read only count_from)")
 
 
-async def _check_tenant(conn: asyncpg.Connection, resource: Resource, problems: list[str]) -> None:
-    tenant = resource.tenant
-    found = await _types(conn, f"SELECT ({tenant.sql}) FROM {resource.from_sql} LIMIT 0")
-    if isinstance(found, str):
-        problems.append(f"{resource.key}.tenant: {found}")
-        return
+async def _check_tenant(conn: asyncpg.Connection, resource: Resource, problems: list[str]) -> bool:
+    """Whether the tenant expression runs and has the declared type."""
+    tenant, source = resource.tenant, resource.from_sql
+    found = await _run(conn, problems, f"{resource.key}.tenant", f"SELECT ({tenant.sql}) FROM {source}")
+    if found is None:
+        return False
     name = found[0][0]
     if _canonical(name) != _canonical(tenant.type):
         problems.append(
             f"{resource.key}.tenant: declared {tenant.type} (tenant_type), the database says {_readable(name)}"
         )
-        return
-    compared = await _types(
-        conn, f"SELECT 1 FROM {resource.from_sql} WHERE {_tenant_test(tenant.sql, tenant.type)} LIMIT 0"
-    )
-    if isinstance(compared, str):
-        problems.append(f"{resource.key}.tenant_type: {compared}")
+        return False
+    compared = f"SELECT 1 FROM {source} WHERE {_tenant_test(tenant.sql, tenant.type)}"
+    return await _run(conn, problems, f"{resource.key}.tenant_type", compared) is not None
 
 
 # Names a catalog may give tenant_type, back to PostgreSQL's own (`integer` -> int4).

@@ -133,14 +133,17 @@ def announcement_for(job: ExportJob, catalog: Catalog) -> str:
     return f"{name} ({fmt}): {STATUS_LABELS[job.status].lower()}."
 
 
-async def departments_of(source: asyncpg.Pool, catalog: Catalog, account: Account) -> list[Department]:
+async def departments_of(source: asyncpg.Pool, catalog: Catalog, account: Account, form: FormView) -> list[Department]:
+    """The department filter's choices, when the form's resource has that filter."""
+    if form.resource.department_sql is None:
+        return []
     return departments_from(await service.list_departments(source, catalog, account))
 
 
 async def render_form(
     request: Request[Any, Any, Any], source: asyncpg.Pool, catalog: Catalog, account: Account, form: FormView
 ) -> str:
-    departments = await departments_of(source, catalog, account) if form.resource.department_sql else []
+    departments = await departments_of(source, catalog, account, form)
     return render(request, "partials/export_form.html", form=form, departments=departments)
 
 
@@ -244,7 +247,7 @@ async def form_fields(
     date_to: str = "",
 ) -> Response[str]:
     form = new_form(service.resources_for(catalog, account), resource, date_from=date_from, date_to=date_to)
-    departments = await departments_of(source, catalog, account) if form.resource.department_sql else []
+    departments = await departments_of(source, catalog, account, form)
     return html(render(request, "partials/resource_fields.html", form=form, departments=departments))
 
 
