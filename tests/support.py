@@ -134,6 +134,20 @@ def wait_http(url: str, timeout: float, proc: Process) -> None:
 
 
 @contextlib.contextmanager
+def extra_web(settings: Any, name: str, log_dir: Path, **env: str) -> Iterator[str]:
+    """One more `exporthub serve` on the same database and Redis, with `env` on top: its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"EXPORTHUB_PORT": str(port), "EXPORTHUB_PUBLIC_URL": base, **env}
+    web = start_process(name, ["serve"], settings_env(settings, **env), log_dir)
+    try:
+        wait_http(f"{base}/healthz", 30, web)
+        yield base
+    finally:
+        web.stop()
+
+
+@contextlib.contextmanager
 def running(*procs: Process) -> Iterator[None]:
     try:
         yield

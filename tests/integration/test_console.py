@@ -27,6 +27,7 @@ from tests.integration.helpers import new_key, submit, wait_status
 from tests.support import (
     Process,
     exporthub_command,
+    extra_web,
     free_port,
     hidden_token,
     running,
@@ -258,21 +259,14 @@ async def test_a_session_made_with_a_revoked_key_ends_at_its_next_request(hub: H
 @pytest.fixture(scope="module")
 def short_hub(hub: Hub) -> Iterator[str]:
     """A web server whose console sessions last 3 s and whose sockets re-check access every 0.5 s."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = settings_env(
+    with extra_web(
         hub.settings,
-        EXPORTHUB_PORT=str(port),
-        EXPORTHUB_PUBLIC_URL=url,
+        "web-short-sessions",
+        hub.log_dir,
         EXPORTHUB_SESSION_MAX_AGE_SECONDS="3",
         EXPORTHUB_ACCESS_RECHECK_SECONDS="0.5",
-    )
-    web = start_process("web-short-sessions", ["serve"], env, hub.log_dir)
-    try:
-        wait_http(f"{url}/healthz", 30, web)
+    ) as url:
         yield url
-    finally:
-        web.stop()
 
 
 async def test_the_session_lifetime_does_not_slide(hub: Hub, short_hub: str) -> None:

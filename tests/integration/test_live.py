@@ -30,7 +30,16 @@ from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED
 from tests.conftest import Hub
 from tests.integration.helpers import new_key, submit, wait_status
-from tests.support import Process, exporthub_command, free_port, settings_env, start_process, wait_for, wait_http
+from tests.support import (
+    Process,
+    exporthub_command,
+    extra_web,
+    free_port,
+    settings_env,
+    start_process,
+    wait_for,
+    wait_http,
+)
 
 WS_PATH = "/api/v1/exports/ws"
 SMALL = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
@@ -208,15 +217,8 @@ async def test_a_revoked_keys_socket_is_closed_at_once(hub: Hub, pool: asyncpg.P
 @pytest.fixture(scope="module")
 def rechecking_web(hub: Hub) -> Iterator[str]:
     """A web server whose sockets re-check their key every 0.5 s."""
-    port = free_port()
-    env = settings_env(hub.settings, EXPORTHUB_PORT=str(port), EXPORTHUB_ACCESS_RECHECK_SECONDS="0.5")
-    web = start_process("web-live-recheck", ["serve"], env, hub.log_dir)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz", 30, web)
+    with extra_web(hub.settings, "web-live-recheck", hub.log_dir, EXPORTHUB_ACCESS_RECHECK_SECONDS="0.5") as base:
         yield base
-    finally:
-        web.stop()
 
 
 async def test_a_lost_announcement_is_made_up_for_by_the_periodic_recheck(
@@ -234,15 +236,8 @@ async def test_a_lost_announcement_is_made_up_for_by_the_periodic_recheck(
 @pytest.fixture(scope="module")
 def second_web(hub: Hub) -> Iterator[str]:
     """Another `exporthub serve` on the same database and Redis: the base URL it answers on."""
-    port = free_port()
-    env = settings_env(hub.settings, EXPORTHUB_PORT=str(port))
-    web = start_process("web-live-2", ["serve"], env, hub.log_dir)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz", 30, web)
+    with extra_web(hub.settings, "web-live-2", hub.log_dir) as base:
         yield base
-    finally:
-        web.stop()
 
 
 async def test_events_reach_sockets_of_every_web_process(hub: Hub, second_web: str, api: httpx.AsyncClient) -> None:

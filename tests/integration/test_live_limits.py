@@ -19,7 +19,7 @@ from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_POLICY, CLOSE_TOO_MANY_SOCKETS, CLOSE_TRY_AGAIN, PINGS_PER_SECOND
 from tests.conftest import Hub
 from tests.integration.test_live import account_id, drain, ws_url
-from tests.support import free_port, settings_env, start_process, wait_http
+from tests.support import extra_web
 
 
 def headers(hub: Hub, account: str) -> dict[str, str]:
@@ -100,15 +100,8 @@ async def test_sockets_per_account_are_capped(hub: Hub) -> None:
 @pytest.fixture(scope="module")
 def small_budget_web(hub: Hub) -> Iterator[str]:
     """A web process whose sockets may have at most 64 KiB of events waiting for them."""
-    port = free_port()
-    env = settings_env(hub.settings, EXPORTHUB_PORT=str(port), EXPORTHUB_WS_SEND_QUEUE_BYTES=str(64 * 1024))
-    web = start_process("web-live-budget", ["serve"], env, hub.log_dir)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz", 30, web)
+    with extra_web(hub.settings, "web-live-budget", hub.log_dir, EXPORTHUB_WS_SEND_QUEUE_BYTES=str(64 * 1024)) as base:
         yield base
-    finally:
-        web.stop()
 
 
 async def test_a_client_that_stops_reading_is_closed_then_resyncs(
