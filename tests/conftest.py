@@ -120,6 +120,7 @@ class Hub:
     settings: Settings
     web: Process
     worker: Process
+    scheduler: Process
     log_dir: Path
     keys: dict[str, str]  # demo account slug -> API key
 
@@ -135,17 +136,19 @@ class Hub:
 
 @pytest.fixture(scope="session")
 def hub(settings: Settings, demo_keys: dict[str, str]) -> Iterator[Hub]:
-    """A real web server and a real worker process, as `exporthub serve` and `exporthub worker`."""
+    """A real web server, worker and scheduler, as `exporthub serve`, `exporthub worker` and `exporthub scheduler`."""
     log_dir = ROOT / "test-artifacts" / "logs"
     env = settings_env(settings)
     web = start_process("web", ["serve"], env, log_dir)
     worker = start_process("worker", ["worker"], env, log_dir)
+    scheduler = start_process("scheduler", ["scheduler"], env, log_dir)
     try:
         wait_http(f"{settings.public_url}/healthz", 30, web)
-        yield Hub(settings, web, worker, log_dir, demo_keys)
+        yield Hub(settings, web, worker, scheduler, log_dir, demo_keys)
     finally:
         web.stop()
         worker.stop()
+        scheduler.stop()
 
 
 @pytest.fixture

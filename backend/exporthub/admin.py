@@ -99,8 +99,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def _announce(settings: Settings, account_id: uuid.UUID, key_id: uuid.UUID | None = None) -> None:
-    from exporthub.connections import create_redis
     from exporthub.progress import publish_revocation
+    from exporthub.redis_client import create_redis
 
     async def publish() -> bool:
         redis = create_redis(settings.redis_url)

@@ -8,11 +8,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from exporthub.redis_client import create_redis
 from exporthub.settings import Settings
 from exporthub.storage import Storage, create_storage
 
@@ -28,17 +25,6 @@ class Connections:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Exported datetimes are rendered in UTC whatever the server's default.
     await conn.execute("SET TIME ZONE 'UTC'")
-
-
-def create_redis(url: str) -> Redis:
-    """A client that survives a Redis restart: retried with backoff instead of failing for good."""
-    return Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
-        health_check_interval=15,
-        socket_connect_timeout=5,
-    )
 
 
 async def create_pool(

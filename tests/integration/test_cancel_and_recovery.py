@@ -17,8 +17,8 @@ from exporthub.exports import service
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.validation import parse_export_request
+from exporthub.queue import create_queue
 from exporthub.storage import LocalStorage
-from exporthub.worker.queue import create_queue
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import ROOT, settings_env, start_process
 
@@ -90,6 +90,7 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(sett
     )
     log_dir = ROOT / "test-artifacts" / "logs"
     first = start_process("worker-killed", ["worker"], env, log_dir)
+    scheduler = start_process("scheduler-kill", ["scheduler"], env, log_dir)  # sends the recovery sweep
     second = None
     queue = create_queue(isolated)
     await queue.broker.startup()
@@ -117,6 +118,7 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(sett
         first.kill() if first.popen.poll() is None else None
         if second is not None:
             second.stop()
+        scheduler.stop()
         await queue.broker.shutdown()
     done = await pool.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
     assert done["attempts"] == 2

@@ -12,8 +12,8 @@ import uuid
 import httpx
 import pytest
 
+from exporthub.exports.links import sign_download_link
 from exporthub.settings import Settings
-from exporthub.storage.links import sign_download_link
 from tests.support import ROOT, free_port, running, settings_env, start_process, wait_for, wait_http
 
 COMMANDS = ["serve", "worker", "scheduler"]

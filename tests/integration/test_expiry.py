@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from exporthub.exports.expiry import sweep_expired
 from exporthub.storage import LocalStorage
-from exporthub.storage.expiry import sweep_expired
 from tests.conftest import Hub
 from tests.integration.helpers import export_and_download, wait_status
 from tests.support import ROOT, running, settings_env, start_process

@@ -229,7 +229,7 @@ async def test_tampered_and_expired_links_are_refused(api: httpx.AsyncClient, po
     longer = re.sub(r"expires=(\d+)", lambda m: f"expires={int(m[1]) + 86400}", url)
     assert (await api.get(longer)).status_code == 403
     # a genuine link whose time has passed
-    from exporthub.storage.links import sign_download_link
+    from exporthub.exports.links import sign_download_link
 
     past = sign_download_link(
         hub.base_url,

@@ -74,6 +74,7 @@ async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, 
     log_dir = ROOT / "test-artifacts" / "logs"
     web = start_process("web-redis-restart", ["serve"], env, log_dir)
     worker = start_process("worker-redis-restart", ["worker"], env, log_dir)
+    scheduler = start_process("scheduler-redis-restart", ["scheduler"], env, log_dir)  # sends the recovery sweep
     body = {"format": "csv", "resource": "compliance"}
     try:
         wait_http(f"{isolated.public_url}/healthz", 30, web)
@@ -98,6 +99,7 @@ async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, 
                 assert status["status"] == "completed", (status, worker.log())
     finally:
         web.stop()
+        scheduler.stop()
         worker.stop()
     attempts = await pool.fetch("SELECT attempts FROM export_jobs")
     assert sorted(r["attempts"] for r in attempts) == [1, 1, 1]  # none ran twice
@@ -111,7 +113,7 @@ async def test_the_first_enqueue_after_a_redis_restart_is_sent_at_once(settings,
     than leaving the export to the recovery sweep a minute later."""
     import redis.asyncio
 
-    from exporthub.worker.queue import create_queue
+    from exporthub.queue import create_queue
 
     url = f"redis://127.0.0.1:{own_redis.port}/0"
     queue = create_queue(dataclasses.replace(settings, redis_url=url))

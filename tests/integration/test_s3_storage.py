@@ -29,9 +29,9 @@ from werkzeug.serving import make_server
 
 from exporthub.connections import open_storage
 from exporthub.errors import ExportFailed
+from exporthub.exports.expiry import sweep_expired
+from exporthub.exports.links import sign_download_link
 from exporthub.settings import Settings
-from exporthub.storage.expiry import sweep_expired
-from exporthub.storage.links import sign_download_link
 from exporthub.storage.s3 import LIFECYCLE_RULE_ID, MIB, S3Storage
 from tests.integration.helpers import submit, wait_status
 from tests.support import ROOT, free_port, running, settings_env, start_process, wait_http

@@ -25,12 +25,15 @@ from exporthub.catalog import load_catalog
 from exporthub.errors import InvalidRequest
 from exporthub.exports import service
 from exporthub.exports.models import ExportStatus
+from exporthub.exports.service import Exports
 from exporthub.exports.validation import parse_export_request
+from exporthub.queue import create_queue
+from exporthub.redis_client import create_redis
 from exporthub.settings import Settings
-from exporthub.web.api import submit_and_enqueue
+from exporthub.storage import LocalStorage
 from exporthub.webhooks import WebhookDispatcher
 from exporthub.webhooks.addresses import REFUSED
-from exporthub.worker.queue import create_queue
+from tests.integration.domain import NoQueue, exports_domain
 from tests.integration.helpers import submit, wait_status, wait_until
 from tests.support import scratch_database
 
@@ -335,25 +338,21 @@ async def test_other_accounts_see_neither_deliveries_nor_secret(hub, api: httpx.
             assert (await anonymous.request(method, path)).status_code == 401
 
 
-class _NoQueue:
-    async def enqueue(self, export_id: uuid.UUID) -> None:
-        raise AssertionError("a refused export must not be enqueued")
-
-
 async def test_private_addresses_are_refused_at_submit(settings: Settings, pool: asyncpg.Pool, clean_jobs) -> None:
     strict = dataclasses.replace(settings, webhook_allow_private=False)
     acme = await account_by_slug(pool, "acme")
-    for url in [
-        "http://10.0.0.1/hook",
-        "http://192.168.1.5/",
-        "http://127.0.0.1:9/x",
-        "http://[::1]/",
-        "http://169.254.169.254/latest/meta-data",
-        "http://localhost:8080/",
-    ]:
-        with pytest.raises(InvalidRequest) as info:
-            await submit_and_enqueue(pool, pool, HR, _NoQueue(), strict, acme, {**QUICK, "webhookUrl": url})  # type: ignore[arg-type]
-        assert [p.field for p in info.value.problems] == ["webhookUrl"], url
+    async with exports_domain(strict, catalog=HR) as exports:
+        for url in [
+            "http://10.0.0.1/hook",
+            "http://192.168.1.5/",
+            "http://127.0.0.1:9/x",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://localhost:8080/",
+        ]:
+            with pytest.raises(InvalidRequest) as info:
+                await exports.submit(acme, {**QUICK, "webhookUrl": url})
+            assert [p.field for p in info.value.problems] == ["webhookUrl"], url
     assert await pool.fetchval("SELECT count(*) FROM export_jobs") == 0
 
 
@@ -391,13 +390,25 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
 
     literal = await finished("https://10.0.0.1/hook")
     named = await finished("https://hooks.example.com/hook")  # resolves to a private address now
-    dispatcher = WebhookDispatcher(scratch_pool, strict, download_url=lambda job: None, resolver=rebound)
+    dispatcher = WebhookDispatcher(scratch_pool, strict, resolver=rebound)
+    redis = create_redis(strict.redis_url)
+    exports = Exports(
+        pool=scratch_pool,
+        source=scratch_pool,
+        redis=redis,
+        storage=LocalStorage(strict.storage_dir),
+        catalog=HR,
+        settings=strict,
+        enqueue=NoQueue(),
+    )
     try:
-        assert await dispatcher.run_once() == 2  # events recorded by the sweep, then claimed
+        assert await exports.record_missed_webhook_events() == 2  # ended without an event: the sweep records them
+        assert await dispatcher.run_once() == 2
         await dispatcher.wait_idle()
         assert await dispatcher.run_once() == 0  # nothing left to retry
     finally:
         await dispatcher.stop()
+        await redis.aclose()
     rows = await scratch_pool.fetch(
         "SELECT e.export_id, e.state, a.attempt, a.status_code, a.error, a.next_retry_at"
         " FROM webhook_events e JOIN webhook_attempts a ON a.event_id = e.id"

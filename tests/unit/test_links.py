@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from exporthub.errors import LinkExpired, LinkInvalid
-from exporthub.storage.links import sign_download_link, verify_download_link
+from exporthub.exports.links import sign_download_link, verify_download_link
 
 SECRETS = ("new-" + "n" * 40,)  # a secret list as EXPORTHUB_SECRET_KEY gives it: newest first
 OLD, RETIRED = "old-" + "o" * 40, "retired-" + "r" * 40

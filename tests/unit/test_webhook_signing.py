@@ -14,8 +14,8 @@ import pytest
 
 from exporthub.catalog import load_catalog
 from exporthub.errors import ConfigError, InvalidRequest
+from exporthub.exports.service import parse_submission
 from exporthub.settings import Settings, load_settings
-from exporthub.web.api import parse_submission
 from exporthub.webhooks import signing
 from exporthub.webhooks.addresses import (
     REFUSED,

@@ -282,3 +282,21 @@ async def forget_files(conn: Conn, job_ids: list[uuid.UUID]) -> None:
     await conn.execute(
         "UPDATE export_jobs SET file_key = NULL WHERE id = ANY($1::uuid[]) AND status = 'expired'", job_ids
     )
+
+
+async def finished_without_event(conn: Conn, *, window_seconds: float, limit: int) -> list[ExportJob]:
+    """Exports that ended with a webhook but have no event: cancelled while queued, or the worker died."""
+    rows = await conn.fetch(
+        """
+        SELECT j.* FROM export_jobs j
+         WHERE j.webhook_url IS NOT NULL
+           AND j.completed_at > now() - make_interval(secs => $1)
+           AND j.status IN ('completed', 'failed', 'cancelled')
+           AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.export_id = j.id)
+         ORDER BY j.completed_at
+         LIMIT $2
+        """,
+        float(window_seconds),
+        limit,
+    )
+    return [ExportJob.from_record(r) for r in rows]

@@ -1,18 +1,285 @@
-"""Submit, read, list and cancel exports for one account. Enqueueing is passed in by the caller."""
+"""The one way in: submit, read, list, cancel, link and download exports, and what happens when one
+ends. The web app and the worker each build one `Exports` with their connections and their way to
+reach the queue (`Enqueue`); neither decides any of this itself.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
 
 import asyncpg
+from redis.asyncio import Redis
 
 from exporthub.accounts import Account
 from exporthub.catalog import Catalog, Resource
-from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem, TooManyActiveExports
-from exporthub.exports import jobs
+from exporthub.errors import (
+    Conflict,
+    InvalidRequest,
+    LinkExpired,
+    NotFound,
+    Problem,
+    ResourceNotAllowed,
+    TooManyActiveExports,
+)
+from exporthub.exports import events, jobs, links
+from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
+from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query, departments_query
+from exporthub.exports.validation import parse_export_request
+from exporthub.progress import publish_event
+from exporthub.settings import Settings
+from exporthub.storage import Storage
+from exporthub.webhooks import AddressPolicy, WebhookUrlRefused, resolve_checked
+from exporthub.webhooks import store as webhook_store
+
+log = logging.getLogger(__name__)
+
+
+class Enqueue(Protocol):
+    """Send one export id to the workers (queue.ExportQueue). A lost send is re-sent by `recover`."""
+
+    async def __call__(self, export_id: uuid.UUID, /) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Download:
+    """What a valid download link leads to: a file on local disk, or a redirect to the storage."""
+
+    job: ExportJob
+    path: Path | None = None
+    redirect_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exports:
+    pool: asyncpg.Pool  # ExportHub's own tables
+    source: asyncpg.Pool  # the data the catalog reads (often `pool` itself)
+    redis: Redis  # progress events
+    storage: Storage
+    catalog: Catalog
+    settings: Settings
+    enqueue: Enqueue
+    webhook_recorded: Callable[[], None] | None = None  # the worker's dispatcher wakes on it
+
+    # --- for an account ---------------------------------------------------------------------------
+
+    def resources(self, account: Account) -> list[Resource]:
+        return resources_for(self.catalog, account)
+
+    async def departments(self, account: Account) -> list[asyncpg.Record]:
+        return await list_departments(self.source, self.catalog, account)
+
+    async def submit(self, account: Account, body: Any, *, idempotency_key: str | None = None) -> ExportJob:
+        """Validate, record (commit first), then enqueue: the one submit path of the API and the console."""
+        resource = body.get("resource") if isinstance(body, dict) else None
+        if isinstance(resource, str) and not account.allows(resource):
+            # Before validation, whose messages would describe a resource this key may not see.
+            raise ResourceNotAllowed(resource)
+        request = await parse_submission(body, self.settings, self.catalog)
+        settings = self.settings
+        job, created = await submit_export(
+            self.pool,
+            self.source,
+            self.catalog,
+            account,
+            request,
+            idempotency_key=idempotency_key,
+            max_active=settings.max_active_exports,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+            pdf_max_rows=settings.pdf_max_rows,
+        )
+        if created:
+            try:
+                await self.enqueue(job.id)
+            except Exception:  # the job is saved; the recovery sweep sends it later
+                log.exception("could not enqueue export %s now; it will be re-sent", job.id)
+        return job
+
+    async def get(self, account: Account, export_id: uuid.UUID) -> ExportJob:
+        job = await self.find(account, export_id)
+        if job is None:
+            raise NotFound("export", export_id)
+        return job
+
+    async def find(self, account: Account, export_id: uuid.UUID) -> ExportJob | None:
+        """The account's export, or None: another account's id is exactly as unknown."""
+        return await jobs.get_job(self.pool, account.id, export_id)
+
+    async def recent(self, account: Account, *, limit: int, status: ExportStatus | None = None) -> list[ExportJob]:
+        return await jobs.list_jobs(self.pool, account.id, limit=limit, status=status)
+
+    async def events_of_recent(self, account: Account, *, limit: int) -> list[dict[str, Any]]:
+        """The account's newest exports, each shaped like the event its current state would publish."""
+        return [events.export_event(j, await self.link(j)) for j in await self.recent(account, limit=limit)]
+
+    async def cancel(self, account: Account, export_id: uuid.UUID) -> ExportJob:
+        """Cancel a queued export now, a running one at its next batch (its worker ends it)."""
+        job = await jobs.request_cancel(self.pool, account.id, export_id)
+        if job is None:
+            current = await self.get(account, export_id)  # raises NotFound for others' ids
+            raise Conflict(
+                f"export {export_id} is already {current.status.value}; "
+                "only queued or processing exports can be cancelled"
+            )
+        if not job.status.is_active:  # cancelled while queued: no worker ends it, so it ends here
+            await self.announce(job)
+        return job
+
+    async def queue_position(self, job: ExportJob) -> int | None:
+        return await jobs.queue_position(self.pool, job) if job.status is ExportStatus.QUEUED else None
+
+    async def webhook_deliveries(
+        self, account: Account, export_id: uuid.UUID
+    ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+        await self.get(account, export_id)  # 404 for another account's export, exactly as for an unknown id
+        events_ = await webhook_store.list_events(self.pool, account.id, export_id)
+        attempts = await webhook_store.list_attempts(self.pool, account.id, export_id)
+        return events_, attempts
+
+    # --- links ------------------------------------------------------------------------------------
+
+    async def link(self, job: ExportJob) -> str | None:
+        """The link handed out for a completed export (S3: presigned; else our signed link)."""
+        return await links.download_link(self.settings.public_url, self.settings.secret_keys, job, self.storage)
+
+    async def download(self, export_id: uuid.UUID, expires: str, signature: str) -> Download:
+        """What a signed link leads to. Raises LinkInvalid, LinkExpired or NotFound."""
+        now = dt.datetime.now(dt.UTC)
+        links.verify_download_link(self.settings.secret_keys, export_id, expires, signature, now)
+        job = await jobs.get_job_by_id(self.pool, export_id)  # the signature proves the link was ours
+        if job is None:
+            raise NotFound("export", export_id)
+        if job.status is ExportStatus.EXPIRED or (job.expires_at is not None and job.expires_at <= now):
+            raise LinkExpired()
+        if job.status is not ExportStatus.COMPLETED or job.file_key is None:
+            raise NotFound("file for export", export_id)
+        path = self.storage.local_path(job.file_key)
+        if path is None:  # S3: the bucket serves it (with Range), not us
+            url = await self.storage.download_url(
+                job.file_key,
+                filename=job.file_name or job.file_key.rsplit("/", 1)[-1],
+                media_type=job.format.media_type,
+                expires_at=job.expires_at or now,
+            )
+            if url is None:
+                raise LinkExpired()
+            return Download(job, redirect_url=url)
+        if not path.is_file():
+            raise NotFound("file for export", export_id)
+        return Download(job, path=path)
+
+    # --- running and ending -----------------------------------------------------------------------
+
+    async def run(self, export_id: uuid.UUID) -> ExportStatus | None:
+        """Run one export in this (worker) process; see pipeline.run_export."""
+        return await run_export(
+            export_id,
+            pool=self.pool,
+            source=self.source,
+            catalog=self.catalog,
+            storage=self.storage,
+            publish=self.announce,
+            config=pipeline_config(self.settings),
+        )
+
+    async def announce(self, job: ExportJob) -> None:
+        """Tell live clients where the export stands; an export that ended also records its webhook event."""
+        url = await self.link(job) if job.status is ExportStatus.COMPLETED else None
+        await publish_event(self.redis, self.settings.queue_name, job.account_id, events.export_event(job, url))
+        if events.wants_webhook(job):
+            await self.record_webhook_event(job, url)
+
+    async def record_webhook_event(self, job: ExportJob, download_url: str | None) -> None:
+        """The outbox row the dispatcher delivers. Never raises: a webhook problem never fails an export,
+        and `record_missed_webhook_events` records what was missed here."""
+        assert job.webhook_url is not None
+        event_id = uuid.uuid4()
+        try:
+            recorded = await webhook_store.insert_event(
+                self.pool,
+                account_id=job.account_id,
+                export_id=job.id,
+                url=job.webhook_url,
+                event_id=event_id,
+                event=events.WEBHOOK_EVENTS[job.status],
+                body=events.webhook_body(job, event_id, download_url),
+                window_seconds=self.settings.webhook_retry_window_seconds,
+            )
+        except Exception:
+            log.warning("could not record the webhook event of export %s now; the sweep will", job.id, exc_info=True)
+            return
+        if recorded and self.webhook_recorded is not None:
+            self.webhook_recorded()
+
+    # --- periodic work (worker/tasks.py runs these when the scheduler says so) -------------------
+
+    async def recover(self) -> list[uuid.UUID]:
+        """Re-send work a killed worker or a lost message left behind; end what cannot run again."""
+        async with self.pool.acquire() as conn:
+            requeue, ended = await jobs.recover_stale(
+                conn,
+                max_claims=self.settings.max_claims,
+                requeue_after_seconds=self.settings.requeue_after_seconds,
+            )
+        for job in ended:
+            await self.announce(job)
+        for export_id in requeue:
+            log.info("re-sending export %s (lease ran out or message lost)", export_id)
+            await self.enqueue(export_id)
+        return requeue
+
+    async def expire(self) -> int:
+        """Delete the files of exports whose links expired; announce each newly expired one."""
+        result = await sweep_expired(self.pool, self.storage)
+        for job in result.expired:
+            await self.announce(job)
+        return len(result.expired)
+
+    async def record_missed_webhook_events(self, limit: int = 100) -> int:
+        """Exports that ended with a webhook but no event: cancelled by an operator, or a worker died."""
+        window = self.settings.webhook_retry_window_seconds
+        missed = await jobs.finished_without_event(self.pool, window_seconds=window, limit=limit)
+        for job in missed:
+            url = links.signed_link(self.settings.public_url, self.settings.secret_keys, job)
+            await self.record_webhook_event(job, url if job.status is ExportStatus.COMPLETED else None)
+        return len(missed)
+
+
+async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> ExportRequest:
+    """parse_export_request, plus the check that needs DNS: a webhook must not reach internal networks."""
+    problems: list[Problem] = []
+    request: ExportRequest | None = None
+    try:
+        request = parse_export_request(body, catalog, default_csv_bom=settings.csv_bom)
+    except InvalidRequest as exc:
+        problems = list(exc.problems)
+    url = body.get("webhookUrl") if isinstance(body, dict) else None
+    if isinstance(url, str) and not any(p.field == "webhookUrl" for p in problems):
+        try:
+            await resolve_checked(url, AddressPolicy.from_settings(settings))
+        except WebhookUrlRefused as exc:
+            problems.append(Problem("webhookUrl", str(exc)))
+    if problems or request is None:
+        raise InvalidRequest(problems)
+    return request
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        batch_size=settings.batch_size,
+        lease_seconds=settings.lease_seconds,
+        link_ttl_seconds=settings.link_ttl_seconds,
+        max_rows_per_sheet=settings.max_rows_per_sheet,
+        max_attempts=settings.max_attempts,
+        statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
+    )
 
 
 async def submit_export(
@@ -98,29 +365,6 @@ async def _check_pdf_size(
                 )
             ]
         )
-
-
-async def get_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uuid.UUID) -> ExportJob:
-    job = await jobs.get_job(pool, account_id, export_id)
-    if job is None:
-        raise NotFound("export", export_id)
-    return job
-
-
-async def list_exports(
-    pool: asyncpg.Pool, account_id: uuid.UUID, *, limit: int, status: ExportStatus | None
-) -> list[ExportJob]:
-    return await jobs.list_jobs(pool, account_id, limit=limit, status=status)
-
-
-async def cancel_export(pool: asyncpg.Pool, account_id: uuid.UUID, export_id: uuid.UUID) -> ExportJob:
-    job = await jobs.request_cancel(pool, account_id, export_id)
-    if job is not None:
-        return job
-    current = await get_export(pool, account_id, export_id)  # raises NotFound for others' ids
-    raise Conflict(
-        f"export {export_id} is already {current.status.value}; only queued or processing exports can be cancelled"
-    )
 
 
 def resources_for(catalog: Catalog, account: Account) -> list[Resource]:

@@ -1,18 +1,8 @@
 """Progress events: what workers publish on Redis pub/sub and what the web pushes to clients.
 
 Every event is a JSON object on the account's channel, `channel_for(namespace, account_id)`, the
-namespace being EXPORTHUB_QUEUE_NAME:
-
-    {
-      "type": "export.progress" | "export.completed" | "export.failed" | "export.cancelled",
-      "exportId": "uuid", "status": "processing" | "completed" | ...,
-      "progress": 0-100, "processedRows": int, "totalRows": int | null,
-      "at": "ISO-8601 time the event was made",
-      # completed only:
-      "downloadUrl": "signed link", "fileSize": int, "expiresAt": "ISO-8601",
-      # failed only:
-      "errorMessage": "what went wrong, in words a person can act on"
-    }
+namespace being EXPORTHUB_QUEUE_NAME. What an export's events say is the domain's business
+(exports/events.py); this package only carries them.
 
 Revoked keys and disabled accounts are announced on one channel of their own,
 `revocations_channel(namespace)`: `{"type": "access.revoked", "accountId": "uuid", "keyId": "uuid" | null}`.
@@ -24,10 +14,9 @@ Events are fire-and-forget: a client that was disconnected reads the current sta
 from exporthub.progress.events import (
     REVOKED,
     channel_for,
-    export_event,
     publish_event,
     publish_revocation,
     revocations_channel,
 )
 
-__all__ = ["REVOKED", "channel_for", "export_event", "publish_event", "publish_revocation", "revocations_channel"]
+__all__ = ["REVOKED", "channel_for", "publish_event", "publish_revocation", "revocations_channel"]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import uuid
@@ -9,19 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from exporthub.exports.models import ExportJob, ExportStatus
-
 log = logging.getLogger(__name__)
-
-EVENT_TYPES = {
-    ExportStatus.QUEUED: "export.progress",
-    ExportStatus.PROCESSING: "export.progress",
-    ExportStatus.COMPLETED: "export.completed",
-    ExportStatus.FAILED: "export.failed",
-    ExportStatus.CANCELLED: "export.cancelled",
-    ExportStatus.EXPIRED: "export.expired",
-}
-
 
 REVOKED = "access.revoked"
 
@@ -52,25 +39,6 @@ async def publish_revocation(
         log.warning("could not announce the revocation for account %s: %s", account_id, exc)
         return False
     return True
-
-
-def export_event(job: ExportJob, download_url: str | None = None) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": EVENT_TYPES[job.status],
-        "exportId": str(job.id),
-        "status": job.status.value,
-        "progress": job.progress,
-        "processedRows": job.processed_rows,
-        "totalRows": job.total_rows,
-        "at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    if job.status is ExportStatus.COMPLETED:
-        event["downloadUrl"] = download_url
-        event["fileSize"] = job.file_size
-        event["expiresAt"] = job.expires_at.isoformat() if job.expires_at else None
-    if job.status is ExportStatus.FAILED:
-        event["errorMessage"] = job.error_message
-    return event
 
 
 async def publish_event(redis: Redis, namespace: str, account_id: uuid.UUID, event: dict[str, Any]) -> None:

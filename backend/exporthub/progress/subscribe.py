@@ -37,7 +37,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from exporthub.connections import create_redis
+from exporthub.redis_client import create_redis
 from exporthub.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from exporthub import __version__
 from exporthub.catalog import Catalog, load_catalog
 from exporthub.connections import open_connections
+from exporthub.exports.service import Exports
 from exporthub.progress.subscribe import create_channels_plugin
+from exporthub.queue import create_queue
 from exporthub.settings import Settings
 from exporthub.web.api import ExportsController, download, healthz
 from exporthub.web.api_docs import OfflineScalarRenderPlugin, openapi_router
@@ -25,7 +27,6 @@ from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import SocketLimits, exports_socket
 from exporthub.web.request import ExportHubRequest
 from exporthub.web.session import csrf_config
-from exporthub.worker.queue import ExportQueue, create_queue
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -37,6 +38,15 @@ def create_app(settings: Settings) -> Litestar:
         async with open_connections(settings) as conns:
             await queue.broker.startup()
             app.state.connections = conns
+            app.state.exports = Exports(
+                pool=conns.pool,
+                source=conns.source,
+                redis=conns.redis,
+                storage=conns.storage,
+                catalog=catalog,
+                settings=settings,
+                enqueue=queue,
+            )
             try:
                 yield
             finally:
@@ -51,8 +61,8 @@ def create_app(settings: Settings) -> Litestar:
     def provide_settings() -> Settings:
         return settings
 
-    def provide_queue() -> ExportQueue:
-        return queue
+    def provide_exports(state: State) -> Exports:
+        return state.exports
 
     def provide_catalog() -> Catalog:
         return catalog
@@ -89,7 +99,7 @@ def create_app(settings: Settings) -> Litestar:
             "storage": state_of("storage"),
             "catalog": Provide(provide_catalog, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
-            "queue": Provide(provide_queue, sync_to_thread=False),
+            "exports": Provide(provide_exports, sync_to_thread=False),
             "fragments": Provide(provide_fragments, sync_to_thread=False),
             "socket_limits": Provide(provide_socket_limits, sync_to_thread=False),
         },

@@ -41,11 +41,10 @@ from exporthub.errors import (
     ResourceNotAllowed,
     TooManyActiveExports,
 )
-from exporthub.exports import jobs, service
 from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.exports.service import Exports
 from exporthub.settings import PROJECT_ROOT, Settings
 from exporthub.web import session
-from exporthub.web.api import export_out, submit_and_enqueue
 from exporthub.web.console_views import (
     STATUS_LABELS,
     CardView,
@@ -56,7 +55,6 @@ from exporthub.web.console_views import (
     form_from_input,
     new_form,
 )
-from exporthub.worker.queue import ExportQueue
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +96,13 @@ def html(content: str, status_code: int = 200) -> Response[str]:
     return Response(content, media_type=MediaType.HTML, status_code=status_code)
 
 
-async def card_for(
-    pool: asyncpg.Pool, settings: Settings, catalog: Catalog, job: ExportJob, now: dt.datetime | None = None
-) -> CardView:
-    position = await jobs.queue_position(pool, job) if job.status is ExportStatus.QUEUED else None
-    url = export_out(settings, job).download_url if job.status is ExportStatus.COMPLETED else None
+async def card_for(exports: Exports, job: ExportJob, now: dt.datetime | None = None) -> CardView:
     return card_view(
         job,
-        catalog.resource(job.resource),
+        exports.catalog.resource(job.resource),
         now=now or dt.datetime.now(dt.UTC),
-        queue_position=position,
-        download_url=url,
+        queue_position=await exports.queue_position(job),
+        download_url=await exports.link(job),
     )
 
 
@@ -133,17 +127,15 @@ def announcement_for(job: ExportJob, catalog: Catalog) -> str:
     return f"{name} ({fmt}): {STATUS_LABELS[job.status].lower()}."
 
 
-async def departments_of(source: asyncpg.Pool, catalog: Catalog, account: Account, form: FormView) -> list[Department]:
+async def departments_of(exports: Exports, account: Account, form: FormView) -> list[Department]:
     """The department filter's choices, when the form's resource has that filter."""
     if form.resource.department_sql is None:
         return []
-    return departments_from(await service.list_departments(source, catalog, account))
+    return departments_from(await exports.departments(account))
 
 
-async def render_form(
-    request: Request[Any, Any, Any], source: asyncpg.Pool, catalog: Catalog, account: Account, form: FormView
-) -> str:
-    departments = await departments_of(source, catalog, account, form)
+async def render_form(request: Request[Any, Any, Any], exports: Exports, account: Account, form: FormView) -> str:
+    departments = await departments_of(exports, account, form)
     return render(request, "partials/export_form.html", form=form, departments=departments)
 
 
@@ -213,25 +205,17 @@ async def root() -> Redirect:
 async def console_page(
     request: Request[Any, Any, Any],
     account: Account,
-    pool: asyncpg.Pool,
-    source: asyncpg.Pool,
-    catalog: Catalog,
-    settings: Settings,
+    exports: Exports,
 ) -> Template:
     now = dt.datetime.now(dt.UTC)
-    cards = [
-        await card_for(pool, settings, catalog, j, now)
-        for j in await jobs.list_jobs(pool, account.id, limit=RECENT_EXPORTS)
-    ]
+    cards = [await card_for(exports, j, now) for j in await exports.recent(account, limit=RECENT_EXPORTS)]
     return Template(
         template_name="pages/console.html",
         media_type=MediaType.HTML,
         context={
             "account": account,
             "cards": cards,
-            "form_html": await render_form(
-                request, source, catalog, account, new_form(service.resources_for(catalog, account))
-            ),
+            "form_html": await render_form(request, exports, account, new_form(exports.resources(account))),
         },
     )
 
@@ -240,14 +224,13 @@ async def console_page(
 async def form_fields(
     request: Request[Any, Any, Any],
     account: Account,
-    source: asyncpg.Pool,
-    catalog: Catalog,
+    exports: Exports,
     resource: str = "",
     date_from: str = "",
     date_to: str = "",
 ) -> Response[str]:
-    form = new_form(service.resources_for(catalog, account), resource, date_from=date_from, date_to=date_to)
-    departments = await departments_of(source, catalog, account, form)
+    form = new_form(exports.resources(account), resource, date_from=date_from, date_to=date_to)
+    departments = await departments_of(exports, account, form)
     return html(render(request, "partials/resource_fields.html", form=form, departments=departments))
 
 
@@ -255,31 +238,29 @@ async def form_fields(
 async def submit_export(
     request: Request[Any, Any, Any],
     account: Account,
-    pool: asyncpg.Pool,
-    source: asyncpg.Pool,
-    catalog: Catalog,
-    queue: ExportQueue,
-    settings: Settings,
+    exports: Exports,
 ) -> Response[str]:
     values = await request.form()
-    form, body = form_from_input(service.resources_for(catalog, account), values, lambda name: values.getall(name, []))
+    form, body = form_from_input(exports.resources(account), values, lambda name: values.getall(name, []))
     try:
-        job = await submit_and_enqueue(pool, source, catalog, queue, settings, account, body)
+        job = await exports.submit(account, body)
     except InvalidRequest as exc:
         form.add_problems(exc.problems)
-        return html(await render_form(request, source, catalog, account, form), status_code=422)
+        return html(await render_form(request, exports, account, form), status_code=422)
     except TooManyActiveExports as exc:
         form.errors["form"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
-        return html(await render_form(request, source, catalog, account, form), status_code=429)
+        return html(await render_form(request, exports, account, form), status_code=429)
     except ResourceNotAllowed as exc:  # a stale page, or a hand-made post: the form offers only allowed ones
         form.errors["resource"] = [f"The key you signed in with may not export {exc.resource!r}."]
-        return html(await render_form(request, source, catalog, account, form), status_code=403)
+        return html(await render_form(request, exports, account, form), status_code=403)
     form.errors.clear()
-    card = await card_for(pool, settings, catalog, job)
+    card = await card_for(exports, job)
     return html(
-        await render_form(request, source, catalog, account, form)
+        await render_form(request, exports, account, form)
         + render_card(request, card, oob="prepend", origin="submit")
-        + render_announcement(request, f"{announcement_for(job, catalog)[:-1]}; it appears at the top of your exports.")
+        + render_announcement(
+            request, f"{announcement_for(job, exports.catalog)[:-1]}; it appears at the top of your exports."
+        )
     )
 
 
@@ -288,15 +269,13 @@ async def cancel_export(
     request: Request[Any, Any, Any],
     export_id: uuid.UUID,
     account: Account,
-    pool: asyncpg.Pool,
-    catalog: Catalog,
-    settings: Settings,
+    exports: Exports,
 ) -> Response[str]:
     try:
-        job = await service.cancel_export(pool, account.id, export_id)
+        job = await exports.cancel(account, export_id)
     except Conflict:  # finished meanwhile: show how it ended
-        job = await service.get_export(pool, account.id, export_id)
-    return html(render_card(request, await card_for(pool, settings, catalog, job)))
+        job = await exports.get(account, export_id)
+    return html(render_card(request, await card_for(exports, job)))
 
 
 @get("/console/exports/{export_id:uuid}/card")
@@ -304,14 +283,12 @@ async def export_card(
     request: Request[Any, Any, Any],
     export_id: uuid.UUID,
     account: Account,
-    pool: asyncpg.Pool,
-    catalog: Catalog,
-    settings: Settings,
+    exports: Exports,
 ) -> Response[str]:
-    job = await service.get_export(pool, account.id, export_id)
+    job = await exports.get(account, export_id)
     # 286 tells htmx to stop polling this card once its export has finished.
     return html(
-        render_card(request, await card_for(pool, settings, catalog, job)),
+        render_card(request, await card_for(exports, job)),
         status_code=200 if job.status.is_active else HTMX_STOP_POLLING,
     )
 

@@ -18,9 +18,8 @@ from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
 
 from exporthub.accounts import Account
-from exporthub.catalog import Catalog
-from exporthub.exports import jobs
 from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.exports.service import Exports
 from exporthub.settings import Settings
 from exporthub.web import session
 from exporthub.web.console import (
@@ -72,7 +71,7 @@ class SharedFragments:
 async def console_socket(
     socket: WebSocket[Any, Any, Any],
     pool: asyncpg.Pool,
-    catalog: Catalog,
+    exports: Exports,
     settings: Settings,
     channels: ChannelsPlugin,
     fragments: SharedFragments,
@@ -98,7 +97,7 @@ async def console_socket(
         if not admitted:
             await socket.close(code=CLOSE_TOO_MANY_SOCKETS, reason="too many live pages open for this account")
             return
-        feed = CardFeed(socket, pool, settings, catalog, account, fragments)
+        feed = CardFeed(socket, exports, account, fragments)
         try:
             async with account_events(  # before the snapshot
                 channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
@@ -148,18 +147,16 @@ class CardFeed:
     """
 
     socket: WebSocket[Any, Any, Any]
-    pool: asyncpg.Pool
-    settings: Settings
-    catalog: Catalog
+    exports: Exports
     account: Account
     fragments: SharedFragments
     shown: dict[uuid.UUID, ExportJob] = dataclasses.field(default_factory=dict)
 
     async def snapshot(self) -> str:
-        recent = await jobs.list_jobs(self.pool, self.account.id, limit=RECENT_EXPORTS)
+        recent = await self.exports.recent(self.account, limit=RECENT_EXPORTS)
         now = dt.datetime.now(dt.UTC)
         self.shown = {j.id: j for j in recent}
-        cards = [await card_for(self.pool, self.settings, self.catalog, j, now) for j in recent]
+        cards = [await card_for(self.exports, j, now) for j in recent]
         return render(self.socket, "partials/export_list.html", cards=cards, oob=True)
 
     async def on_event(self, received: Received) -> str:
@@ -181,7 +178,7 @@ class CardFeed:
                         self.socket,
                         card_view(
                             _progressed(before, event),
-                            self.catalog.resource(before.resource),
+                            self.exports.catalog.resource(before.resource),
                             now=dt.datetime.now(dt.UTC),
                         ),
                         oob="replace",
@@ -189,27 +186,27 @@ class CardFeed:
                 )
             job = _progressed(before, event)
         else:
-            fresh = await jobs.get_job(self.pool, self.account.id, export_id)
+            fresh = await self.exports.find(self.account, export_id)
             if fresh is None:  # not this account's, or gone
                 return ""
             job = fresh
         out = [await self._card(job)]
         if before is None or before.status is not job.status:
-            out.append(render_announcement(self.socket, announcement_for(job, self.catalog)))
+            out.append(render_announcement(self.socket, announcement_for(job, self.exports.catalog)))
             out.extend(await self._queued_cards(except_id=job.id))  # places in the queue moved
         return "".join(out)
 
     async def _card(self, job: ExportJob) -> str:
         known = job.id in self.shown
         self.shown[job.id] = job
-        card = await card_for(self.pool, self.settings, self.catalog, job)
+        card = await card_for(self.exports, job)
         return render_card(self.socket, card, oob="replace" if known else "prepend")
 
     async def _queued_cards(self, except_id: uuid.UUID) -> list[str]:
         queued = [j for j in self.shown.values() if j.status is ExportStatus.QUEUED and j.id != except_id]
         out = []
         for old in queued:
-            job = await jobs.get_job(self.pool, self.account.id, old.id)
+            job = await self.exports.find(self.account, old.id)
             if job is not None:
                 out.append(await self._card(job))
         return out

@@ -41,12 +41,10 @@ from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
 
 from exporthub.accounts import Account, account_for_key, account_for_key_id
-from exporthub.exports import jobs
-from exporthub.progress import REVOKED, channel_for, export_event, revocations_channel
+from exporthub.exports.service import Exports
+from exporthub.progress import REVOKED, channel_for, revocations_channel
 from exporthub.progress.subscribe import RESYNC, EventSubscriber
 from exporthub.settings import Settings
-from exporthub.storage import Storage
-from exporthub.worker.queue import download_link
 
 log = logging.getLogger(__name__)
 
@@ -277,11 +275,9 @@ class AccountEvents:
         raise StopAsyncIteration
 
 
-async def snapshot(pool: asyncpg.Pool, settings: Settings, storage: Storage, account_id: uuid.UUID) -> dict[str, Any]:
+async def snapshot(exports: Exports, account: Account) -> dict[str, Any]:
     """The account's newest exports, each shaped like the event its current state would publish."""
-    recent = await jobs.list_jobs(pool, account_id, limit=SNAPSHOT_SIZE)
-    exports = [export_event(j, await download_link(settings, j, storage)) for j in recent]
-    return {"type": "snapshot", "exports": exports}
+    return {"type": "snapshot", "exports": await exports.events_of_recent(account, limit=SNAPSHOT_SIZE)}
 
 
 def origin_allowed(origin: str | None, host: str | None, public_url: str) -> bool:
@@ -312,8 +308,8 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], pool: asyncpg.Pool) ->
 async def exports_socket(
     socket: WebSocket[Any, Any, Any],
     pool: asyncpg.Pool,
+    exports: Exports,
     settings: Settings,
-    storage: Storage,
     channels: ChannelsPlugin,
     socket_limits: SocketLimits,
 ) -> None:
@@ -336,14 +332,14 @@ async def exports_socket(
             async with account_events(
                 channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
             ) as events:
-                await socket.send_json(await snapshot(pool, settings, storage, account.id))
+                await socket.send_json(await snapshot(exports, account))
                 async for received in events:
                     if received.type == ACCESS_CHECK:
                         if await account_for_key_id(pool, account.key_id) is None:
                             await socket.close(CLOSE_UNAUTHORIZED, "API key revoked or account disabled")
                             return
                     elif received.type == "resync":
-                        await socket.send_json(await snapshot(pool, settings, storage, account.id))
+                        await socket.send_json(await snapshot(exports, account))
                     elif received.type == "client.ping":
                         await socket.send_json({"type": "pong"})
                     else:

@@ -4,21 +4,21 @@
 - signing.py    the `ExportHub-Signature` header (HMAC-SHA256 of "{t}.{body}"), secrets, verification
 - addresses.py  SSRF guard: resolve the host, refuse internal addresses (at submit and at delivery)
 - store.py      webhook_secrets, webhook_events (the outbox), webhook_attempts
-- delivery.py   the event body, one attempt, the retry schedule, the dispatcher each worker runs
+- delivery.py   one attempt, the retry schedule, the dispatcher each worker runs
+
+What an event says, and when one is recorded, is the domain's business (exports/events.py).
 """
 
 from exporthub.webhooks.addresses import AddressPolicy, WebhookUrlRefused, resolve_checked
-from exporthub.webhooks.delivery import EVENT_NAMES, WebhookDispatcher, record_export_event, retry_delay
+from exporthub.webhooks.delivery import WebhookDispatcher, retry_delay
 from exporthub.webhooks.signing import SIGNATURE_HEADER, InvalidSignature, signature_header, verify_signature
 
 __all__ = [
-    "EVENT_NAMES",
     "SIGNATURE_HEADER",
     "AddressPolicy",
     "InvalidSignature",
     "WebhookDispatcher",
     "WebhookUrlRefused",
-    "record_export_event",
     "resolve_checked",
     "retry_delay",
     "signature_header",

@@ -12,17 +12,13 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import logging
 import time
-import uuid
-from collections.abc import Callable
 
 import asyncpg
 import httpx
 
 from exporthub import __version__
-from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.settings import Settings
 from exporthub.webhooks import store
 from exporthub.webhooks.addresses import (
@@ -38,51 +34,12 @@ from exporthub.webhooks.signing import SIGNATURE_HEADER, signature_header
 
 log = logging.getLogger(__name__)
 
-EVENT_NAMES = {
-    ExportStatus.COMPLETED: "export.completed",
-    ExportStatus.FAILED: "export.failed",
-    ExportStatus.CANCELLED: "export.cancelled",
-}
 RETRY_FACTOR = 3
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based): base, 3x base, 9x base... capped."""
     return min(cap, base * RETRY_FACTOR ** (attempt - 1))
-
-
-def event_body(job: ExportJob, event_id: uuid.UUID, download_url: str | None) -> str:
-    return json.dumps(
-        {
-            "event": EVENT_NAMES[job.status],
-            "eventId": str(event_id),
-            "exportId": str(job.id),
-            "status": job.status.value,
-            "downloadUrl": download_url if job.status is ExportStatus.COMPLETED else None,
-            "totalRows": job.total_rows,
-            "fileSize": job.file_size,
-            "expiresAt": job.expires_at.isoformat() if job.expires_at else None,
-            "errorMessage": job.error_message,
-        },
-        separators=(",", ":"),
-    )
-
-
-async def record_export_event(
-    conn: store.Conn, job: ExportJob, download_url: str | None, *, window_seconds: float
-) -> uuid.UUID | None:
-    """Record the event of an export that ended, if it has a webhook. Returns the new event's id."""
-    if not job.webhook_url or job.status not in EVENT_NAMES:
-        return None
-    event_id = uuid.uuid4()
-    return await store.insert_event(
-        conn,
-        job,
-        event_id=event_id,
-        event=EVENT_NAMES[job.status],
-        body=event_body(job, event_id, download_url),
-        window_seconds=window_seconds,
-    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -158,12 +115,10 @@ class WebhookDispatcher:
         pool: asyncpg.Pool,
         settings: Settings,
         *,
-        download_url: Callable[[ExportJob], str | None],
         resolver: Resolver = system_resolver,
     ) -> None:
         self._pool = pool
         self._settings = settings
-        self._download_url = download_url
         self._resolver = resolver
         self._policy = AddressPolicy.from_settings(settings)
         self._timeout: float = settings.webhook_timeout_seconds
@@ -178,7 +133,6 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
-        self._last_backfill = 0.0
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self.run(), name="webhook-dispatcher")
@@ -197,15 +151,9 @@ class WebhookDispatcher:
         while self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    async def record(self, job: ExportJob, download_url: str | None) -> None:
-        """Called when an export ends. Never raises: a webhook problem never fails an export."""
-        if not job.webhook_url or job.status not in EVENT_NAMES:
-            return
-        try:
-            if await record_export_event(self._pool, job, download_url, window_seconds=self._window):
-                self._wake.set()
-        except Exception:
-            log.warning("could not record the webhook event of export %s now; the sweep will", job.id, exc_info=True)
+    def wake(self) -> None:
+        """An event was recorded: look for due deliveries now rather than at the next poll."""
+        self._wake.set()
 
     async def run(self) -> None:
         poll: float = self._settings.webhook_poll_seconds
@@ -222,11 +170,7 @@ class WebhookDispatcher:
                     await self._wake.wait()
 
     async def run_once(self) -> int:
-        """Record events exports missed (now and then), then start due deliveries. Returns how many."""
-        sweep: float = self._settings.sweep_interval_seconds
-        if time.monotonic() - self._last_backfill >= sweep:
-            self._last_backfill = time.monotonic()
-            await self.backfill()
+        """Start due deliveries, as many as there are free slots. Returns how many."""
         free = self._concurrency - len(self._inflight)
         if free <= 0:
             return 0
@@ -236,11 +180,6 @@ class WebhookDispatcher:
             self._inflight.add(task)
             task.add_done_callback(self._done)
         return len(claimed)
-
-    async def backfill(self) -> None:
-        for job in await store.finished_without_event(self._pool, window_seconds=self._window, limit=100):
-            url = self._download_url(job) if job.status is ExportStatus.COMPLETED else None
-            await record_export_event(self._pool, job, url, window_seconds=self._window)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

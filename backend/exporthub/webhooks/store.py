@@ -12,7 +12,6 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from exporthub.exports.models import ExportJob
 from exporthub.webhooks.signing import generate_secret
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -83,7 +82,15 @@ async def signing_secrets(conn: Conn, account_id: uuid.UUID) -> list[str]:
 
 
 async def insert_event(
-    conn: Conn, job: ExportJob, *, event_id: uuid.UUID, event: str, body: str, window_seconds: float
+    conn: Conn,
+    *,
+    account_id: uuid.UUID,
+    export_id: uuid.UUID,
+    url: str,
+    event_id: uuid.UUID,
+    event: str,
+    body: str,
+    window_seconds: float,
 ) -> uuid.UUID | None:
     """Record an event to deliver now; None if the export's event was already recorded."""
     return await conn.fetchval(
@@ -94,31 +101,13 @@ async def insert_event(
         RETURNING id
         """,
         event_id,
-        job.account_id,
-        job.id,
+        account_id,
+        export_id,
         event,
-        job.webhook_url,
+        url,
         body,
         float(window_seconds),
     )
-
-
-async def finished_without_event(conn: Conn, *, window_seconds: float, limit: int) -> list[ExportJob]:
-    """Exports that ended with a webhook but have no event: cancelled while queued, or the worker died."""
-    rows = await conn.fetch(
-        """
-        SELECT j.* FROM export_jobs j
-         WHERE j.webhook_url IS NOT NULL
-           AND j.completed_at > now() - make_interval(secs => $1)
-           AND j.status IN ('completed', 'failed', 'cancelled')
-           AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.export_id = j.id)
-         ORDER BY j.completed_at
-         LIMIT $2
-        """,
-        float(window_seconds),
-        limit,
-    )
-    return [ExportJob.from_record(r) for r in rows]
 
 
 async def claim_due(conn: Conn, *, limit: int, lock_seconds: float) -> list[ClaimedEvent]:

@@ -8,21 +8,24 @@ import logging
 
 from taskiq.api import run_receiver_task
 
+from exporthub.catalog import load_catalog
 from exporthub.formats import load_writers
+from exporthub.queue import create_broker
 from exporthub.settings import Settings
-from exporthub.worker.queue import create_queue
+from exporthub.worker.tasks import register_tasks
 
 log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     load_writers()  # not during the first export
-    queue = create_queue(settings)
-    queue.broker.is_worker_process = True
-    await queue.broker.startup()
+    broker = create_broker(settings)
+    register_tasks(broker, settings, load_catalog(settings.catalog_path))
+    broker.is_worker_process = True
+    await broker.startup()
     log.info("worker ready: %d exports at a time", settings.worker_concurrency)
     receiver = asyncio.create_task(
-        run_receiver_task(queue.broker, max_async_tasks=settings.worker_concurrency, run_startup=False)
+        run_receiver_task(broker, max_async_tasks=settings.worker_concurrency, run_startup=False)
     )
     try:
         if stop is None:
@@ -33,4 +36,4 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await receiver
-        await queue.broker.shutdown()
+        await broker.shutdown()

@@ -1,10 +1,10 @@
-"""Periodic work: `exporthub scheduler` sends the expiry sweep to the workers every minute.
+"""`exporthub scheduler`: sends the periodic work (worker/tasks.py `periodic_work`) to the workers.
 
-Run exactly one scheduler (taskiq's TaskiqScheduler over a LabelScheduleSource: every process reads
-the schedule from the task's label, none stores it). The sweep runs in a worker, with the worker's
-connections; the scheduler itself needs only Redis, plus S3 once at start-up to set the bucket's
-lifecycle rule. Several sweeps at once are safe (rows are claimed), and messages that piled up while
-no worker ran collapse into one sweep.
+Run exactly one. The schedule is each task's label, read with taskiq's LabelScheduleSource, and sent
+with TaskiqScheduler.on_ready, as taskiq's own `taskiq scheduler` command does; the loop that decides
+when is ours (a few lines over those public APIs), since taskiq's is part of its CLI. The work runs in
+a worker, with the worker's connections; the scheduler needs only Redis, plus S3 once at start-up to
+set the bucket's lifecycle rule.
 """
 
 from __future__ import annotations
@@ -13,43 +13,21 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from typing import Any
 
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, Context, TaskiqDepends, TaskiqScheduler
-from taskiq.cli.scheduler.run import SchedulerLoop
+from taskiq import ScheduledTask, TaskiqScheduler
 from taskiq.schedule_sources import LabelScheduleSource
 
-from exporthub.connections import Connections, open_storage
-from exporthub.progress import export_event, publish_event
+from exporthub.catalog import load_catalog
+from exporthub.connections import open_storage
+from exporthub.queue import create_broker
 from exporthub.settings import Settings
-from exporthub.storage.expiry import sweep_expired
+from exporthub.worker.tasks import register_tasks
 
 log = logging.getLogger(__name__)
 
-EXPIRY_TASK_NAME = "exporthub.sweep_expired"
-
-
-def _connections(context: Context = TaskiqDepends()) -> Connections:
-    return context.state.connections
-
-
-def register_expiry_sweep(broker: AsyncBroker, settings: Settings) -> AsyncTaskiqDecoratedTask[Any, Any]:
-    """The sweep as a task on the export broker, labelled with its schedule for LabelScheduleSource."""
-
-    @broker.task(
-        task_name=EXPIRY_TASK_NAME,
-        schedule=[{"interval": settings.expiry_sweep_seconds, "schedule_id": "exporthub-expiry-sweep"}],
-    )
-    async def sweep_expired_task(conns: Connections = TaskiqDepends(_connections)) -> None:
-        # One sweep per half interval is plenty: skip messages that piled up while no worker ran.
-        lock = f"{settings.queue_name}:expiry-sweep"
-        if not await conns.redis.set(lock, "1", nx=True, ex=max(1, settings.expiry_sweep_seconds // 2)):
-            return
-        result = await sweep_expired(conns.pool, conns.storage)
-        for job in result.expired:
-            await publish_event(conns.redis, settings.queue_name, job.account_id, export_event(job))
-
-    return sweep_expired_task
+SEND_TIMEOUT_SECONDS = 30
 
 
 async def apply_lifecycle_rule(settings: Settings) -> dict[str, Any] | None:
@@ -64,10 +42,35 @@ async def apply_lifecycle_rule(settings: Settings) -> dict[str, Any] | None:
         return await storage.ensure_lifecycle()
 
 
-async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    from exporthub.worker.queue import create_queue  # queue.py registers the sweep: import it late
+def interval_seconds(task: ScheduledTask) -> float:
+    interval = task.interval
+    if interval is None:
+        raise ValueError(f"periodic task {task.task_name} has no interval")
+    return interval.total_seconds() if isinstance(interval, dt.timedelta) else float(interval)
 
-    broker = create_queue(settings).broker
+
+async def send_due(
+    scheduler: TaskiqScheduler, source: LabelScheduleSource, tasks: list[ScheduledTask], last_sent: dict[str, float]
+) -> float:
+    """Send every task whose interval has passed (each at once on the first call). Returns the seconds
+    until the next one is due."""
+    now = time.monotonic()
+    for task in tasks:
+        previous = last_sent.get(task.schedule_id)
+        if previous is not None and now - previous < interval_seconds(task):
+            continue
+        last_sent[task.schedule_id] = now
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await scheduler.on_ready(source, task)
+        except Exception as exc:  # Redis away: the next interval sends again
+            log.warning("could not send %s (%r); trying at its next interval", task.task_name, exc)
+    return min(last_sent[t.schedule_id] + interval_seconds(t) for t in tasks) - time.monotonic()
+
+
+async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    broker = create_broker(settings)
+    register_tasks(broker, settings, load_catalog(settings.catalog_path))
     broker.is_scheduler_process = True
     source = LabelScheduleSource(broker)
     scheduler = TaskiqScheduler(broker, [source])
@@ -79,17 +82,16 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
             log.info("bucket lifecycle rule %s is set", rule["ID"])
     except Exception as exc:  # missing permission, say: the sweep still deletes files and aborts uploads
         log.warning("could not set the bucket's lifecycle rule (%r); see `exporthub storage setup`", exc)
-    log.info("scheduler ready: expiry sweep every %d s", settings.expiry_sweep_seconds)
-    loop = SchedulerLoop(scheduler, event_loop=asyncio.get_running_loop())
-    runner = asyncio.create_task(loop.run(update_interval=dt.timedelta(hours=1), send_timeout=30))
+    tasks = await source.get_schedules()
+    log.info("scheduler ready: %s", ", ".join(f"{t.task_name} every {interval_seconds(t):g} s" for t in tasks))
+    stop = stop or asyncio.Event()
+    last_sent: dict[str, float] = {}
     try:
-        if stop is None:
-            await runner
-        else:
-            await stop.wait()
+        while not stop.is_set():
+            wait = await send_due(scheduler, source, tasks, last_sent)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.05, wait)):
+                    await stop.wait()
     finally:
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
         await scheduler.shutdown()
         await source.shutdown()
