@@ -53,10 +53,9 @@ from bench.common import (
     proc_cpu_seconds,
     run_meta,
     verdict,
-    web_process,
-    with_new_port,
     write_results,
 )
+from tests.harness import web_server, with_new_port
 
 from exporthub import embedded
 from exporthub.settings import Settings, load_settings
@@ -167,7 +166,7 @@ async def run_api(
     redis = Redis.from_url(settings.redis_url)
     try:
         await _clean(pool, redis, api_settings.queue_name)
-        with web_process(api_settings, log_dir, "bench-web-api", EXPORTHUB_MAX_ACTIVE_EXPORTS="100000000") as web:
+        with web_server(api_settings, log_dir, "bench-web-api", EXPORTHUB_MAX_ACTIVE_EXPORTS="100000000") as web:
             async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ACME_KEY}"}) as client:
                 response = await client.post(submit, json=SUBMIT_BODY)
                 response.raise_for_status()
@@ -215,7 +214,7 @@ async def run_api(
         await _clean(pool, redis, api_settings.queue_name)
         api_settings = with_new_port(api_settings)
         submit = f"{api_settings.public_url}/api/v1/exports"
-        with web_process(api_settings, log_dir, "bench-web-api-capped") as web:
+        with web_server(api_settings, log_dir, "bench-web-api-capped") as web:
             rows.append(
                 await measure(
                     Run("POST /api/v1/exports (default cap 5: 429)", closed, SUBMIT_P99_TARGET_MS),

@@ -1,9 +1,10 @@
-"""What every benchmark shares: the bench database, the hub's processes, measurements and result files.
+"""What every benchmark shares: the bench database, measurements and result files.
 
 Each benchmark module (export_bench, fanout_bench, api_bench) exposes an async `run_*` function that
 takes a `Settings` pointing at a seeded database and returns a `Section`; `bench/run.py` runs them
-all against the bench database and writes one report, the smoke test runs them small against the
-test database.
+all against the bench database and writes one report (`--smoke`: all of them tiny, against a
+database given with `--database`, as the smoke test does). The hub's processes are started with
+the tests' harness (`tests.harness`), so that both start them the same way.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import resource
 import secrets
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench.x`
     sys.path.insert(0, str(ROOT))
 
-from tests.support import Process, free_port, settings_env, start_process, wait_http  # noqa: E402
+from tests.harness import with_database, with_new_port  # noqa: E402
 
 from exporthub.accounts import create_api_key, generate_api_key  # noqa: E402
 from exporthub.db.migrate import migrate  # noqa: E402
@@ -155,7 +154,7 @@ async def prepare_bench_database(server: Settings) -> str:
             await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     finally:
         await admin.close()
-    url = urlunsplit(urlsplit(server.database_url)._replace(path=f"/{BENCH_DB}"))
+    url = with_database(server.database_url, BENCH_DB)
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
@@ -180,45 +179,10 @@ async def register_bench_key(conn: asyncpg.Connection | asyncpg.Pool) -> None:
 
 
 def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
-    port = free_port()
     return dataclasses.replace(
-        server,
+        with_new_port(server),
         database_url=database_url,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
         data_dir=out / "data",
-        queue_name="exporthub-bench",
+        queue_name=f"exporthub-bench:{uuid.uuid4().hex[:8]}",  # no other run's workers read it
         secret_keys=(secrets.token_urlsafe(48),),  # the processes refuse to start without a real one
     )
-
-
-def with_new_port(settings: Settings) -> Settings:
-    port = free_port()
-    return dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}")
-
-
-@contextmanager
-def web_process(settings: Settings, log_dir: Path, name: str = "bench-web", **env: str) -> Iterator[Process]:
-    """`exporthub serve` on settings.port, up and answering /healthz, stopped on exit.
-
-    A web process that dies while starting is started once more (on a shared machine something else
-    may have held the port or killed it), with its exit code in the log."""
-    for attempt in (1, 2):
-        web = start_process(name, ["serve"], settings_env(settings, **env), log_dir)
-        try:
-            wait_http(f"{settings.public_url}/healthz", 60, web)
-            break
-        except AssertionError:
-            web.stop()
-            with web.log_path.open("a") as log:
-                log.write(f"\n[bench] start attempt {attempt} failed, exit code {web.popen.returncode}\n")
-            if attempt == 2:
-                raise
-    try:
-        yield web
-    finally:
-        web.stop()
-
-
-def worker_process(settings: Settings, log_dir: Path, name: str, **env: str) -> Process:
-    return start_process(name, ["worker"], settings_env(settings, **env), log_dir)

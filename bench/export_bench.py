@@ -45,11 +45,9 @@ from bench.common import (
     proc_status_mib,
     run_meta,
     verdict,
-    web_process,
-    worker_process,
     write_results,
 )
-from tests.support import Process
+from tests.harness import Process, start_worker, web_server
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
@@ -191,7 +189,7 @@ async def measure_export(settings: Settings, pool: asyncpg.Pool, fmt: str, rows:
     total = await pool.fetchval("SELECT count(*) FROM payroll WHERE account_id = $1", acme.id)
     if rows < total:
         body["filters"] = await filters_for(pool, acme.id, rows)
-    worker = worker_process(settings, log_dir, f"bench-worker-{fmt}-{rows}", EXPORTHUB_WORKER_CONCURRENCY="1")
+    worker = start_worker(settings, log_dir, f"bench-worker-{fmt}-{rows}", EXPORTHUB_WORKER_CONCURRENCY="1")
     redis = Redis.from_url(settings.redis_url)
     pubsub = redis.pubsub()
     await pubsub.subscribe(channel_for(settings.queue_name, acme.id))
@@ -253,7 +251,7 @@ async def run_exports(
     settings: Settings, pool: asyncpg.Pool, formats: list[str], sizes: list[int], log_dir: Path
 ) -> Section:
     rows, notes = [], []
-    with web_process(settings, log_dir):
+    with web_server(settings, log_dir):
         for fmt in formats:
             for size in sizes:
                 if fmt == "pdf" and size > settings.pdf_max_rows:
@@ -312,8 +310,7 @@ async def measure_concurrency(settings: Settings, pool: asyncpg.Pool, fmt: str, 
     if rows < total:
         body["filters"] = await filters_for(pool, acme.id, rows)
     workers = [
-        worker_process(settings, log_dir, f"bench-worker-pair{k}-{fmt}", EXPORTHUB_WORKER_CONCURRENCY="1")
-        for k in (1, 2)
+        start_worker(settings, log_dir, f"bench-worker-pair{k}-{fmt}", EXPORTHUB_WORKER_CONCURRENCY="1") for k in (1, 2)
     ]
     redis = Redis.from_url(settings.redis_url)
     pubsub = redis.pubsub()
@@ -360,7 +357,7 @@ async def run_concurrency(
     settings: Settings, pool: asyncpg.Pool, formats: list[str], rows: int, log_dir: Path
 ) -> Section:
     results = []
-    with web_process(settings, log_dir, "bench-web-pair"):
+    with web_server(settings, log_dir, "bench-web-pair"):
         for fmt in formats:
             row = await measure_concurrency(settings, pool, fmt, rows, log_dir)
             print(f"pair {fmt}: ratio {row['ratio']}", file=sys.stderr)

@@ -51,10 +51,9 @@ from bench.common import (
     raise_open_files_limit,
     run_meta,
     verdict,
-    web_process,
     write_results,
 )
-from tests.support import sign_in
+from tests.harness import sign_in, web_server
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
@@ -252,7 +251,7 @@ async def run_fanout(
         acme = await account_by_slug(conn, "acme")
         assert acme is not None, "the acme demo account is missing"
         # Thousands of sockets of one account: lift the per-account cap (50 by default).
-        with web_process(settings, log_dir, "bench-web-fanout", EXPORTHUB_WS_MAX_SOCKETS_PER_ACCOUNT="100000") as web:
+        with web_server(settings, log_dir, "bench-web-fanout", EXPORTHUB_WS_MAX_SOCKETS_PER_ACCOUNT="100000") as web:
             for kind in kinds:
                 if kind == "console":
                     target = await console_target(settings, conn, acme.id)

@@ -19,19 +19,19 @@ from exporthub import embedded
 from exporthub.db.migrate import migrate
 from exporthub.db.seed import issue_demo_keys, seed
 from exporthub.settings import Settings, load_settings
-from tests.own_data import OwnHub, own_data_hub
-from tests.support import (
-    ROOT,
+from tests.harness import (
+    LOG_DIR,
     Process,
     drop_database,
-    free_port,
     recreate_database,
     scratch_database,
-    settings_env,
-    start_process,
-    wait_http,
+    start_scheduler,
+    start_worker,
+    web_server,
     with_database,
+    with_new_port,
 )
+from tests.own_data import OwnHub, own_data_hub
 
 TEST_DB = f"exporthub_test_{os.getpid()}"  # concurrent sessions never share a database
 SEED_EMPLOYEES = 3_000
@@ -58,9 +58,8 @@ def server_settings() -> Iterator[Settings]:
 async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     await recreate_database(server_settings.database_url, TEST_DB)
     data_dir = tmp_path_factory.mktemp("exporthub-data")
-    port = free_port()
     test = dataclasses.replace(
-        server_settings,
+        with_new_port(server_settings),
         database_url=with_database(server_settings.database_url, TEST_DB),
         redis_url=with_redis_db(server_settings.redis_url, 13),
         data_dir=data_dir,
@@ -70,8 +69,6 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         requeue_after_seconds=5,
         queue_name=f"exporthub-test:{uuid.uuid4().hex[:8]}",
         max_rows_per_sheet=1_048_575,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
         webhook_allow_private=True,  # test receivers listen on 127.0.0.1
         webhook_allow_http=True,  # ... over plain http
         webhook_retry_base_seconds=0.2,
@@ -137,16 +134,12 @@ class Hub:
 @pytest.fixture(scope="session")
 def hub(settings: Settings, demo_keys: dict[str, str]) -> Iterator[Hub]:
     """A real web server, worker and scheduler, as `exporthub serve`, `exporthub worker` and `exporthub scheduler`."""
-    log_dir = ROOT / "test-artifacts" / "logs"
-    env = settings_env(settings)
-    web = start_process("web", ["serve"], env, log_dir)
-    worker = start_process("worker", ["worker"], env, log_dir)
-    scheduler = start_process("scheduler", ["scheduler"], env, log_dir)
+    worker = start_worker(settings, LOG_DIR)
+    scheduler = start_scheduler(settings, LOG_DIR)
     try:
-        wait_http(f"{settings.public_url}/healthz", 30, web)
-        yield Hub(settings, web, worker, scheduler, log_dir, demo_keys)
+        with web_server(settings, LOG_DIR) as web:
+            yield Hub(settings, web, worker, scheduler, LOG_DIR, demo_keys)
     finally:
-        web.stop()
         worker.stop()
         scheduler.stop()
 
@@ -167,5 +160,5 @@ async def api(hub: Hub, clean_jobs: None) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 async def own_hub(server_settings: Settings, settings: Settings) -> AsyncIterator[OwnHub]:
     """A hub over an organisation's own schema and catalog (tests/own_data), its source database apart."""
-    async with own_data_hub(server_settings.database_url, settings, ROOT / "test-artifacts" / "logs") as hub:
+    async with own_data_hub(server_settings.database_url, settings, LOG_DIR) as hub:
         yield hub

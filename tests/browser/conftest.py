@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Hub
-from tests.support import ROOT
+from tests.harness import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -10,7 +10,7 @@ import httpx
 
 from exporthub.web.api_docs import API_DOCS_CSS_URL, SCALAR_JS_URL
 from tests.conftest import Hub
-from tests.support import ROOT
+from tests.harness import ROOT
 
 VENDOR = ROOT / "static" / "vendor"
 

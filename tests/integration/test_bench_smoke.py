@@ -19,7 +19,7 @@ from bench.common import register_bench_key
 from bench.run import Plan, run_suite
 
 from exporthub.settings import Settings
-from tests.support import free_port
+from tests.harness import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -19,8 +19,8 @@ from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.validation import parse_export_request
 from exporthub.queue import create_queue
 from exporthub.storage import LocalStorage
+from tests.harness import ROOT, settings_env, start_process
 from tests.integration.helpers import submit, wait_status, wait_until
-from tests.support import ROOT, settings_env, start_process
 
 HR = load_catalog()  # the HR catalog shipped in the package
 

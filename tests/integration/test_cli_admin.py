@@ -20,8 +20,8 @@ from exporthub.accounts import account_for_key
 from exporthub.db.migrate import migrate, migration_files
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportFormat, ExportRequest, ExportStatus
-from tests.support import exporthub_command as run_cli
-from tests.support import scratch_database, sign_in
+from tests.harness import exporthub_command as run_cli
+from tests.harness import scratch_database, sign_in
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

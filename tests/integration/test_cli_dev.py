@@ -16,7 +16,7 @@ import psutil
 
 from exporthub.settings import Settings
 from tests.conftest import with_redis_db
-from tests.support import free_port, scratch_database, settings_env, wait_for
+from tests.harness import free_port, scratch_database, settings_env, wait_for
 
 
 def _child(dev: psutil.Process, command: str) -> psutil.Process | None:

@@ -14,7 +14,7 @@ import pytest
 
 from exporthub.exports.links import sign_download_link
 from exporthub.settings import Settings
-from tests.support import ROOT, free_port, running, settings_env, start_process, wait_for, wait_http
+from tests.harness import ROOT, free_port, running, settings_env, start_process, wait_for, wait_http
 
 COMMANDS = ["serve", "worker", "scheduler"]
 WEAK = {

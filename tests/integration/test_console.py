@@ -23,8 +23,7 @@ from exporthub.exports import jobs
 from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
-from tests.integration.helpers import new_key, submit, wait_status
-from tests.support import (
+from tests.harness import (
     Process,
     exporthub_command,
     extra_web,
@@ -36,6 +35,7 @@ from tests.support import (
     start_process,
     wait_http,
 )
+from tests.integration.helpers import new_key, submit, wait_status
 
 SMALL = {"format": "csv", "resource": "employees"}
 CARD_ID = re.compile(r'id="export-([0-9a-f-]{36})"')

@@ -17,8 +17,8 @@ import httpx
 from exporthub.exports.expiry import sweep_expired
 from exporthub.storage import LocalStorage
 from tests.conftest import Hub
+from tests.harness import ROOT, running, settings_env, start_process
 from tests.integration.helpers import export_and_download, wait_status
-from tests.support import ROOT, running, settings_env, start_process
 
 BODY = {"format": "csv", "resource": "compliance", "columns": ["recordId", "title"]}
 

@@ -29,8 +29,7 @@ from exporthub.accounts import hash_api_key
 from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED
 from tests.conftest import Hub
-from tests.integration.helpers import new_key, submit, wait_status
-from tests.support import (
+from tests.harness import (
     Process,
     exporthub_command,
     extra_web,
@@ -40,6 +39,7 @@ from tests.support import (
     wait_for,
     wait_http,
 )
+from tests.integration.helpers import new_key, submit, wait_status
 
 WS_PATH = "/api/v1/exports/ws"
 SMALL = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}

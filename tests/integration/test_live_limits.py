@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_POLICY, CLOSE_TOO_MANY_SOCKETS, CLOSE_TRY_AGAIN, PINGS_PER_SECOND
 from tests.conftest import Hub
+from tests.harness import extra_web
 from tests.integration.test_live import account_id, drain, ws_url
-from tests.support import extra_web
 
 
 def headers(hub: Hub, account: str) -> dict[str, str]:

@@ -27,8 +27,9 @@ from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.validation import parse_export_request
 from exporthub.storage import LocalStorage
+from tests.harness import exporthub_command as cli
 from tests.integration.helpers import export_and_download, submit, wait_status
-from tests.own_data import CATALOG, OwnHub, cli
+from tests.own_data import CATALOG, OwnHub
 
 T = ColumnType
 # README: tab or CR first, or =+-@ or their full-width forms after leading white space.

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.harness import ROOT, free_port, settings_env, start_process, wait_for, wait_http
 from tests.integration.helpers import wait_status
-from tests.support import ROOT, free_port, settings_env, start_process, wait_for, wait_http
 
 
 def redis_binary() -> str:

@@ -33,8 +33,8 @@ from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.links import sign_download_link
 from exporthub.settings import Settings
 from exporthub.storage.s3 import LIFECYCLE_RULE_ID, MIB, S3Storage
+from tests.harness import ROOT, free_port, running, settings_env, start_process, wait_http
 from tests.integration.helpers import submit, wait_status
-from tests.support import ROOT, free_port, running, settings_env, start_process, wait_http
 
 ACCESS_KEY, SECRET_KEY, REGION = "AKIDEXPORTHUBTEST", "exporthub-test-secret", "us-east-1"
 MEDIA_CSV = "text/csv; charset=utf-8"

@@ -13,7 +13,7 @@ import asyncpg
 from exporthub.accounts import account_for_key, hash_api_key
 from exporthub.db.migrate import migrate, migration_files
 from exporthub.db.seed import DEMO_ACCOUNTS, ESCAPE_TEST_VALUES, TABLES, Seeded, is_seeded, issue_demo_keys, seed
-from tests.support import scratch_database
+from tests.harness import scratch_database
 
 EMPLOYEES = 300
 PAYROLL = 2_000

@@ -33,9 +33,9 @@ from exporthub.settings import Settings
 from exporthub.storage import LocalStorage
 from exporthub.webhooks import WebhookDispatcher
 from exporthub.webhooks.addresses import REFUSED
+from tests.harness import scratch_database
 from tests.integration.domain import NoQueue, exports_domain
 from tests.integration.helpers import submit, wait_status, wait_until
-from tests.support import scratch_database
 
 HR = load_catalog()  # the HR catalog shipped in the package
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,23 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from tests.support import free_port, scratch_database, settings_env, start_process, wait_http
+from tests.harness import Process, exporthub_command, scratch_database, start_worker, web_server, with_new_port
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = HERE / "schema.sql"
 CATALOG = HERE / "catalog.toml"
 COMPANIES = {"northwind": ("Northwind Staffing", "nw-001"), "contoso": ("Contoso Crews", "cw-002")}
-
-
-def cli(settings: Any, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporthub", *args],
-        env=settings_env(settings, **env),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -54,8 +41,8 @@ async def source_database(admin_url: str) -> AsyncIterator[str]:
 class OwnHub:
     settings: Any
     source_url: str
-    web: Any
-    worker: Any
+    web: Process
+    worker: Process
     log_dir: Path
     keys: dict[str, str]  # account slug -> API key
 
@@ -70,30 +57,26 @@ async def own_data_hub(admin_url: str, base: Any, log_dir: Path) -> AsyncIterato
         scratch_database(admin_url, "exporthub_own") as hub_url,
         source_database(admin_url) as source_url,
     ):
-        port = free_port()
         settings = dataclasses.replace(
-            base,
+            with_new_port(base),
             database_url=hub_url,
             source_database_url=source_url,
             catalog_path=CATALOG,
             queue_name=f"exporthub-own:{uuid.uuid4().hex[:8]}",
             data_dir=base.data_dir / "own-data",
-            port=port,
-            public_url=f"http://127.0.0.1:{port}",
         )
         keys = {}
         for slug, (name, tenant_key) in COMPANIES.items():
-            made = cli(settings, "accounts", "create", "--slug", slug, "--name", name, "--tenant-key", tenant_key)
+            made = exporthub_command(
+                settings, "accounts", "create", "--slug", slug, "--name", name, "--tenant-key", tenant_key
+            )
             assert made.returncode == 0, made.stderr
-            key = cli(settings, "apikey", "create", "--account", slug, "--name", "tests")
+            key = exporthub_command(settings, "apikey", "create", "--account", slug, "--name", "tests")
             assert key.returncode == 0, key.stderr
             keys[slug] = key.stdout.strip()
-        env = settings_env(settings)
-        web = start_process("own-web", ["serve"], env, log_dir)
-        worker = start_process("own-worker", ["worker"], env, log_dir)
+        worker = start_worker(settings, log_dir, "own-worker")
         try:
-            wait_http(f"{settings.public_url}/healthz", 30, web)
-            yield OwnHub(settings, source_url, web, worker, log_dir, keys)
+            with web_server(settings, log_dir, "own-web") as web:
+                yield OwnHub(settings, source_url, web, worker, log_dir, keys)
         finally:
-            web.stop()
             worker.stop()

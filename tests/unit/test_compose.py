@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import ROOT
+from tests.harness import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 SECRET_NAMES = re.compile(r"SECRET|PASSWORD")

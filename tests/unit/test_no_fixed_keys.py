@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from tests.support import ROOT
+from tests.harness import ROOT
 
 # A whole key: the prefix and at least 20 more characters (real ones have 43). Built up, so that this
 # file does not match itself.
