@@ -225,7 +225,7 @@ async def measure_export(settings: Settings, pool: asyncpg.Pool, fmt: str, rows:
     return row
 
 
-def _against_targets(row: dict[str, Any], peak_at_50k: float | None) -> dict[str, Any]:
+def against_targets(row: dict[str, Any], peak_at_50k: float | None) -> dict[str, Any]:
     """The row's verdict, for CSV and XLSX: peak under PEAK_TARGET_MIB at every size; at 500,000
     rows also the time target and the growth since 50,000 rows; and the ratios to the Node reference."""
     fmt, rows, seconds, peak = row["format"], row["rows"], row["seconds"], row["worker_peak_mib"]
@@ -262,7 +262,7 @@ async def run_exports(
                     continue
                 row = await measure_export(settings, pool, fmt, size, log_dir)
                 at_50k = [r["worker_peak_mib"] for r in rows if r["format"] == fmt and r["target_rows"] == 50_000]
-                row.update(_against_targets(row, at_50k[0] if at_50k else None))
+                row.update(against_targets(row, at_50k[0] if at_50k else None))
                 print(f"export {fmt} {row['rows']:,} rows: {row['seconds']} s", file=sys.stderr)
                 rows.append(row)
                 await pool.execute("DELETE FROM export_jobs")

@@ -1,6 +1,7 @@
 """The whole benchmark suite (`make bench`): exports, two concurrent exports, WebSocket fan-out, API load.
 
     python -m bench.run [--only exports,concurrency,fanout,api] [--out bench/results]
+    python -m bench.run --smoke --database URL --out DIR    # tiny, on a seeded database (the smoke test)
 
 Seeds the bench database `exporthub_bench` on first use (500,000 payroll rows for acme), then runs
 each benchmark through the real API, queue and worker processes and writes to `--out`:
@@ -37,6 +38,7 @@ from bench.common import (
     bench_settings,
     loadavg,
     prepare_bench_database,
+    register_bench_key,
     run_meta,
     write_results,
 )
@@ -64,6 +66,20 @@ class Plan:
     api_duration: float = 10.0
     api_pause: float = 1.0
     api_tool: str = dataclasses.field(default_factory=default_tool)
+
+
+# Each benchmark once, small (well under a minute): proves they run and write their results; no timing.
+SMOKE = Plan(
+    only=("exports", "fanout", "api"),
+    formats=("csv",),
+    sizes=(2_000,),
+    fanout_ramp=(20,),
+    fanout_events=3,
+    fanout_interval=0.2,
+    api_connections=20,
+    api_duration=2.0,
+    api_pause=0.0,
+)
 
 
 async def run_suite(settings: Settings, pool: asyncpg.Pool, plan: Plan, out: Path) -> tuple[Path, Path]:
@@ -155,15 +171,19 @@ def draw_chart(rows: list[dict], path: Path) -> Path | None:
 
 async def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    plan = Plan(only=tuple(args.only.split(",")))
+    plan = SMOKE if args.smoke else Plan()
+    if args.only:
+        plan = dataclasses.replace(plan, only=tuple(args.only.split(",")))
     unknown = set(plan.only) - set(BENCHMARKS)
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
     with embedded.servers(load_settings(os.environ)) as server:
-        url = await prepare_bench_database(server)
+        url = args.database or await prepare_bench_database(server)
         settings = bench_settings(server, url, out)
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         try:
+            if args.database:
+                await register_bench_key(pool)
             json_path, md_path = await run_suite(settings, pool, plan, out)
         finally:
             await pool.close()
@@ -173,6 +193,12 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--only", help="comma-separated, of " + ", ".join(BENCHMARKS) + " (default: all)")
     parser.add_argument("--out", default=str(RESULTS_DIR))
+    parser.add_argument("--smoke", action="store_true", help="each benchmark once, tiny: checks that they run")
+    parser.add_argument(
+        "--database",
+        help="a migrated database with the demo accounts and data, used as it is (only a bench key is added)"
+        " instead of the bench database",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -1,5 +1,6 @@
 """The benchmark suite, tiny: each benchmark runs once, small, and writes well-formed result files.
 
+Runs `python -m bench.run --smoke` against the test database, as an operator would run the suite.
 Timing is not asserted (CI machines vary); `make bench` measures. Runs in well under a minute:
 one 2,000-row CSV export, 20 sockets of fan-out, 2 s of API load (wrk if installed, else the
 asyncio load generator).
@@ -7,48 +8,31 @@ asyncio load generator).
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import json
-import uuid
+import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
-from bench.api_bench import default_tool
-from bench.common import register_bench_key
-from bench.run import Plan, run_suite
 
 from exporthub.settings import Settings
-from tests.harness import free_port
+from tests.harness import ROOT, settings_env
 
 pytestmark = pytest.mark.timeout(90)
 
 
-async def test_bench_suite_writes_results(
-    settings: Settings, pool: asyncpg.Pool, clean_jobs: None, tmp_path: Path
-) -> None:
-    port = free_port()
-    bench = dataclasses.replace(
-        settings,
-        queue_name=f"{settings.queue_name}-bench-{uuid.uuid4().hex[:6]}",  # no other worker reads it
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        data_dir=tmp_path / "data",
+async def test_bench_suite_writes_results(settings: Settings, clean_jobs: None, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    bench = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bench.run", "--smoke", "--database", settings.database_url, "--out", str(out)),
+        cwd=ROOT,
+        env=settings_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    plan = Plan(
-        only=("exports", "fanout", "api"),
-        formats=("csv",),
-        sizes=(2_000,),
-        fanout_ramp=(20,),
-        fanout_events=3,
-        fanout_interval=0.2,
-        api_connections=20,
-        api_duration=2.0,
-        api_pause=0.0,
-        api_tool=default_tool(),
-    )
-    await register_bench_key(pool)
-    json_path, md_path = await run_suite(bench, pool, plan, tmp_path / "results")
+    output, _ = await asyncio.wait_for(bench.communicate(), 80)
+    assert bench.returncode == 0, output.decode(errors="replace")[-4000:]
+    json_path, md_path = out / "results.json", out / "results.md"
 
     data = json.loads(json_path.read_text())
     assert {"meta", "exports", "fanout", "api"} <= data.keys()
@@ -76,4 +60,4 @@ async def test_bench_suite_writes_results(
     md = md_path.read_text()
     for title in ("### Exports", "### WebSocket fan-out", "### API under load"):
         assert title in md
-    assert (tmp_path / "results" / "chart.png").exists() or "matplotlib" in data["meta"]["chart"]
+    assert (out / "chart.png").exists() or "matplotlib" in data["meta"]["chart"]
