@@ -81,6 +81,8 @@ class Settings:
     http_keep_alive_seconds: int = 5
     http_max_connections: int = 10_000  # more get 503; live sockets count too
     http_max_head_bytes: int = 16 * 1024
+    # Tests only, never set in production: every export waits after its first batch (exports/pause_hook.py).
+    test_pause_dir: Path | None = None
 
     @property
     def storage_dir(self) -> Path:
@@ -240,6 +242,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         http_keep_alive_seconds=_int(environ, "EXPORTHUB_HTTP_KEEP_ALIVE_SECONDS", d.http_keep_alive_seconds),
         http_max_connections=_int(environ, "EXPORTHUB_HTTP_MAX_CONNECTIONS", d.http_max_connections),
         http_max_head_bytes=_int(environ, "EXPORTHUB_HTTP_MAX_HEAD_BYTES", d.http_max_head_bytes),
+        test_pause_dir=Path(environ["EXPORTHUB_TEST_PAUSE_DIR"]) if environ.get("EXPORTHUB_TEST_PAUSE_DIR") else None,
     )
 
 

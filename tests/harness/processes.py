@@ -64,6 +64,7 @@ def settings_env(settings: Any, **overrides: str) -> dict[str, str]:
         "EXPORTHUB_WEBHOOK_ALLOW_HTTP": str(settings.webhook_allow_http).lower(),
         "EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS": str(settings.webhook_retry_base_seconds),
         "EXPORTHUB_WEBHOOK_POLL_SECONDS": str(settings.webhook_poll_seconds),
+        "EXPORTHUB_TEST_PAUSE_DIR": str(settings.test_pause_dir or ""),
     }
     env.update(overrides)
     return env

@@ -15,6 +15,7 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
 from exporthub.exports import jobs
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
+from exporthub.exports.pause_hook import hold_if_paused
 from exporthub.exports.query import build_export_query, departments_query
 from exporthub.formats import ReportInfo, open_writer
 from exporthub.storage import Storage
@@ -62,6 +64,7 @@ class PipelineConfig:
     statement_timeout_ms: int = 10 * 60 * 1000  # the source snapshot's statement_timeout
     heartbeat_seconds: float = 1.0
     retry_backoff_seconds: tuple[float, ...] = (1.0, 4.0)
+    test_pause_dir: Path | None = None  # tests only: exports/pause_hook.py
 
 
 Publish = Callable[[ExportJob], Awaitable[None]]
@@ -75,6 +78,7 @@ class _Progress:
     lease_lost: bool = False
     published_percent: int = -1
     published_at: float = 0.0
+    pause_dir: Path | None = None
 
     @property
     def percent(self) -> int:
@@ -194,7 +198,7 @@ async def _produce(
     as_csv = job.format is ExportFormat.CSV  # CSV cells are formatted by PostgreSQL and streamed by COPY
     query = build_export_query(resource, job.columns, job.filters, account["tenant_key"], csv_text=as_csv)
     temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.format.value}.part"
-    state = _Progress()
+    state = _Progress(pause_dir=config.test_pause_dir)
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
     writer = None
     # The writer works in one thread of its own: the default pool would spread its calls over
@@ -333,6 +337,9 @@ async def _advance(job: ExportJob, state: _Progress, publish: Publish, rows: int
         await publish(
             dataclasses.replace(job, processed_rows=state.processed, total_rows=state.total, progress=state.percent)
         )
+    if rows and state.processed == rows:  # after the first batch a test may hold the export (pause_hook.py)
+        await hold_if_paused(state.pause_dir, job.id, lambda: state.cancel_requested or state.lease_lost)
+        _raise_if_stopped(state)
 
 
 def _raise_if_stopped(state: _Progress) -> None:

@@ -279,6 +279,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_rows_per_sheet=settings.max_rows_per_sheet,
         max_attempts=settings.max_attempts,
         statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
+        test_pause_dir=settings.test_pause_dir,
     )
 
 
