@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from pathlib import Path
@@ -19,14 +18,15 @@ from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.validation import parse_export_request
 from exporthub.queue import create_queue
 from exporthub.storage import LocalStorage
-from tests.harness import ROOT, settings_env, start_process
-from tests.integration.helpers import submit, wait_status, wait_until
+from tests.harness import LOG_DIR, Pauses, start_scheduler, start_worker, wait_for_async
+from tests.integration.helpers import submit, wait_status
 
 HR = load_catalog()  # the HR catalog shipped in the package
 
-# About 40,000 rows as a PDF report: several seconds of work (the slowest format), so there is time to
-# cancel or kill it mid-way.
-SLOW = {"format": "pdf", "resource": "payroll", "filters": {"dateFrom": "2025-06-01"}}
+# 3,000 rows as a PDF report, in batches of 200. A worker with a pause dir (the paused hub's, or the
+# ones started here) holds it after its first batch: a running export at a known point, however fast
+# the machine, for a cancel or a kill.
+HELD = {"format": "pdf", "resource": "employees"}
 
 
 def files_for(storage_root: Path, export_id: str) -> list[Path]:
@@ -37,60 +37,71 @@ def temp_files_for(storage_root: Path, export_id: str) -> list[Path]:
     return list((storage_root / ".tmp").glob(f"{export_id}*"))
 
 
-async def test_a_queued_export_cancelled_never_starts(api: httpx.AsyncClient, hub) -> None:
-    running = [await submit(api, SLOW) for _ in range(3)]  # the worker runs 3 at a time
-    queued = await submit(api, {"format": "csv", "resource": "employees"})
-    response = await api.post(f"/api/v1/exports/{queued['exportId']}/cancel")
+async def test_a_queued_export_cancelled_never_starts(paused_api: httpx.AsyncClient, paused_hub) -> None:
+    running = [(await submit(paused_api, HELD))["exportId"] for _ in range(3)]  # the worker runs 3 at a time
+    for export_id in running:
+        await paused_hub.pauses.wait_paused(export_id)  # every slot of the worker is taken
+    queued = (await submit(paused_api, {"format": "csv", "resource": "employees"}))["exportId"]
+    response = await paused_api.post(f"/api/v1/exports/{queued}/cancel")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
-    for r in running:  # free the worker's slots: a stray message for the cancelled one would now run
-        await api.post(f"/api/v1/exports/{r['exportId']}/cancel")
-    for r in running:
-        assert (await wait_status(api, r["exportId"], timeout=15))["status"] == "cancelled"
-    await asyncio.sleep(1.5)
-    final = (await api.get(f"/api/v1/exports/{queued['exportId']}")).json()
+    for export_id in running:  # free the worker's slots: a stray message for the cancelled one would now run
+        await paused_api.post(f"/api/v1/exports/{export_id}/cancel")
+    for export_id in running:
+        assert (await wait_status(paused_api, export_id, timeout=15))["status"] == "cancelled"
+    # The worker takes the cancelled export's message, and declines it.
+    await wait_for_async(
+        lambda: f"export {queued} is not claimable" in paused_hub.worker.log(tail=None),
+        15,
+        "the worker to decline the cancelled export's message",
+    )
+    final = (await paused_api.get(f"/api/v1/exports/{queued}")).json()
     assert final["status"] == "cancelled"
     assert final["startedAt"] is None and final["downloadUrl"] is None
-    assert files_for(hub.settings.storage_dir, queued["exportId"]) == []
-    again = await api.post(f"/api/v1/exports/{queued['exportId']}/cancel")
+    assert files_for(paused_hub.settings.storage_dir, queued) == []
+    again = await paused_api.post(f"/api/v1/exports/{queued}/cancel")
     assert again.status_code == 409
     assert "already cancelled" in again.json()["detail"]
 
 
-async def test_a_running_export_cancelled_stops_and_leaves_no_file(api: httpx.AsyncClient, hub) -> None:
-    created = await submit(api, SLOW)
-    export_id = created["exportId"]
-    await wait_until(api, export_id, lambda b: b["status"] == "processing" and b["processedRows"] > 0)
+async def test_a_running_export_cancelled_stops_and_leaves_no_file(paused_api: httpx.AsyncClient, paused_hub) -> None:
+    export_id = (await submit(paused_api, HELD))["exportId"]
+    await paused_hub.pauses.wait_paused(export_id)  # running: claimed, first rows written, lease kept
     asked = time.monotonic()
-    response = await api.post(f"/api/v1/exports/{export_id}/cancel")
+    response = await paused_api.post(f"/api/v1/exports/{export_id}/cancel")
     assert response.status_code == 200
-    final = await wait_status(api, export_id, timeout=10)
+    # Never released: the cancel alone ends it, noticed by the lease keeper while the export is held.
+    final = await wait_status(paused_api, export_id, timeout=10)
     assert final["status"] == "cancelled", final
     assert time.monotonic() - asked < 5
     assert final["processedRows"] < final["totalRows"]
     assert final["downloadUrl"] is None
-    assert files_for(hub.settings.storage_dir, export_id) == []
-    assert temp_files_for(hub.settings.storage_dir, export_id) == []
+    assert files_for(paused_hub.settings.storage_dir, export_id) == []
+    assert temp_files_for(paused_hub.settings.storage_dir, export_id) == []
 
 
-async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(settings, pool: asyncpg.Pool) -> None:
-    # A queue of its own, so that only the workers started here take the job.
-    isolated = dataclasses.replace(settings, queue_name=f"{settings.queue_name}-kill", batch_size=200)
-    env = settings_env(isolated, EXPORTHUB_WORKER_CONCURRENCY="1")
+async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
+    settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    pauses = Pauses(tmp_path / "pauses")
+    # A queue of its own, so that only the workers started here take the job; they hold it after its first batch.
+    isolated = dataclasses.replace(
+        settings, queue_name=f"{settings.queue_name}-kill", batch_size=200, test_pause_dir=pauses.path
+    )
+    one_at_a_time = {"EXPORTHUB_WORKER_CONCURRENCY": "1"}
     acme = await account_by_slug(pool, "acme")
     job, _ = await service.submit_export(
         pool,
         pool,
         HR,
         acme,
-        parse_export_request(SLOW, HR),
+        parse_export_request(HELD, HR),
         idempotency_key=None,
         max_active=100,
         idempotency_ttl_seconds=60,
     )
-    log_dir = ROOT / "test-artifacts" / "logs"
-    first = start_process("worker-killed", ["worker"], env, log_dir)
-    scheduler = start_process("scheduler-kill", ["scheduler"], env, log_dir)  # sends the recovery sweep
+    first = start_worker(isolated, LOG_DIR, "worker-killed", **one_at_a_time)
+    scheduler = start_scheduler(isolated, LOG_DIR, "scheduler-kill")  # sends the recovery sweep
     second = None
     queue = create_queue(isolated)
     await queue.broker.startup()
@@ -100,20 +111,19 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(sett
         async def progressed() -> asyncpg.Record:
             return await pool.fetchrow("SELECT status, processed_rows, attempts FROM export_jobs WHERE id = $1", job.id)
 
-        deadline = time.monotonic() + 30
-        while (row := await progressed())["processed_rows"] == 0:
-            assert row["status"] in ("queued", "processing"), row
-            assert time.monotonic() < deadline, f"never started:\n{first.log()}"
-            await asyncio.sleep(0.05)
-        first.kill()  # SIGKILL: no cleanup, lease left behind, message unacknowledged
+        await wait_for_async(lambda: pauses.paused(job.id), 30, lambda: f"the export to start:\n{first.log()}")
+        first.kill()  # SIGKILL mid-export: no cleanup, lease left behind, message unacknowledged
         row = await progressed()
-        assert (row["status"], row["attempts"]) == ("processing", 1), "the export finished before the kill"
-        second = start_process("worker-replacement", ["worker"], env, log_dir)
-        deadline = time.monotonic() + 60
-        while (row := await progressed())["status"] != "completed":
-            assert row["status"] in ("queued", "processing"), f"{row}\n{second.log()}"
-            assert time.monotonic() < deadline, f"not recovered:\n{second.log()}"
-            await asyncio.sleep(0.2)
+        assert (row["status"], row["attempts"]) == ("processing", 1), row
+        pauses.release(job.id)  # the next run goes through
+        second = start_worker(isolated, LOG_DIR, "worker-replacement", **one_at_a_time)
+
+        async def completed() -> bool:
+            row = await progressed()
+            assert row["status"] in ("queued", "processing", "completed"), f"{row}\n{second.log()}"
+            return row["status"] == "completed"
+
+        await wait_for_async(completed, 60, lambda: f"the export to be run again:\n{second.log()}", interval=0.2)
     finally:
         first.kill() if first.popen.poll() is None else None
         if second is not None:
