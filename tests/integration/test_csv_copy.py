@@ -5,6 +5,7 @@ connections usable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import decimal
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +29,7 @@ from exporthub.formats.csv import CsvWriter
 from exporthub.formats.csv_copy import copy_csv, csv_text_sql
 from exporthub.formats.sanitize import FORMULA_SIGNS, FORMULA_SPACE, neutralize_formula
 from exporthub.storage import LocalStorage
+from tests.harness import Pauses
 
 HR = load_catalog()  # the HR catalog shipped in the package
 
@@ -217,26 +220,32 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
         max_rows_per_sheet=1_048_575,
         max_attempts=1,
         heartbeat_seconds=0.05,
+        test_pause_dir=tmp_path / "pauses",  # the COPY waits after its first rows: until the cancel is noticed
     )
     events: list[ExportJob] = []
 
     async def publish(event: ExportJob) -> None:
         events.append(event)
-        if event.processed_rows > 0:
-            if len([e for e in events if e.processed_rows > 0]) == 1:
-                await jobs.request_cancel(pool, acme.id, job.id)
-            await asyncio.sleep(0.02)  # a slow subscriber slows the COPY (backpressure): time to notice
+        if event.processed_rows > 0 and len([e for e in events if e.processed_rows > 0]) == 1:
+            await jobs.request_cancel(pool, acme.id, job.id)
 
     try:
         status = await run_export(
-            job.id, pool=pool, source=pool, catalog=HR, storage=LocalStorage(tmp_path), publish=publish, config=config
+            job.id,
+            pool=pool,
+            source=pool,
+            catalog=HR,
+            storage=LocalStorage(tmp_path / "files"),
+            publish=publish,
+            config=config,
         )
         assert status is ExportStatus.CANCELLED
+        assert (tmp_path / "pauses" / f"{job.id}.paused").exists()  # cancelled while the COPY was held
         final = events[-1]
         assert final.status is ExportStatus.CANCELLED
         assert final.total_rows == 200_000
         assert 0 < max(e.processed_rows for e in events) < final.total_rows
-        assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+        assert [p for p in (tmp_path / "files").rglob("*") if p.is_file()] == []
         # Both connections (the aborted COPY's and the lease keeper's) are back, idle and usable.
         async with pool.acquire() as first, pool.acquire() as second:
             for conn in (first, second):
@@ -249,3 +258,67 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
         assert active == 0
     finally:
         await pool.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a CSV export stopped (Cancelled raised by on_records) in the buffer that ends its COPY never ends:"
+    " asyncpg then cancels a query that is already over and its connection waits forever for the answer,"
+    " while the lease keeper keeps the export claimed; to be fixed in formats/csv_copy.py or the pipeline",
+)
+async def test_a_csv_export_cancelled_in_its_last_copy_buffer_ends(settings, clean_jobs, tmp_path: Path) -> None:
+    # Few enough rows that the whole COPY (and its end) arrives in one buffer; held after it, then cancelled.
+    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=2)
+    acme = await account_by_slug(pool, "acme")
+    assert acme is not None
+    day = await pool.fetchval("SELECT max(pay_date) FROM payroll WHERE account_id = $1 AND status = 'void'", acme.id)
+    request = parse_export_request(
+        {
+            "format": "csv",
+            "resource": "payroll",
+            "columns": ["payrollId"],
+            "filters": {"status": "void", "dateFrom": str(day)},
+        },
+        HR,
+    )
+    job, _ = await service.submit_export(
+        pool, pool, HR, acme, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
+    )
+    pauses = Pauses(tmp_path / "pauses")
+    config = PipelineConfig(
+        batch_size=500,
+        lease_seconds=10,
+        link_ttl_seconds=60,
+        max_rows_per_sheet=1_048_575,
+        max_attempts=1,
+        heartbeat_seconds=0.05,
+        test_pause_dir=pauses.path,
+    )
+
+    async def publish(event: ExportJob) -> None:
+        pass
+
+    run = asyncio.create_task(
+        run_export(
+            job.id,
+            pool=pool,
+            source=pool,
+            catalog=HR,
+            storage=LocalStorage(tmp_path / "files"),
+            publish=publish,
+            config=config,
+        )
+    )
+    try:
+        await pauses.wait_paused(job.id)
+        total = await pool.fetchval("SELECT total_rows FROM export_jobs WHERE id = $1", job.id)
+        await jobs.request_cancel(pool, acme.id, job.id)
+        # Noticed within a heartbeat (50 ms) when it works; it never ends when it does not.
+        done, _ = await asyncio.wait([run], timeout=5)
+        assert done, f"a {total}-row CSV export cancelled in its last COPY buffer did not end"
+        assert run.result() is ExportStatus.CANCELLED
+    finally:
+        pool.terminate()  # not close(): the stuck connection would hold it up too
+        run.cancel()
+        with contextlib.suppress(BaseException):
+            await run
