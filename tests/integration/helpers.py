@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import httpx
 
 from exporthub.accounts import create_api_key
+from tests.harness import wait_for_async
 
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
 
@@ -23,28 +23,31 @@ async def submit(client: httpx.AsyncClient, body: dict[str, Any], **headers: str
 async def wait_status(
     client: httpx.AsyncClient, export_id: str, statuses: set[str] | None = None, timeout: float = 60
 ) -> dict[str, Any]:
-    statuses = statuses or TERMINAL
-    deadline = time.monotonic() + timeout
-    while True:
+    """The export, once its status is one of `statuses` (default: any final one)."""
+    wanted = statuses or TERMINAL
+    return await wait_until(client, export_id, lambda body: body["status"] in wanted, timeout, interval=0.1)
+
+
+async def wait_until(
+    client: httpx.AsyncClient,
+    export_id: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout: float = 60,
+    interval: float = 0.05,
+) -> dict[str, Any]:
+    """The export, once `predicate` holds for it."""
+    last: dict[str, Any] = {}
+
+    async def reached() -> dict[str, Any] | None:
         response = await client.get(f"/api/v1/exports/{export_id}")
         assert response.status_code == 200, response.text
-        body = response.json()
-        if body["status"] in statuses:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"export {export_id} still {body['status']} after {timeout}s: {body}")
-        await asyncio.sleep(0.1)
+        last.clear()
+        last.update(response.json())
+        return dict(last) if predicate(last) else None
 
-
-async def wait_until(client: httpx.AsyncClient, export_id: str, predicate: Any, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = (await client.get(f"/api/v1/exports/{export_id}")).json()
-        if predicate(body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"export {export_id} never reached the condition: {body}")
-        await asyncio.sleep(0.05)
+    return await wait_for_async(
+        reached, timeout, lambda: f"export {export_id} to reach the condition: {last}", interval
+    )
 
 
 async def export_and_download(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:

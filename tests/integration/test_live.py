@@ -302,7 +302,7 @@ async def test_sockets_keep_receiving_after_redis_restarts(hub: Hub, pool: async
             async with live(base, hub.keys["acme"]) as (ws, _):
                 await _publish_until_received(redis_url, channel, ws, "before", timeout=5)
                 stop_redis()
-                await asyncio.sleep(11)
+                await asyncio.sleep(11)  # the scenario: down longer than the client's own retries last
                 start_redis()
                 # Events published during the outage are lost: the server sends a new snapshot.
                 await next_message(ws, lambda m: m["type"] == "snapshot", timeout=20)

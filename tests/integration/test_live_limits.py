@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from exporthub.progress import channel_for
 from exporthub.web.live import CLOSE_POLICY, CLOSE_TOO_MANY_SOCKETS, CLOSE_TRY_AGAIN, PINGS_PER_SECOND
 from tests.conftest import Hub
-from tests.harness import extra_web
+from tests.harness import extra_web, wait_for_async
 from tests.integration.test_live import account_id, drain, ws_url
 
 
@@ -62,7 +62,7 @@ async def test_more_than_10_pings_a_second_close_the_socket_with_1008(hub: Hub) 
         for _ in range(PINGS_PER_SECOND):  # at the limit: all answered
             await ws.send("ping")
         assert await drain(ws, 0.5) == [{"type": "pong"}] * PINGS_PER_SECOND
-        await asyncio.sleep(1)  # a new second
+        await asyncio.sleep(1)  # the scenario: the next second of the rate limit
         for _ in range(150):
             await ws.send("ping")
         pongs = 0
@@ -92,9 +92,14 @@ async def test_sockets_per_account_are_capped(hub: Hub) -> None:
         async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "initech")) as other:
             assert json.loads(await asyncio.wait_for(other.recv(), 10))["type"] == "snapshot"
         await sockets.pop().close()
-        await asyncio.sleep(0.3)
-        async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "globex")) as again:
-            assert json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "snapshot"
+
+        async def let_in() -> bool:  # once the server has seen the close, the place is free again
+            with contextlib.suppress(ConnectionClosed):
+                async with connect(ws_url(hub.base_url), additional_headers=headers(hub, "globex")) as again:
+                    return json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "snapshot"
+            return False
+
+        await wait_for_async(let_in, 10, "the freed place to be taken again", interval=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +115,14 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
     channel = channel_for(hub.settings.queue_name, await account_id(pool, "initech"))
     padding = "p" * 8000
     redis = Redis.from_url(hub.settings.redis_url)
+    server_log = hub.log_dir / "web-live-budget.log"
+    logged_before = server_log.stat().st_size
+
+    def cut_logged() -> bool:
+        return "account initech closed: too far behind" in server_log.read_bytes()[logged_before:].decode(
+            errors="replace"
+        )
+
     # max_queue=1: the client library stops reading the TCP socket as soon as one frame waits.
     async with connect(ws_url(small_budget_web), additional_headers=headers(hub, "initech"), max_queue=1) as ws:
         await asyncio.wait_for(ws.recv(), 10)
@@ -120,22 +133,22 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
             event = {"type": "export.progress", "exportId": f"flood-{sent}", "status": "processing", "pad": padding}
             await redis.publish(channel, json.dumps(event))
             sent += 1
-        await asyncio.sleep(3)  # the cut, then the close's 2 s grace for a frame the client does not take
+        # Not a byte read until the server has cut the socket (reading would relieve it).
+        await wait_for_async(cut_logged, 60, "the server to cut the socket that stopped reading")
         code = await closed_with(ws, timeout=90)
     await redis.aclose()
     assert code in (CLOSE_TRY_AGAIN, 1006), code  # 1006: the close frame stuck behind the unread bytes
+
     # Reconnecting brings a snapshot: whatever was dropped, the client is up to date again. (While the
     # rest of the flood still streams in from Redis, a new socket may be cut again: retry, as clients do.)
-    snapshot = None
-    async with asyncio.timeout(30):
-        while snapshot is None:
-            with contextlib.suppress(ConnectionClosed):
-                async with connect(ws_url(small_budget_web), additional_headers=headers(hub, "initech")) as ws:
-                    snapshot = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            await asyncio.sleep(0.5)
+    async def resynced() -> dict | None:
+        with contextlib.suppress(ConnectionClosed):
+            async with connect(ws_url(small_budget_web), additional_headers=headers(hub, "initech")) as ws:
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return None
+
+    snapshot = await wait_for_async(resynced, 30, "a new socket's first message", interval=0.5)
     assert snapshot["type"] == "snapshot"
-    log = (hub.log_dir / "web-live-budget.log").read_text(errors="replace")
-    assert "too far behind" in log
 
 
 async def test_a_slow_reader_does_not_hold_back_others(hub: Hub, small_budget_web: str, pool: asyncpg.Pool) -> None:

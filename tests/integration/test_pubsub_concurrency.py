@@ -24,7 +24,7 @@ async def test_many_accounts_subscribing_at_once_after_an_idle_spell(settings: S
         # A socket came and went: the connection is open, and subscribed to nothing (redis-py then
         # runs its health check, a PING and a read, inside the next SUBSCRIBE).
         await plugin.unsubscribe(await plugin.subscribe(f"{prefix}:first"))
-        await asyncio.sleep(IDLE_SECONDS)
+        await asyncio.sleep(IDLE_SECONDS)  # the scenario: the idle spell itself
         channels = [f"{prefix}:{i}" for i in range(ACCOUNTS)]
         subscribers = await asyncio.gather(*(plugin.subscribe(c) for c in channels))
         # The listener survived too: every channel's event arrives.

@@ -90,7 +90,7 @@ async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, 
             assert during.status_code == 202, during.text
             health = await api.get("/healthz")
             assert health.status_code == 503 and health.json()["redis"].startswith("error")
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)  # the scenario: an outage that lasts a while, not a wait for something
             own_redis.start()
 
             after = (await api.post("/api/v1/exports", json=body)).json()

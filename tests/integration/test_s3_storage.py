@@ -197,6 +197,7 @@ async def test_tampered_or_expired_presigned_urls_are_refused(s3: S3Storage, tmp
             refused = await http.get(bad)
             assert refused.status_code == 403, bad
             assert b"SignatureDoesNotMatch" in refused.content
+        # The scenario: the short link's time passes (S3 counts whole seconds, hence the margin).
         await asyncio.sleep(max(0.0, (soon - dt.datetime.now(dt.UTC)).total_seconds()) + 1.5)
         assert (await http.get(short)).status_code == 403  # past its time
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)

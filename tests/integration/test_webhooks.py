@@ -33,7 +33,7 @@ from exporthub.settings import Settings
 from exporthub.storage import LocalStorage
 from exporthub.webhooks import WebhookDispatcher
 from exporthub.webhooks.addresses import REFUSED
-from tests.harness import scratch_database
+from tests.harness import scratch_database, wait_for_async
 from tests.integration.domain import NoQueue, exports_domain
 from tests.integration.helpers import submit, wait_status
 
@@ -88,10 +88,11 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     async def wait_for(self, count: int, timeout: float = 20) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count:
-            assert time.monotonic() < deadline, f"{len(self.requests)} of {count} webhook requests arrived"
-            await asyncio.sleep(0.05)
+        await wait_for_async(
+            lambda: len(self.requests) >= count,
+            timeout,
+            lambda: f"{count} webhook requests ({len(self.requests)} arrived)",
+        )
         return list(self.requests)
 
     def close(self) -> None:
@@ -135,11 +136,14 @@ async def deliveries(client: httpx.AsyncClient, export_id: str) -> dict:
 async def wait_deliveries(
     client: httpx.AsyncClient, export_id: str, predicate: Callable[[dict], bool], timeout: float = 20
 ) -> dict:
-    deadline = time.monotonic() + timeout
-    while not predicate(body := await deliveries(client, export_id)):
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.1)
-    return body
+    last: dict = {}
+
+    async def reached() -> dict | None:
+        last.clear()
+        last.update(await deliveries(client, export_id))
+        return dict(last) if predicate(last) else None
+
+    return await wait_for_async(reached, timeout, lambda: f"the deliveries of export {export_id}: {last}", 0.1)
 
 
 def parse_time(value: str) -> dt.datetime:
@@ -175,9 +179,11 @@ async def test_a_completed_export_sends_one_signed_event(api: httpx.AsyncClient,
     assert got.headers["ExportHub-Event-Id"] == event["eventId"]
     assert verifies(secret, got)
     assert not verifies(secret.replace("whsec_", "whsec_x"), got)
+    listed = await wait_deliveries(api, created["exportId"], lambda b: b["events"][0]["state"] == "delivered")
+    # A quiet second, to see that nothing more arrives (a duplicate from another worker's dispatcher):
+    # an absence has no condition to wait for.
     await asyncio.sleep(1.0)
     assert len(rx.requests) == 1  # exactly one delivery
-    listed = await deliveries(api, created["exportId"])
     assert [(e["eventId"], e["event"], e["state"], e["attempts"]) for e in listed["events"]] == [
         (event["eventId"], "export.completed", "delivered", 1)
     ]
@@ -257,7 +263,7 @@ async def test_a_failing_receiver_gets_retries_with_growing_delays(api: httpx.As
     assert waits[0] < waits[1] < waits[2], waits
     assert items[3]["nextRetryAt"] is None
     assert listed["events"][0]["state"] == "delivered" and listed["events"][0]["attempts"] == 4
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a quiet moment: no fifth attempt after the delivery (an absence, not a condition)
     assert len(rx.requests) == 4
 
 

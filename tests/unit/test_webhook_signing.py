@@ -224,7 +224,7 @@ async def test_delivery_connects_to_the_checked_address_with_the_original_host()
 
 async def test_a_slow_receiver_times_out_and_a_redirect_is_not_followed() -> None:
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the scenario: a receiver slower than the 0.2 s timeout below
         return httpx.Response(200)
 
     def redirect(request: httpx.Request) -> httpx.Response:
