@@ -130,17 +130,23 @@ async def test_live_progress_then_download_and_no_leak_to_other_accounts(
         await p.context.close()  # type: ignore[attr-defined]
 
 
-async def test_a_dropped_socket_catches_up_from_the_snapshot(chromium: object, hub: Hub, clean_jobs: None) -> None:
-    page = await signed_in_page(chromium, hub, "acme", init_script=SOCKET_HOOKS)
+async def test_a_dropped_socket_catches_up_from_the_snapshot(
+    chromium: object, paused_hub: Hub, clean_jobs: None
+) -> None:
+    # The paused hub holds the export after its first batch: the socket drops while it runs, for sure.
+    assert paused_hub.pauses is not None
+    page = await signed_in_page(chromium, paused_hub, "acme", init_script=SOCKET_HOOKS)
     dom_id = await start_payroll_export(page)
     export_id = dom_id.removeprefix("export-")
+    await paused_hub.pauses.wait_paused(export_id)
     await page.locator(f"#{dom_id}[data-status=processing] progress").wait_for(timeout=60_000)  # type: ignore[attr-defined]
 
     # Polling must not be what catches up here: refuse it, and keep the socket away until the end.
     await page.route("**/console/exports/*/card", lambda route: route.abort())  # type: ignore[attr-defined]
     await page.evaluate("window.__blockSockets = true; window.__dropSocket()")  # type: ignore[attr-defined]
     await page.locator("#live-status[data-state=down]").wait_for()  # type: ignore[attr-defined]
-    async with hub.client("acme") as api:
+    paused_hub.pauses.release(export_id)
+    async with paused_hub.client("acme") as api:
         final = await wait_status(api, export_id, timeout=90)
     assert final["status"] == "completed"
     assert await page.locator(f"#{dom_id}").get_attribute("data-status") == "processing"  # missed it

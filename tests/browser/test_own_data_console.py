@@ -12,6 +12,23 @@ import openpyxl
 from tests.browser.conftest import ARTIFACTS, signed_in_page
 from tests.own_data import OwnHub
 
+CARDS = "#exports > .export-card"
+
+
+async def start_export(page: object) -> object:
+    """Press Start export; the card of the export it made. Earlier tests' exports of this hub are listed
+    too, so the new card is told by its id, not by its place or text."""
+    known = await page.locator(CARDS).evaluate_all("cards => cards.map(c => c.id)")  # type: ignore[attr-defined]
+    await page.get_by_role("button", name="Start export").click()  # type: ignore[attr-defined]
+    await page.wait_for_function(  # type: ignore[attr-defined]
+        "known => [...document.querySelectorAll('#exports > .export-card')].some(c => !known.includes(c.id))",
+        arg=known,
+    )
+    new_id = await page.locator(CARDS).evaluate_all(  # type: ignore[attr-defined]
+        "(cards, known) => cards.map(c => c.id).find(id => !known.includes(id))", known
+    )
+    return page.locator(f"#{new_id}")  # type: ignore[attr-defined]
+
 
 async def test_the_form_follows_the_catalog_and_exports_own_data(
     chromium: object, own_hub: OwnHub, tmp_path: Path
@@ -38,9 +55,9 @@ async def test_the_form_follows_the_catalog_and_exports_own_data(
     await page.screenshot(path=str(ARTIFACTS / "console-own-catalog.png"), full_page=True)  # type: ignore[attr-defined]
 
     await page.get_by_label("Excel (XLSX)", exact=True).check()  # type: ignore[attr-defined]
-    await page.get_by_role("button", name="Start export").click()  # type: ignore[attr-defined]
-    card = page.locator("#exports > .export-card", has_text="Headcount by team").first  # type: ignore[attr-defined]
-    await card.locator("a.download").wait_for(timeout=60_000)
+    card = await start_export(page)
+    await card.locator("a.download").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    assert "Headcount by team" in await card.inner_text()  # type: ignore[attr-defined]
     async with page.expect_download() as info:  # type: ignore[attr-defined]
         await card.locator("a.download").click()
     download = await info.value
@@ -68,11 +85,10 @@ async def test_a_people_export_from_the_form_applies_the_chosen_team(
 ) -> None:
     page = await signed_in_page(chromium, own_hub, "northwind")  # type: ignore[arg-type]
     await page.locator("#resource-fields input[name=department_ids][value=KIT]").check()  # type: ignore[attr-defined]
-    await page.get_by_role("button", name="Start export").click()  # type: ignore[attr-defined]
-    # The newest People card (an earlier test's Headcount card may be listed too).
-    card = page.locator("#exports > .export-card", has_text="1 department").first  # type: ignore[attr-defined]
-    await card.locator("a.download").wait_for(timeout=60_000)
-    assert "People" in await card.inner_text()
+    card = await start_export(page)
+    await card.locator("a.download").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    text = await card.inner_text()  # type: ignore[attr-defined]
+    assert "People" in text and "1 department" in text
     async with page.expect_download() as info:  # type: ignore[attr-defined]
         await card.locator("a.download").click()
     saved = tmp_path / "people.csv"
