@@ -20,6 +20,7 @@ import asyncpg
 
 from exporthub import accounts
 from exporthub.errors import Conflict, ExportHubError
+from exporthub.exports import service
 from exporthub.settings import Settings
 
 T = TypeVar("T")
@@ -155,7 +156,7 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
 
 @_command
 def cmd_accounts_disable(settings: Settings, args: argparse.Namespace) -> int:
-    done = _run(settings, lambda c: accounts.disable_account(c, args.slug))
+    done = _run(settings, lambda c: service.disable_account(c, args.slug))
     _announce(settings, done.account.id)
     print(
         f"disabled account {done.account.slug}: {done.cancelled_exports} export(s) cancelled, "

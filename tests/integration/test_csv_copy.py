@@ -19,12 +19,12 @@ from exporthub.accounts import account_by_slug
 from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.catalog.check import ACCEPTED_TYPES
 from exporthub.exports import jobs, service
+from exporthub.exports.copy_csv import copy_csv, csv_text_sql
 from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query
 from exporthub.exports.validation import parse_export_request
 from exporthub.formats.csv import CsvWriter
-from exporthub.formats.csv_copy import copy_csv, csv_text_sql
 from exporthub.formats.sanitize import FORMULA_SIGNS, FORMULA_SPACE, neutralize_formula
 from exporthub.storage import LocalStorage
 

@@ -23,9 +23,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
 from exporthub.exports import jobs
+from exporthub.exports.copy_csv import copy_csv
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
 from exporthub.formats import ReportInfo, open_writer
+from exporthub.settings import Settings
 from exporthub.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,17 @@ class PipelineConfig:
     statement_timeout_ms: int = 10 * 60 * 1000  # the source snapshot's statement_timeout
     heartbeat_seconds: float = 1.0
     retry_backoff_seconds: tuple[float, ...] = (1.0, 4.0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineConfig:
+        return cls(
+            batch_size=settings.batch_size,
+            lease_seconds=settings.lease_seconds,
+            link_ttl_seconds=settings.link_ttl_seconds,
+            max_rows_per_sheet=settings.max_rows_per_sheet,
+            max_attempts=settings.max_attempts,
+            statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
+        )
 
 
 Publish = Callable[[ExportJob], Awaitable[None]]
@@ -211,9 +224,6 @@ async def _produce(
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
             state.total = await conn.fetchval(query.count_sql, *query.args)
             if as_csv:
-                # Worker only: the import keeps the writers (openpyxl) out of the web process.
-                from exporthub.formats.csv_copy import copy_csv
-
                 await copy_csv(
                     conn,
                     query.select_sql,

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import asyncpg
 from redis.asyncio import Redis
 
-from exporthub.accounts import Account
+from exporthub.accounts import Account, Disabled
+from exporthub.accounts import disable_account as disable_account_access
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import (
     Conflict,
@@ -30,7 +31,6 @@ from exporthub.errors import (
 from exporthub.exports import events, jobs, links
 from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
-from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query, departments_query
 from exporthub.exports.validation import parse_export_request
 from exporthub.progress import publish_event
@@ -177,18 +177,6 @@ class Exports:
 
     # --- running and ending -----------------------------------------------------------------------
 
-    async def run(self, export_id: uuid.UUID) -> ExportStatus | None:
-        """Run one export in this (worker) process; see pipeline.run_export."""
-        return await run_export(
-            export_id,
-            pool=self.pool,
-            source=self.source,
-            catalog=self.catalog,
-            storage=self.storage,
-            publish=self.announce,
-            config=pipeline_config(self.settings),
-        )
-
     async def announce(self, job: ExportJob) -> None:
         """Tell live clients where the export stands; an export that ended also records its webhook event."""
         url = await self.link(job) if job.status is ExportStatus.COMPLETED else None
@@ -271,15 +259,13 @@ async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> E
     return request
 
 
-def pipeline_config(settings: Settings) -> PipelineConfig:
-    return PipelineConfig(
-        batch_size=settings.batch_size,
-        lease_seconds=settings.lease_seconds,
-        link_ttl_seconds=settings.link_ttl_seconds,
-        max_rows_per_sheet=settings.max_rows_per_sheet,
-        max_attempts=settings.max_attempts,
-        statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
-    )
+async def disable_account(conn: asyncpg.Connection, slug: str) -> Disabled:
+    """Disable an account (accounts.disable_account) and cancel its active exports, in one transaction:
+    queued ones now, running ones at their next batch (their webhook events are recorded by the sweep)."""
+    async with conn.transaction():
+        disabled = await disable_account_access(conn, slug)
+        cancelled = await jobs.cancel_active(conn, disabled.account.id)
+    return dataclasses.replace(disabled, cancelled_exports=len(cancelled))
 
 
 async def submit_export(

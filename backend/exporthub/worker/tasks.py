@@ -19,6 +19,7 @@ from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqEvents, TaskiqStat
 
 from exporthub.catalog import Catalog
 from exporthub.connections import open_connections
+from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.service import Exports
 from exporthub.queue import RUN_EXPORT, ExportQueue, ExportStreamBroker
 from exporthub.settings import Settings
@@ -51,7 +52,15 @@ def _exports(context: Context = TaskiqDepends()) -> Exports:
 def register_tasks(broker: ExportStreamBroker, settings: Settings, catalog: Catalog) -> None:
     @broker.task(task_name=RUN_EXPORT)
     async def run_export_task(export_id: str, exports: Exports = TaskiqDepends(_exports)) -> str | None:
-        status = await exports.run(uuid.UUID(export_id))
+        status = await run_export(
+            uuid.UUID(export_id),
+            pool=exports.pool,
+            source=exports.source,
+            catalog=exports.catalog,
+            storage=exports.storage,
+            publish=exports.announce,  # progress to live clients; the end also records the webhook event
+            config=PipelineConfig.from_settings(settings),
+        )
         return status.value if status else None
 
     for work in periodic_work(settings):
