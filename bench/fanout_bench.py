@@ -58,7 +58,7 @@ from tests.support import sign_in
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
-from exporthub.exports import jobs
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from exporthub.settings import Settings, load_settings
@@ -224,7 +224,7 @@ async def console_target(settings: Settings, conn: asyncpg.Connection, account_i
         assert signed_in.status_code == 303, signed_in.text
         cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
     request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId", "grossPay"))
-    job = await jobs.insert_job(conn, account_id, request, idempotency_key=None)
+    job = await AccountScope(conn, account_id).jobs.insert(request, idempotency_key=None)
     await conn.execute(
         "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = $2 WHERE id = $1",
         job.id,

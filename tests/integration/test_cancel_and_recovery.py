@@ -222,7 +222,7 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, 
 
 
 async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(pool, clean_jobs, settings) -> None:
-    from exporthub.exports import jobs
+    from exporthub.exports import unscoped
 
     job = await _pipeline_job(pool, {"format": "csv", "resource": "employees"})
     await pool.execute(
@@ -232,7 +232,7 @@ async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(po
         settings.max_claims,
     )
     async with pool.acquire() as conn:
-        requeue, ended = await jobs.recover_stale(conn, max_claims=settings.max_claims, requeue_after_seconds=60)
+        requeue, ended = await unscoped.recover_stale(conn, max_claims=settings.max_claims, requeue_after_seconds=60)
     assert job.id not in requeue
     # The hub's worker runs the same sweep every second and may have ended it first.
     assert [j.id for j in ended] in ([job.id], [])

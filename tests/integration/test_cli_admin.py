@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from exporthub.accounts import account_for_key
 from exporthub.db.migrate import migrate, migration_files
-from exporthub.exports import jobs
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.models import ExportFormat, ExportRequest, ExportStatus
 from tests.support import exporthub_command as run_cli
 from tests.support import scratch_database, sign_in
@@ -146,7 +146,8 @@ async def test_disabling_an_account_stops_its_keys_sessions_and_exports(hub, poo
     account = await account_for_key(pool, key)
     assert account is not None
     request = ExportRequest(resource="employees", format=ExportFormat.CSV, columns=("employeeNumber",))
-    queued = await jobs.insert_job(pool, account.id, request, idempotency_key=None)  # never enqueued: stays queued
+    # never enqueued: stays queued
+    queued = await AccountScope(pool, account.id).jobs.insert(request, idempotency_key=None)
     ws_url = hub.base_url.replace("http://", "ws://", 1) + "/api/v1/exports/ws"
     async with (
         httpx.AsyncClient(base_url=hub.base_url, follow_redirects=False) as browser,
@@ -165,7 +166,7 @@ async def test_disabling_an_account_stops_its_keys_sessions_and_exports(hub, poo
         with pytest.raises(ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    job = await jobs.get_job(pool, account.id, queued.id)
+    job = await AccountScope(pool, account.id).jobs.get(queued.id)
     assert job is not None and job.status is ExportStatus.CANCELLED and job.cancel_requested
     (listed,) = [a for a in json.loads(ok(run_cli(hub.settings, "accounts", "list", "--json"))) if a["slug"] == slug]
     assert listed["disabledAt"] is not None

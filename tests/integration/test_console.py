@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from exporthub import accounts
 from exporthub.db.seed import DEMO_ACCOUNTS
-from exporthub.exports import jobs
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
@@ -449,7 +449,7 @@ async def test_too_many_active_exports_shows_the_message(hub: Hub, clean_jobs: N
     acme_id = await _account_id(hub, "acme")
     request = ExportRequest(resource="employees", format=ExportFormat.CSV, columns=("employeeNumber",))
     for _ in range(hub.settings.max_active_exports):  # recorded, never enqueued: they stay queued
-        await jobs.insert_job(pool, acme_id, request, idempotency_key=None)
+        await AccountScope(pool, acme_id).jobs.insert(request, idempotency_key=None)
     async with console(hub) as (client, token):
         response = await client.post(
             "/console/exports",
@@ -566,7 +566,7 @@ async def test_a_running_exports_progress_reaches_every_console_as_one_shared_ca
     SharedFragments); the other account's page gets nothing."""
     acme_id = await _account_id(hub, "acme")
     request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId",))
-    job = await jobs.insert_job(pool, acme_id, request, idempotency_key=None)
+    job = await AccountScope(pool, acme_id).jobs.insert(request, idempotency_key=None)
     await pool.execute(
         "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = 5000 WHERE id = $1", job.id
     )

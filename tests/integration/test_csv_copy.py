@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from exporthub.accounts import account_by_slug
 from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.catalog.check import ACCEPTED_TYPES
-from exporthub.exports import jobs, service
+from exporthub.exports import service
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.copy_csv import copy_csv, csv_text_sql
 from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
@@ -224,7 +225,7 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
         events.append(event)
         if event.processed_rows > 0:
             if len([e for e in events if e.processed_rows > 0]) == 1:
-                await jobs.request_cancel(pool, acme.id, job.id)
+                await AccountScope(pool, acme.id).jobs.cancel(job.id)
             await asyncio.sleep(0.02)  # a slow subscriber slows the COPY (backpressure): time to notice
 
     try:

@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
-from exporthub.exports import jobs
+from exporthub.exports import unscoped
 from exporthub.exports.copy_csv import copy_csv
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
@@ -110,7 +110,7 @@ async def run_export(
 
     `pool` holds the jobs; `source` is the database the catalog reads, in a read-only snapshot.
     """
-    job = await jobs.claim_job(pool, job_id, config.lease_seconds)
+    job = await unscoped.claim_job(pool, job_id, config.lease_seconds)
     if job is None:
         log.info("export %s is not claimable (done, running elsewhere or cancelled)", job_id)
         return None
@@ -171,7 +171,7 @@ async def _backoff(config: PipelineConfig, attempt: int, job: ExportJob, exc: Ba
 async def _end(
     pool: asyncpg.Pool, publish: Publish, job: ExportJob, status: ExportStatus, message: str | None = None
 ) -> ExportStatus | None:
-    ended = await jobs.finish_unsuccessful(pool, job, status, message)
+    ended = await unscoped.finish_unsuccessful(pool, job, status, message)
     if ended is None:
         return None
     await publish(ended)
@@ -261,7 +261,7 @@ async def _produce(
         _raise_if_stopped(state)
         key = f"{job.account_id}/{job.id}-{job.attempts}.{job.format.value}"
         size = await storage.put(key, temp_path)
-        done = await jobs.finish_completed(
+        done = await unscoped.finish_completed(
             pool,
             job,
             rows=state.processed,
@@ -272,7 +272,7 @@ async def _produce(
         )
         if done is None:  # cancelled or taken over at the last moment: the file must not stay
             await storage.delete(key)
-            current = await jobs.get_job_by_id(pool, job.id)
+            current = await unscoped.get_job(pool, job.id)
             if current is not None and current.cancel_requested:
                 raise Cancelled()
             raise LeaseLost()
@@ -357,7 +357,7 @@ async def _keep_lease(pool: asyncpg.Pool, job: ExportJob, state: _Progress, conf
     while True:
         await asyncio.sleep(config.heartbeat_seconds)
         try:
-            cancel = await jobs.renew_lease(
+            cancel = await unscoped.renew_lease(
                 pool,
                 job,
                 processed_rows=state.processed,

@@ -13,6 +13,7 @@ from litestar.params import Parameter
 from litestar.response import File, Redirect
 
 from exporthub.accounts import Account
+from exporthub.exports.account_scope import WebhookSecret
 from exporthub.exports.links import DOWNLOAD_PATH
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.service import Exports
@@ -30,7 +31,6 @@ from exporthub.web.schemas import (
     WebhookEventOut,
     WebhookSecretOut,
 )
-from exporthub.webhooks import store as webhook_store
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ class ExportsController(Controller):
         tags=["webhooks"],
         summary="The account's webhook signing secret (made on first use)",
     )
-    async def webhook_secret(self, account: Account, pool: asyncpg.Pool) -> WebhookSecretOut:
-        return _secret_out(await webhook_store.get_secret(pool, account.id))
+    async def webhook_secret(self, account: Account, exports: Exports) -> WebhookSecretOut:
+        return _secret_out(await exports.webhook_secret(account))
 
     @post(
         "/webhook-secret/rotate",
@@ -107,11 +107,8 @@ class ExportsController(Controller):
         tags=["webhooks"],
         summary="Replace the webhook signing secret; the old one keeps signing for a grace period",
     )
-    async def rotate_webhook_secret(self, account: Account, pool: asyncpg.Pool, settings: Settings) -> WebhookSecretOut:
-        secret = await webhook_store.rotate_secret(
-            pool, account.id, grace_seconds=settings.webhook_secret_grace_seconds
-        )
-        return _secret_out(secret)
+    async def rotate_webhook_secret(self, account: Account, exports: Exports) -> WebhookSecretOut:
+        return _secret_out(await exports.rotate_webhook_secret(account))
 
     @get(
         "/exports/{export_id:uuid}/webhooks",
@@ -151,7 +148,7 @@ class ExportsController(Controller):
         )
 
 
-def _secret_out(secret: webhook_store.WebhookSecret) -> WebhookSecretOut:
+def _secret_out(secret: WebhookSecret) -> WebhookSecretOut:
     return WebhookSecretOut(
         secret=secret.secret,
         created_at=secret.created_at,
