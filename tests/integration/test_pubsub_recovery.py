@@ -67,6 +67,8 @@ async def test_a_short_restart_brings_one_resync_and_events_again(
     # Once, though the subscriber is on two channels; then events flow on both.
     assert await publish_until_received(own_redis.port, "account", subscriber, 20) == [RESYNC]
     assert await publish_until_received(own_redis.port, "revocations", subscriber, 5) == []
+    await plugin.wait_published(b"through the plugin", "revocations")  # the backend's own PUBLISH
+    assert await asyncio.wait_for(subscriber.get(), 5) == b"through the plugin"
     assert "Redis pub/sub listener back, 2 channel(s) subscribed" in caplog.text, caplog.text
     assert "listener stopped" not in caplog.text, caplog.text  # redis-py reconnected by itself
     await plugin.unsubscribe(subscriber)
