@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 from taskiq import BrokerMessage
 
+from exporthub.queue.broker import create_stream_broker
 from exporthub.settings import Settings
-from exporthub.worker.broker import create_stream_broker
 
 GROUP = "exporthub-workers"
 
