@@ -1,10 +1,28 @@
-"""The fast XLSX writer: our own streaming SpreadsheetML, cell for cell the workbook that `xlsx.XlsxWriter`
-(openpyxl, the reference) makes, about 20x faster (CPU time).
+"""The XLSX writer: our own streaming SpreadsheetML, typed and styled cells, one sheet per N rows.
 
-Same cells: every rule of `exporthub.formats.xlsx` (its docstring is the spec) is kept, values of an
-unexpected type take a slow path that follows the reference line by line (`_cell_xml`), and the cell
-XML is what openpyxl writes, so openpyxl, Excel or LibreOffice read back the same value, type and
-number format:
+Each sheet has a bold header row, panes frozen below it, an autofilter over header and data, and the
+columns' widths. After `max_rows_per_sheet` data rows the export goes on in "<title> (2)", "(3)", ...
+
+Cells, by column type (a value of an unexpected Python type is written as text, see below):
+- TEXT: always a string cell (`t="inlineStr"`), so "=SUM(A1)", " =SUM(A1)", "\uff1dSUM(A1)" or "#N/A"
+  stays text and nothing is ever a formula (whatever `sanitize.is_formula` says, which is the CSV
+  rule); hence no quote prefix as in CSV, the text is kept as is, except that characters
+  XML forbids are stripped, `_xHHHH_` is escaped so that Excel shows it literally, and text is cut
+  at Excel's 32,767 characters (`sanitize.excel_text`). Empty text is an empty cell.
+- INTEGER ("0"), DECIMAL ("#,##0.00##"), MONEY ("#,##0.00"): numbers. Excel numbers are doubles
+  shown to 15 significant digits, so an integer of 10**15 or more is written as text to keep every
+  digit; Decimals become floats (exact up to 15 significant digits); NaN and infinities are text.
+- DATE ("yyyy-mm-dd") and DATETIME ("yyyy-mm-dd hh:mm:ss"): Excel serial dates. Excel has no time
+  zone: aware datetimes are converted to UTC and made naive. Fractions of a second are dropped
+  (Excel would round them into the displayed second, and 23:59:59.7 would show the next day).
+  Dates before 1900-01-01, which Excel cannot show, are ISO text.
+- BOOLEAN: boolean cells.
+
+The reference is openpyxl's write-only workbook given the same cells (`tests/oracles/xlsx_openpyxl.py`,
+test code only): this writer makes its workbook cell for cell, about 20x faster (CPU time). Values of
+an unexpected type take a slow path that follows the reference line by line (`_cell_xml`), and the
+cell XML is what openpyxl writes, so openpyxl, Excel or LibreOffice read back the same value, type
+and number format:
 - numbers read back as the very value the reference stores: an int below 10**15 as its digits, a
   Decimal as its own digits when that gives the same double as the reference's
   `"%.16g" % float(decimal)` (up to 15 digits, see `_DECIMAL_FAST`: "8.03" where openpyxl writes
@@ -56,6 +74,7 @@ import decimal
 import math
 import pathlib
 import queue
+import re
 import threading
 import zipfile
 import zlib
@@ -73,8 +92,7 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.writer.theme import theme_xml
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats.sanitize import EXCEL_MAX_TEXT, display_text, excel_text
-from exporthub.formats.xlsx import MAX_ROWS_PER_SHEET, NUMBER_FORMATS, sheet_title
+from exporthub.formats.sanitize import EXCEL_MAX_TEXT, XML_ILLEGAL_RE, display_text, excel_text
 
 DEFAULT_COMPRESSLEVEL = 1  # ISA-L's fastest, and still smaller files than zlib's level 1
 CHUNK_CHARS = 1 << 20  # XML handed to the compressor thread in pieces of about this size (and a row)
@@ -83,7 +101,19 @@ SLICE_ROWS = 4096  # rows given to the row function at a time
 CACHE_SIZE = 4096  # cached text cells per column (at most about 1.5 MB each)
 CACHED_TEXT = 64  # longer text is not cached
 
-_EXACT_INTEGERS = 10**15  # as in xlsx.py: integers from here on are text
+MAX_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header
+MAX_SHEET_TITLE = 31
+DEFAULT_TITLE = "Export"
+
+NUMBER_FORMATS = {
+    ColumnType.INTEGER: "0",
+    ColumnType.DECIMAL: "#,##0.00##",
+    ColumnType.MONEY: "#,##0.00",
+    ColumnType.DATE: "yyyy-mm-dd",
+    ColumnType.DATETIME: "yyyy-mm-dd hh:mm:ss",
+}
+
+_EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel; from here on integers are text
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _EXCEL_EPOCH_ORDINAL = _EXCEL_EPOCH.toordinal()
 _EXCEL_EPOCH_NAIVE = dt.datetime(1899, 12, 30)
@@ -91,6 +121,7 @@ _EXCEL_EPOCH_UTC = _EXCEL_EPOCH_NAIVE.replace(tzinfo=dt.UTC)
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)
 _FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)
 _LEAP_BUG_DAYS = 60  # serials up to here (1900-02-28) are one less; fast paths only above it
+_SHEET_FORBIDDEN_RE = re.compile(r"[\[\]:*?/\\]")
 
 
 _HEADER_STYLE = 1  # cellXfs 0 is the default, 1 the bold header; then one per number format
@@ -99,6 +130,17 @@ _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+
+def sheet_title(title: str, number: int = 1) -> str:
+    """An Excel sheet name: at most 31 characters, none of []:*?/\\, no leading or trailing quote,
+    not "History"; sheets after the first get " (n)"."""
+    name = _SHEET_FORBIDDEN_RE.sub("-", XML_ILLEGAL_RE.sub("", title))
+    name = " ".join(name.split()).strip("' ") or DEFAULT_TITLE
+    if name.casefold() == "history":  # reserved by Excel
+        name = f"{name} export"
+    suffix = f" ({number})" if number > 1 else ""
+    return name[: MAX_SHEET_TITLE - len(suffix)].rstrip("' ") + suffix
 
 
 def _escape_text(text: str) -> str:
@@ -124,7 +166,7 @@ def _inline_string(ref: str, style: str, text: str) -> str:
 
 
 def _excel_datetime(value: dt.datetime) -> dt.datetime | None:
-    """xlsx.py's rule: naive UTC without fractions of a second, None before 1900."""
+    """Naive UTC without fractions of a second, None before 1900 (the module docstring's rule)."""
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     value = value.replace(microsecond=0)
@@ -132,8 +174,8 @@ def _excel_datetime(value: dt.datetime) -> dt.datetime | None:
 
 
 def _cell_xml(column_type: ColumnType, value: Any, ref: str, style: str) -> str:
-    """One non-None value as the reference writes it (`xlsx._fill` + openpyxl's cell writer): the
-    slow path, for every value the generated fast paths do not take."""
+    """One non-None value as the reference writes it (the oracle's `_fill` + openpyxl's cell writer):
+    the slow path, for every value the generated fast paths do not take."""
 
     def text(value: Any) -> str:
         value = excel_text(value if type(value) is str else display_text(value, column_type))
@@ -520,9 +562,9 @@ class _Compressor:
 
 
 class StreamingXlsxWriter:
-    """`Writer` for XLSX: same constructor arguments as `xlsx.XlsxWriter`, plus `compresslevel` (0-9;
-    1-3 are ISA-L's levels when `use_isal` and isal is installed, zlib's otherwise) and `threaded`
-    (compress in a second thread)."""
+    """`Writer` for XLSX: `title` (sheet names come from it) and `max_rows_per_sheet`, plus
+    `compresslevel` (0-9; 1-3 are ISA-L's levels when `use_isal` and isal is installed, zlib's
+    otherwise) and `threaded` (compress in a second thread)."""
 
     def __init__(
         self,
@@ -691,4 +733,4 @@ class StreamingXlsxWriter:
         )
 
 
-__all__ = ["DEFAULT_COMPRESSLEVEL", "StreamingXlsxWriter"]
+__all__ = ["DEFAULT_COMPRESSLEVEL", "MAX_ROWS_PER_SHEET", "NUMBER_FORMATS", "StreamingXlsxWriter", "sheet_title"]

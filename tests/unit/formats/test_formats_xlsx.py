@@ -1,4 +1,5 @@
-"""The reference XLSX writer (openpyxl, `engine="openpyxl"`); test_formats_xlsx_stream.py holds the fast one to it."""
+"""The reference XLSX writer (openpyxl, tests/oracles/xlsx_openpyxl.py); test_formats_xlsx_stream.py holds the
+production one to it."""
 
 import concurrent.futures
 import datetime as dt
@@ -13,7 +14,9 @@ import pytest
 from openpyxl.worksheet import _writer as openpyxl_sheet_writer
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats import Writer, open_writer, xlsx
+from exporthub.formats import Writer, xlsx_stream
+from tests.oracles import xlsx_openpyxl
+from tests.oracles.xlsx_openpyxl import OpenpyxlXlsxWriter
 
 COLUMNS = (
     Column("name", "Name", ColumnType.TEXT, "r.name", 26),
@@ -32,14 +35,14 @@ UTC = dt.UTC
 @pytest.fixture(params=[True, False], ids=["bypass", "openpyxl-values-path"])
 def bypass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Every XLSX test runs with our `_values_to_row` replacement and with openpyxl's own path."""
-    if request.param and not xlsx._BYPASS:
+    if request.param and not xlsx_openpyxl._BYPASS:
         pytest.skip("this openpyxl has no _values_to_row(values, row_idx) to replace")
-    monkeypatch.setattr(xlsx, "_BYPASS", request.param)
+    monkeypatch.setattr(xlsx_openpyxl, "_BYPASS", request.param)
     return request.param
 
 
 def write_xlsx(path: pathlib.Path, rows: list[tuple], *, batch: int = 2, **options: Any) -> None:
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", **options)
+    writer = OpenpyxlXlsxWriter(path, COLUMNS, **options)
     assert isinstance(writer, Writer)
     for start in range(0, len(rows), batch):
         writer.write_rows(rows[start : start + batch])
@@ -256,7 +259,7 @@ def test_empty_export_has_header_and_filter(tmp_path: pathlib.Path, bypass: bool
     ],
 )
 def test_sheet_title(title: str, number: int, expected: str) -> None:
-    assert xlsx.sheet_title(title, number) == expected
+    assert xlsx_stream.sheet_title(title, number) == expected
     assert len(expected) <= 31
 
 
@@ -282,7 +285,7 @@ def test_a_part_file_name_is_fine(tmp_path: pathlib.Path, bypass: bool) -> None:
 def test_batches_from_different_threads(tmp_path: pathlib.Path, bypass: bool) -> None:
     """The pipeline calls write_rows through asyncio.to_thread: each batch may run on another thread."""
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=7)
+    writer = OpenpyxlXlsxWriter(path, COLUMNS, max_rows_per_sheet=7)
     for start in range(0, 20, 4):
         batch = [(f"r{n}", n, None, None, None, None, None) for n in range(start, start + 4)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -300,7 +303,7 @@ def temp_files() -> set[str]:
 def test_close_is_idempotent_and_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> None:
     before = temp_files()
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=2)
+    writer = OpenpyxlXlsxWriter(path, COLUMNS, max_rows_per_sheet=2)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
     created = temp_files() - before
     assert len(created) == 3
@@ -317,7 +320,7 @@ def test_close_is_idempotent_and_removes_temporary_files(tmp_path: pathlib.Path,
 def test_abort_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> None:
     before = temp_files()
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=2)
+    writer = OpenpyxlXlsxWriter(path, COLUMNS, max_rows_per_sheet=2)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
     created = temp_files() - before
     writer.abort()
@@ -331,7 +334,7 @@ def test_abort_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> 
 
 def test_abort_after_a_failed_close(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = temp_files()
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl")
+    writer = OpenpyxlXlsxWriter(tmp_path / "out.xlsx", COLUMNS)
     writer.write_rows([("x", 1, None, None, None, None, None)])
 
     def fail(*args: object, **kwargs: object) -> None:
@@ -345,7 +348,7 @@ def test_abort_after_a_failed_close(tmp_path: pathlib.Path, monkeypatch: pytest.
 
 
 def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path) -> None:
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl")
+    writer = OpenpyxlXlsxWriter(tmp_path / "out.xlsx", COLUMNS)
     with pytest.raises(ValueError, match="8 values for 7 columns"):
         writer.write_rows([("x", 1, None, None, None, None, None, None)])
     writer.abort()
@@ -354,4 +357,4 @@ def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path) -> None:
 @pytest.mark.parametrize("max_rows", [0, -1, 1_048_576])
 def test_max_rows_per_sheet_is_bounded(tmp_path: pathlib.Path, max_rows: int) -> None:
     with pytest.raises(ValueError, match="max_rows_per_sheet"):
-        open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl", max_rows_per_sheet=max_rows)
+        OpenpyxlXlsxWriter(tmp_path / "out.xlsx", COLUMNS, max_rows_per_sheet=max_rows)

@@ -1,22 +1,9 @@
-"""The XLSX writer: openpyxl's write-only workbook, typed and styled cells, one sheet per N rows.
+"""The reference XLSX writer, for tests only: openpyxl's write-only workbook given the cells the
+production writer (`exporthub.formats.xlsx_stream`, whose docstring is the spec) means to write.
+Tests write the same rows with both and compare the files cell by cell.
 
-Each sheet has a bold header row, panes frozen below it, an autofilter over header and data, and the
-columns' widths. After `max_rows_per_sheet` data rows the export goes on in "<title> (2)", "(3)", ...
-
-Cells, by column type (a value of an unexpected Python type is written as text, see below):
-- TEXT: always a string cell (`t="inlineStr"`), so "=SUM(A1)", " =SUM(A1)", "\uff1dSUM(A1)" or "#N/A"
-  stays text and nothing is ever a formula (whatever `sanitize.is_formula` says, which is the CSV
-  rule); hence no quote prefix as in CSV, the text is kept as is, except that characters
-  XML forbids are stripped, `_xHHHH_` is escaped so that Excel shows it literally, and text is cut
-  at Excel's 32,767 characters (`sanitize.excel_text`). Empty text is an empty cell.
-- INTEGER ("0"), DECIMAL ("#,##0.00##"), MONEY ("#,##0.00"): numbers. Excel numbers are doubles
-  shown to 15 significant digits, so an integer of 10**15 or more is written as text to keep every
-  digit; Decimals become floats (exact up to 15 significant digits); NaN and infinities are text.
-- DATE ("yyyy-mm-dd") and DATETIME ("yyyy-mm-dd hh:mm:ss"): Excel serial dates. Excel has no time
-  zone: aware datetimes are converted to UTC and made naive. Fractions of a second are dropped
-  (Excel would round them into the displayed second, and 23:59:59.7 would show the next day).
-  Dates before 1900-01-01, which Excel cannot show, are ISO text.
-- BOOLEAN: boolean cells.
+It shares the spec's constants and sheet names with the production code (`NUMBER_FORMATS`,
+`MAX_ROWS_PER_SHEET`, `sheet_title`); the cells are made here, the way openpyxl's users make them.
 
 Speed: one template cell per column and sheet carries the style and is refilled for every row (a
 row is serialised before `append` returns), so no object is created per cell. openpyxl's
@@ -25,7 +12,7 @@ object, is bypassed on our sheets when its signature is the expected one (about 
 otherwise openpyxl's own path takes the same cells.
 
 Memory: rows go to openpyxl's temporary file per sheet (in `tempfile.gettempdir()`, as large as the
-sheet's uncompressed XML) and are zipped into `path` on `close`; nothing grows with the row count.
+sheet's uncompressed XML) and are zipped into `path` on `close`.
 """
 
 from __future__ import annotations
@@ -37,7 +24,6 @@ import inspect
 import math
 import os
 import pathlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -48,24 +34,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats.sanitize import XML_ILLEGAL_RE, display_text, excel_text
-
-MAX_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header
-MAX_SHEET_TITLE = 31
-DEFAULT_TITLE = "Export"
-
-NUMBER_FORMATS = {
-    ColumnType.INTEGER: "0",
-    ColumnType.DECIMAL: "#,##0.00##",
-    ColumnType.MONEY: "#,##0.00",
-    ColumnType.DATE: "yyyy-mm-dd",
-    ColumnType.DATETIME: "yyyy-mm-dd hh:mm:ss",
-}
+from exporthub.formats.sanitize import display_text, excel_text
+from exporthub.formats.xlsx_stream import MAX_ROWS_PER_SHEET, NUMBER_FORMATS, sheet_title
 
 _EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)
 _FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)  # naive: Excel has no time zones
-_SHEET_FORBIDDEN_RE = re.compile(r"[\[\]:*?/\\]")
 _BOLD = Font(bold=True)
 
 Fill = Callable[[Any], Cell | None]
@@ -93,18 +67,7 @@ def _cells_to_row(cells: Sequence[Cell | None], row_idx: int) -> Iterator[Cell]:
             yield cell
 
 
-def sheet_title(title: str, number: int = 1) -> str:
-    """An Excel sheet name: at most 31 characters, none of []:*?/\\, no leading or trailing quote,
-    not "History"; sheets after the first get " (n)"."""
-    name = _SHEET_FORBIDDEN_RE.sub("-", XML_ILLEGAL_RE.sub("", title))
-    name = " ".join(name.split()).strip("' ") or DEFAULT_TITLE
-    if name.casefold() == "history":  # reserved by Excel
-        name = f"{name} export"
-    suffix = f" ({number})" if number > 1 else ""
-    return name[: MAX_SHEET_TITLE - len(suffix)].rstrip("' ") + suffix
-
-
-class XlsxWriter:
+class OpenpyxlXlsxWriter:
     def __init__(
         self,
         path: pathlib.Path,
