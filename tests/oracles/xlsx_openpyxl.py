@@ -5,14 +5,15 @@ Tests write the same rows with both and compare the files cell by cell.
 It shares the spec's constants and sheet names with the production code (`NUMBER_FORMATS`,
 `MAX_ROWS_PER_SHEET`, `sheet_title`); the cells are made here, the way openpyxl's users make them.
 
-Speed: one template cell per column and sheet carries the style and is refilled for every row (a
-row is serialised before `append` returns), so no object is created per cell. openpyxl's
-`_values_to_row`, which would re-check every value and raise and catch an exception for every cell
-object, is bypassed on our sheets when its signature is the expected one (about 1.5x faster);
-otherwise openpyxl's own path takes the same cells.
+Only openpyxl's public API: `WriteOnlyCell`s with their value, type and style set, given to the
+write-only sheet's `append`, as openpyxl's documentation shows. A cell's type is forced after its
+value is set (`data_type = "s"`), so that text such as "=SUM(A1)" or "#N/A" stays a string. One
+template cell per column and sheet is refilled for every row (a row is serialised before `append`
+returns). Speed is not its point: it no longer replaces openpyxl's private `_values_to_row` as it
+did while it shipped (that was about 1.5x faster).
 
-Memory: rows go to openpyxl's temporary file per sheet (in `tempfile.gettempdir()`, as large as the
-sheet's uncompressed XML) and are zipped into `path` on `close`.
+Rows go to openpyxl's temporary file per sheet and are zipped into `path` on `close`; after `abort`
+openpyxl deletes those files at interpreter exit.
 """
 
 from __future__ import annotations
@@ -20,18 +21,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import inspect
 import math
-import os
 import pathlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import display_text, excel_text
@@ -43,28 +41,6 @@ _FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)  # naive: Excel has no time zone
 _BOLD = Font(bold=True)
 
 Fill = Callable[[Any], Cell | None]
-
-
-def _bypass_supported() -> bool:
-    """Whether openpyxl's `WriteOnlyWorksheet._values_to_row(values, row_idx)` is there to replace."""
-    method = getattr(WriteOnlyWorksheet, "_values_to_row", None)
-    if method is None:
-        return False
-    try:
-        return list(inspect.signature(method).parameters) == ["self", "values", "row_idx"]
-    except (TypeError, ValueError):
-        return False
-
-
-_BYPASS = _bypass_supported()
-
-
-def _cells_to_row(cells: Sequence[Cell | None], row_idx: int) -> Iterator[Cell]:
-    """Our replacement for `_values_to_row`: the row is already made of positioned, typed cells."""
-    for cell in cells:
-        if cell is not None:
-            cell.row = row_idx
-            yield cell
 
 
 class OpenpyxlXlsxWriter:
@@ -131,7 +107,9 @@ class OpenpyxlXlsxWriter:
         self._finished = True
         workbook, self._workbook, self._sheet, self._fills = self._workbook, None, None, []
         for sheet in workbook.worksheets if workbook is not None else ():
-            _discard(sheet)
+            with contextlib.suppress(Exception):  # closes its temporary file's handle
+                if not sheet.closed:
+                    sheet.close()
         with contextlib.suppress(OSError):
             self._file.close()
 
@@ -141,15 +119,13 @@ class OpenpyxlXlsxWriter:
         self._sheets += 1
         sheet = self._workbook.create_sheet(sheet_title(self._title, self._sheets))
         self._sheet, self._rows_in_sheet = sheet, 0
-        if _BYPASS:
-            sheet._values_to_row = _cells_to_row
         # Views and column widths are written before the first row, so they are set first.
         sheet.freeze_panes = "A2"
         header = []
         for index, column in enumerate(self._columns, start=1):
             sheet.column_dimensions[get_column_letter(index)].width = column.width
-            cell = WriteOnlyCell(sheet)
-            cell.column, cell._value, cell.data_type, cell.font = index, excel_text(column.label), "s", _BOLD
+            cell = WriteOnlyCell(sheet, excel_text(column.label))
+            cell.column, cell.data_type, cell.font = index, "s", _BOLD
             header.append(cell)
         sheet.append(header)
         self._fills = [
@@ -170,21 +146,6 @@ def _template(sheet: Any, index: int, column_type: ColumnType) -> Cell:
     return cell
 
 
-def _discard(sheet: Any) -> None:
-    """Close a write-only sheet's stream and delete its temporary file (openpyxl only does that on
-    save, or at interpreter exit)."""
-    with contextlib.suppress(Exception):
-        if not sheet.closed:
-            sheet.close()
-    writer: Any = getattr(sheet, "_writer", None)
-    out = getattr(writer, "out", None)
-    if isinstance(out, str):
-        with contextlib.suppress(Exception):
-            writer.cleanup()
-        with contextlib.suppress(OSError):
-            os.remove(out)
-
-
 def _excel_datetime(value: dt.datetime) -> dt.datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -200,7 +161,8 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
         value = excel_text(value if type(value) is str else display_text(value, column_type))
         if not value:
             return None
-        cell._value, cell.data_type = value, "s"
+        cell.value = value
+        cell.data_type = "s"  # openpyxl would make "=..." a formula and "#N/A" an error
         return cell
 
     if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.MONEY):
@@ -210,12 +172,12 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
             if kind is int:
                 if not -_EXACT_INTEGERS < value < _EXACT_INTEGERS:
                     return text(value)
-                cell._value = value
+                cell.value = value
             elif kind is decimal.Decimal or kind is float:
                 as_float = float(value)
                 if not math.isfinite(as_float):
                     return text(value)
-                cell._value = as_float
+                cell.value = as_float
             else:
                 return text(value)
             cell.data_type = "n"
@@ -230,9 +192,9 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
                 moment = _excel_datetime(value)
                 if moment is None:
                     return text(value)
-                cell._value = moment
+                cell.value = moment
             elif isinstance(value, dt.date) and value >= _FIRST_EXCEL_DATE:
-                cell._value = value
+                cell.value = value
             else:
                 return text(value)
             cell.data_type = "d"
@@ -245,7 +207,8 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
         def boolean(value: Any) -> Cell | None:
             if type(value) is not bool:
                 return text(value)
-            cell._value, cell.data_type = value, "b"
+            cell.value = value
+            cell.data_type = "b"
             return cell
 
         return boolean

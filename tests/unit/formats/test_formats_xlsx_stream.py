@@ -2,7 +2,6 @@
 cell for cell: both writers get the same rows, openpyxl loads both files, and every sheet, cell, format
 and layout detail must match."""
 
-import concurrent.futures
 import datetime as dt
 import gc
 import itertools
@@ -392,19 +391,6 @@ def test_a_failure_in_compression_surfaces_and_abort_still_works(
     writer.abort()
     writer.abort()
     assert len(compressor_threads()) == before
-
-
-def test_batches_from_different_threads(tmp_path: pathlib.Path) -> None:
-    """The pipeline calls write_rows through asyncio.to_thread: each batch may come from another thread."""
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, max_rows_per_sheet=7)
-    for start in range(0, 20, 4):
-        batch = [(f"r{n}", n, None, None, None, None, None) for n in range(start, start + 4)]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(writer.write_rows, batch).result()
-    writer.close()
-    workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
-    values = [row[1].value for sheet in workbook.worksheets for row in sheet.iter_rows(min_row=2)]
-    assert values == list(range(20))
 
 
 def test_big_text_is_handed_over_in_bounded_pieces(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
