@@ -1,5 +1,5 @@
 """The reference XLSX writer, for tests only: openpyxl's write-only workbook given the cells the
-production writer (`exporthub.formats.xlsx_stream`, whose docstring is the spec) means to write.
+production writer (`exporthub.formats.xlsx`, whose docstring is the spec) means to write.
 Tests write the same rows with both and compare the files cell by cell.
 
 It shares the spec's constants and sheet names with the production code (`NUMBER_FORMATS`,
@@ -33,7 +33,9 @@ from openpyxl.utils import get_column_letter
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import display_text, excel_text
-from exporthub.formats.xlsx_stream import MAX_ROWS_PER_SHEET, NUMBER_FORMATS, sheet_title
+from exporthub.formats.xlsx.cells import NUMBER_FORMATS
+from exporthub.formats.xlsx.parts import sheet_title
+from exporthub.formats.xlsx.writer import MAX_ROWS_PER_SHEET
 
 _EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)

@@ -53,7 +53,7 @@ def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOpti
 
 
 def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
-    from exporthub.formats.xlsx_stream import StreamingXlsxWriter
+    from exporthub.formats.xlsx.writer import StreamingXlsxWriter
 
     return StreamingXlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
 
@@ -107,7 +107,7 @@ def load_writers() -> None:
     writer is left to its first export: ReportLab and the fonts take ~40 MiB, and a PDF takes
     seconds anyway."""
     import exporthub.formats.csv_copy
-    import exporthub.formats.xlsx_stream  # noqa: F401
+    import exporthub.formats.xlsx.writer  # noqa: F401
 
 
 __all__ = ["FORMATS", "ReportInfo", "Writer", "WriterOptions", "load_writers", "open_writer"]

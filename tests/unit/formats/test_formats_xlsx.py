@@ -1,6 +1,6 @@
 """What an XLSX export holds, cell by cell and sheet by sheet (the spec is the docstring of
-exporthub.formats.xlsx_stream), checked on the production writer and on the openpyxl oracle
-(tests/oracles/xlsx_openpyxl.py) that test_formats_xlsx_stream.py holds the production writer to."""
+exporthub.formats.xlsx), checked on the production writer and on the openpyxl oracle
+(tests/oracles/xlsx_openpyxl.py) that test_formats_xlsx_writer.py holds the production writer to."""
 
 import concurrent.futures
 import datetime as dt
@@ -15,7 +15,8 @@ import openpyxl
 import pytest
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats import Writer, open_writer, xlsx_stream
+from exporthub.formats import Writer, open_writer
+from exporthub.formats.xlsx.parts import sheet_title
 from tests.oracles.xlsx_openpyxl import OpenpyxlXlsxWriter
 
 COLUMNS = (
@@ -261,7 +262,7 @@ def test_empty_export_has_header_and_filter(tmp_path: pathlib.Path, make: MakeWr
     ],
 )
 def test_sheet_title(title: str, number: int, expected: str) -> None:
-    assert xlsx_stream.sheet_title(title, number) == expected
+    assert sheet_title(title, number) == expected
     assert len(expected) <= 31
 
 

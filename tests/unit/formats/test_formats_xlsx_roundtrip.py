@@ -1,5 +1,5 @@
 """Property: whatever asyncpg can hand over comes back from the XLSX file equal, after the documented
-normalisation (see exporthub.formats.xlsx_stream): text loses XML-illegal characters (and shows `_xHHHH_`
+normalisation (see exporthub.formats.xlsx): text loses XML-illegal characters (and shows `_xHHHH_`
 literally in Excel), empty text is an empty cell, integers of 10**15 or more are text, Decimals are
 doubles, dates come back as midnight datetimes, datetimes as naive UTC without fractions of a second."""
 

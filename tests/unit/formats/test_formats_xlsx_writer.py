@@ -18,7 +18,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from exporthub.catalog import Column, ColumnType, load_catalog
-from exporthub.formats import Writer, open_writer, xlsx_stream
+from exporthub.formats import Writer, open_writer
+from exporthub.formats.xlsx import writer as xlsx_writer
+from exporthub.formats.xlsx.compressor import Compressor
+from exporthub.formats.xlsx.writer import StreamingXlsxWriter
 from tests.oracles.xlsx_openpyxl import OpenpyxlXlsxWriter
 
 PAYROLL = load_catalog().resources["payroll"]
@@ -303,7 +306,7 @@ def test_compression_levels_and_the_unthreaded_path(
 ) -> None:
     rows = [(f"r{n}", n, Decimal(n) / 8, Decimal(n), dt.date(2024, 1, 1), None, True) for n in range(700)]
     write("oracle", tmp_path / "reference.xlsx", COLUMNS, [rows])
-    writer = xlsx_stream.StreamingXlsxWriter(
+    writer = StreamingXlsxWriter(
         tmp_path / "stream.xlsx", COLUMNS, compresslevel=level, threaded=threaded, use_isal=use_isal
     )
     assert writer._compressor is not None
@@ -344,7 +347,7 @@ def compressor_threads() -> list[threading.Thread]:
 @pytest.mark.parametrize("threaded", [True, False])
 def test_close_abort_and_write_after_them(tmp_path: pathlib.Path, threaded: bool) -> None:
     before = len(compressor_threads())
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "a.xlsx", COLUMNS, threaded=threaded)
+    writer = StreamingXlsxWriter(tmp_path / "a.xlsx", COLUMNS, threaded=threaded)
     writer.write_rows([("x", 1, None, None, None, None, None)])
     writer.close()
     writer.close()
@@ -353,7 +356,7 @@ def test_close_abort_and_write_after_them(tmp_path: pathlib.Path, threaded: bool
     with pytest.raises(ValueError, match="closed"):
         writer.write_rows([])
 
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "b.xlsx", COLUMNS, max_rows_per_sheet=2, threaded=threaded)
+    writer = StreamingXlsxWriter(tmp_path / "b.xlsx", COLUMNS, max_rows_per_sheet=2, threaded=threaded)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
     writer.abort()
     writer.abort()
@@ -367,16 +370,16 @@ def test_close_abort_and_write_after_them(tmp_path: pathlib.Path, threaded: bool
 def test_a_failure_in_compression_surfaces_and_abort_still_works(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
 ) -> None:
-    handle = xlsx_stream._Compressor._handle
+    handle = Compressor._handle
 
     def failing(self: Any, item: Any) -> None:
         if type(item) is str and item.startswith("<row "):  # rows, not the sheet's head
             raise OSError("disk full")
         handle(self, item)
 
-    monkeypatch.setattr(xlsx_stream._Compressor, "_handle", failing)
+    monkeypatch.setattr(Compressor, "_handle", failing)
     before = len(compressor_threads())
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=threaded)
+    writer = StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=threaded)
     rows = [("x", n, None, None, None, None, None) for n in range(2_000)]
 
     def feed() -> None:
@@ -395,15 +398,15 @@ def test_a_failure_in_compression_surfaces_and_abort_still_works(
 
 def test_big_text_is_handed_over_in_bounded_pieces(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    handle = xlsx_stream._Compressor._handle
+    handle = Compressor._handle
 
     def measuring(self: Any, item: Any) -> None:
         if type(item) is str:
             sizes.append(len(item))
         handle(self, item)
 
-    monkeypatch.setattr(xlsx_stream._Compressor, "_handle", measuring)
-    monkeypatch.setattr(xlsx_stream, "CHUNK_CHARS", 100_000)
+    monkeypatch.setattr(Compressor, "_handle", measuring)
+    monkeypatch.setattr(xlsx_writer, "CHUNK_CHARS", 100_000)
     rows = [("x" * 30_000, n, None, None, None, None, None) for n in range(40)]
     write("stream", tmp_path / "out.xlsx", COLUMNS, [rows])
     assert max(sizes) < 100_000 + 30_100  # a piece ends with the row that uses up the budget
@@ -412,7 +415,7 @@ def test_big_text_is_handed_over_in_bounded_pieces(tmp_path: pathlib.Path, monke
 
 def test_a_dropped_writer_releases_its_file_and_thread(tmp_path: pathlib.Path) -> None:
     before = len(compressor_threads())
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=True)
+    writer = StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=True)
     writer.write_rows([("x", 1, None, None, None, None, None)])
     del writer  # no ResourceWarning nor zipfile complaint (filterwarnings=error turns those into failures)
     gc.collect()
