@@ -159,12 +159,12 @@ async def run_api(
     pause: float = PACED_PAUSE,
 ) -> Section:
     # A queue of its own that no worker reads: accepted submits stay queued until we delete them.
-    api_settings = dataclasses.replace(with_new_port(settings), queue_name=settings.queue_name + "-api")
+    api_settings = dataclasses.replace(with_new_port(settings), queue_name=settings.redis.queue_name + "-api")
     submit = f"{api_settings.public_url}/api/v1/exports"
     paced = f"paced, ~{connections / pause:.0f} req/s offered" if pause else ""
     closed = "closed loop"
     rows = []
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     try:
         await _clean(pool, redis, api_settings.queue_name)
         with web_process(api_settings, log_dir, "bench-web-api", EXPORTHUB_MAX_ACTIVE_EXPORTS="100000000") as web:

@@ -199,14 +199,14 @@ def with_new_port(settings: Settings) -> Settings:
 
 @contextmanager
 def web_process(settings: Settings, log_dir: Path, name: str = "bench-web", **env: str) -> Iterator[Process]:
-    """`exporthub serve` on settings.port, up and answering /healthz, stopped on exit.
+    """`exporthub serve` on settings.web.port, up and answering /healthz, stopped on exit.
 
     A web process that dies while starting is started once more (on a shared machine something else
     may have held the port or killed it), with its exit code in the log."""
     for attempt in (1, 2):
         web = start_process(name, ["serve"], settings_env(settings, **env), log_dir)
         try:
-            wait_http(f"{settings.public_url}/healthz", 60, web)
+            wait_http(f"{settings.web.public_url}/healthz", 60, web)
             break
         except AssertionError:
             web.stop()

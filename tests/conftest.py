@@ -56,13 +56,13 @@ def server_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    await recreate_database(server_settings.database_url, TEST_DB)
+    await recreate_database(server_settings.db.url, TEST_DB)
     data_dir = tmp_path_factory.mktemp("exporthub-data")
     port = free_port()
     test = dataclasses.replace(
         server_settings,
-        database_url=with_database(server_settings.database_url, TEST_DB),
-        redis_url=with_redis_db(server_settings.redis_url, 13),
+        database_url=with_database(server_settings.db.url, TEST_DB),
+        redis_url=with_redis_db(server_settings.redis.url, 13),
         data_dir=data_dir,
         secret_keys=(secrets.token_urlsafe(48),),  # a new one per session, as production must have
         lease_seconds=4,
@@ -84,13 +84,13 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
     finally:
         await conn.close()
     yield test
-    await drop_database(server_settings.database_url, TEST_DB)
+    await drop_database(server_settings.db.url, TEST_DB)
 
 
 @pytest.fixture(scope="session")
 async def demo_keys(settings: Settings) -> dict[str, str]:
     """An API key per demo account (slug -> key): made like `exporthub dev` makes its keys."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.db.url)
     try:
         return await issue_demo_keys(conn, label="tests")
     finally:
@@ -99,7 +99,7 @@ async def demo_keys(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+    pool = await asyncpg.create_pool(settings.db.url, min_size=1, max_size=5)
     yield pool
     await pool.close()
 
@@ -107,7 +107,7 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def db_conn(server_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a freshly migrated, empty scratch database."""
-    async with scratch_database(server_settings.database_url, "exporthub_scratch") as url:
+    async with scratch_database(server_settings.db.url, "exporthub_scratch") as url:
         conn = await asyncpg.connect(url)
         try:
             yield conn
@@ -126,7 +126,7 @@ class Hub:
 
     @property
     def base_url(self) -> str:
-        return self.settings.public_url
+        return self.settings.web.public_url
 
     def client(self, account: str = "acme", **kwargs: object) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -143,7 +143,7 @@ def hub(settings: Settings, demo_keys: dict[str, str]) -> Iterator[Hub]:
     worker = start_process("worker", ["worker"], env, log_dir)
     scheduler = start_process("scheduler", ["scheduler"], env, log_dir)
     try:
-        wait_http(f"{settings.public_url}/healthz", 30, web)
+        wait_http(f"{settings.web.public_url}/healthz", 30, web)
         yield Hub(settings, web, worker, scheduler, log_dir, demo_keys)
     finally:
         web.stop()
@@ -167,5 +167,5 @@ async def api(hub: Hub, clean_jobs: None) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 async def own_hub(server_settings: Settings, settings: Settings) -> AsyncIterator[OwnHub]:
     """A hub over an organisation's own schema and catalog (tests/own_data), its source database apart."""
-    async with own_data_hub(server_settings.database_url, settings, ROOT / "test-artifacts" / "logs") as hub:
+    async with own_data_hub(server_settings.db.url, settings, ROOT / "test-artifacts" / "logs") as hub:
         yield hub

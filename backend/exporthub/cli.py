@@ -29,7 +29,7 @@ log = logging.getLogger("exporthub")
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
-    return await asyncpg.connect(settings.database_url)
+    return await asyncpg.connect(settings.db.url)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,10 +95,10 @@ def check_catalog(settings: Settings) -> str:
     from exporthub.catalog import load_catalog
     from exporthub.catalog.check import check_catalog as check_against
 
-    catalog = load_catalog(settings.catalog_path)
+    catalog = load_catalog(settings.exports.catalog_path)
 
     async def run() -> None:
-        conn = await asyncpg.connect(settings.source_url)
+        conn = await asyncpg.connect(settings.db.source_url)
         try:
             await check_against(conn, catalog)
         finally:
@@ -166,16 +166,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # (h11_max_incomplete_event_size); httptools' limit is fixed and far larger.
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=settings.web.host,
+        port=settings.web.port,
         log_level="info",
         lifespan="on",
         ws="websockets-sansio",
         http="h11",
-        ws_max_size=settings.ws_max_message_bytes,
-        timeout_keep_alive=settings.http_keep_alive_seconds,
-        limit_concurrency=settings.http_max_connections,
-        h11_max_incomplete_event_size=settings.http_max_head_bytes,
+        ws_max_size=settings.web.ws_max_message_bytes,
+        timeout_keep_alive=settings.web.http_keep_alive_seconds,
+        limit_concurrency=settings.web.http_max_connections,
+        h11_max_incomplete_event_size=settings.web.http_max_head_bytes,
     )
     log_scrub.install()  # after uvicorn.Config, which sets up its loggers
     uvicorn.Server(config).run()
@@ -239,15 +239,15 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     keys = asyncio.run(_issue_dev_keys(settings))
     env = {
         **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.db.url,
+        "REDIS_URL": settings.redis.url,
         "EXPORTHUB_SECRET_KEY": ",".join(settings.secret_keys),  # the data dir's one, unless set
     }
     exe = [sys.executable, "-m", "exporthub"]
     children = {name: subprocess.Popen([*exe, *argv], env=env) for name, argv in DEV_CHILDREN.items()}
     print(
-        f"\nExportHub is running.\n  console and API: {settings.public_url}/\n"
-        f"  API docs:        {settings.public_url}/schema\n"
+        f"\nExportHub is running.\n  console and API: {settings.web.public_url}/\n"
+        f"  API docs:        {settings.web.public_url}/schema\n"
         "  demo API keys (new at every start; the previous start's no longer work):",
         flush=True,
     )

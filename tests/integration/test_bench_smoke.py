@@ -30,7 +30,7 @@ async def test_bench_suite_writes_results(
     port = free_port()
     bench = dataclasses.replace(
         settings,
-        queue_name=f"{settings.queue_name}-bench-{uuid.uuid4().hex[:6]}",  # no other worker reads it
+        queue_name=f"{settings.redis.queue_name}-bench-{uuid.uuid4().hex[:6]}",  # no other worker reads it
         port=port,
         public_url=f"http://127.0.0.1:{port}",
         data_dir=tmp_path / "data",

@@ -183,7 +183,7 @@ def test_migrate_again_applies_nothing(settings) -> None:
 
 
 async def test_concurrent_migrations_apply_each_file_once(server_settings) -> None:
-    async with scratch_database(server_settings.database_url, "exporthub_migrate_race", migrated=False) as url:
+    async with scratch_database(server_settings.db.url, "exporthub_migrate_race", migrated=False) as url:
         conns = [await asyncpg.connect(url) for _ in range(3)]
         try:
             results = await asyncio.gather(*(migrate(c) for c in conns))
@@ -196,7 +196,7 @@ async def test_concurrent_migrations_apply_each_file_once(server_settings) -> No
 
 
 async def test_seed_refuses_a_database_with_real_accounts_unless_forced(settings, server_settings) -> None:
-    async with scratch_database(server_settings.database_url, "exporthub_seed_cli") as url:
+    async with scratch_database(server_settings.db.url, "exporthub_seed_cli") as url:
         conn = await asyncpg.connect(url)
         try:
             await conn.execute("INSERT INTO accounts (slug, name) VALUES ('customer', 'Customer Ltd')")

@@ -31,11 +31,11 @@ def _child(dev: psutil.Process, command: str) -> psutil.Process | None:
 
 async def test_a_killed_worker_is_restarted(server_settings: Settings, tmp_path: Path) -> None:
     port = free_port()
-    async with scratch_database(server_settings.database_url, "exporthub_dev", migrated=False) as url:
+    async with scratch_database(server_settings.db.url, "exporthub_dev", migrated=False) as url:
         settings = dataclasses.replace(
             server_settings,
             database_url=url,
-            redis_url=with_redis_db(server_settings.redis_url, 12),
+            redis_url=with_redis_db(server_settings.redis.url, 12),
             data_dir=tmp_path,
             secret_keys=(secrets.token_urlsafe(48),),
             port=port,
@@ -73,7 +73,7 @@ async def test_a_killed_worker_is_restarted(server_settings: Settings, tmp_path:
             # The rest kept running throughout.
             web = _child(proc, "serve")
             assert web is not None and web.is_running()
-            wait_for(lambda: _answers(f"{settings.public_url}/healthz"), 30, "the web child to answer")
+            wait_for(lambda: _answers(f"{settings.web.public_url}/healthz"), 30, "the web child to answer")
         finally:
             dev.send_signal(signal.SIGTERM)
             code = dev.wait(timeout=30)

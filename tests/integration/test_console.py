@@ -448,7 +448,7 @@ async def test_invalid_form_shows_each_problem_next_to_its_field(hub: Hub, clean
 async def test_too_many_active_exports_shows_the_message(hub: Hub, clean_jobs: None, pool: asyncpg.Pool) -> None:
     acme_id = await _account_id(hub, "acme")
     request = ExportRequest(resource="employees", format=ExportFormat.CSV, columns=("employeeNumber",))
-    for _ in range(hub.settings.max_active_exports):  # recorded, never enqueued: they stay queued
+    for _ in range(hub.settings.exports.max_active_exports):  # recorded, never enqueued: they stay queued
         await AccountScope(pool, acme_id).jobs.insert(request, idempotency_key=None)
     async with console(hub) as (client, token):
         response = await client.post(
@@ -552,7 +552,7 @@ async def test_a_submitted_exports_card_arrives_over_the_socket(hub: Hub, clean_
 
 
 async def _account_id(hub: Hub, slug: str) -> uuid.UUID:
-    conn = await asyncpg.connect(hub.settings.database_url)
+    conn = await asyncpg.connect(hub.settings.db.url)
     try:
         return await conn.fetchval("SELECT id FROM accounts WHERE slug = $1", slug)
     finally:
@@ -570,7 +570,7 @@ async def test_a_running_exports_progress_reaches_every_console_as_one_shared_ca
     await pool.execute(
         "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = 5000 WHERE id = $1", job.id
     )
-    redis = Redis.from_url(hub.settings.redis_url)
+    redis = Redis.from_url(hub.settings.redis.url)
     try:
         async with (
             console(hub, "acme") as (first, _),
@@ -585,7 +585,7 @@ async def test_a_running_exports_progress_reaches_every_console_as_one_shared_ca
             for rows in (1234, 2500):
                 event = {"type": "export.progress", "exportId": str(job.id), "status": "processing",
                          "progress": rows * 100 // 5000, "processedRows": rows, "totalRows": 5000}  # fmt: skip
-                await publish_event(redis, hub.settings.queue_name, acme_id, event)
+                await publish_event(redis, hub.settings.redis.queue_name, acme_id, event)
                 text = f"{rows:,} of 5,000 rows"
                 (card1,) = await receive_until(ws1, lambda f, text=text: text in f, timeout=10)
                 (card2,) = await receive_until(ws2, lambda f, text=text: text in f, timeout=10)

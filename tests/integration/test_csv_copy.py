@@ -204,7 +204,7 @@ async def test_catalog_columns_have_the_sql_types_the_csv_text_assumes(db_conn: 
 async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_usable(
     settings, clean_jobs, tmp_path: Path
 ) -> None:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=2)
+    pool = await asyncpg.create_pool(settings.db.url, min_size=2, max_size=2)
     acme = await account_by_slug(pool, "acme")
     assert acme is not None
     request = parse_export_request({"format": "csv", "resource": "payroll", "columns": ["payrollId", "grossPay"]}, HR)

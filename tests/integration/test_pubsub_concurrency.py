@@ -25,7 +25,7 @@ async def test_many_accounts_subscribing_at_once_after_an_idle_spell(settings: S
         channels = [f"{prefix}:{i}" for i in range(ACCOUNTS)]
         subscribers = await asyncio.gather(*(plugin.subscribe(c) for c in channels))
         # The listener survived too: every channel's event arrives.
-        redis = Redis.from_url(settings.redis_url)
+        redis = Redis.from_url(settings.redis.url)
         try:
             for channel in channels:
                 await redis.publish(channel, channel.encode())

@@ -29,9 +29,9 @@ def test_the_broker_keeps_the_settings_ensure_consumer_group_reads() -> None:
 async def test_a_lost_stream_and_group_are_made_again_and_nothing_sent_is_missed(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue = f"{settings.queue_name}-group-{uuid.uuid4().hex[:8]}"
-    broker = create_stream_broker(settings.redis_url, queue)
-    redis = Redis.from_url(settings.redis_url)
+    queue = f"{settings.redis.queue_name}-group-{uuid.uuid4().hex[:8]}"
+    broker = create_stream_broker(settings.redis.url, queue)
+    redis = Redis.from_url(settings.redis.url)
     await broker.startup()
     listener = broker.listen()
     try:

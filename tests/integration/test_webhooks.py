@@ -359,7 +359,7 @@ async def test_private_addresses_are_refused_at_submit(settings: Settings, pool:
 @pytest.fixture
 async def scratch_pool(server_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A database no worker watches: what happens here is only what the test runs."""
-    async with scratch_database(server_settings.database_url, "exporthub_webhooks") as url:
+    async with scratch_database(server_settings.db.url, "exporthub_webhooks") as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         try:
             yield pool
@@ -391,12 +391,12 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
     literal = await finished("https://10.0.0.1/hook")
     named = await finished("https://hooks.example.com/hook")  # resolves to a private address now
     dispatcher = WebhookDispatcher(scratch_pool, strict, resolver=rebound)
-    redis = create_redis(strict.redis_url)
+    redis = create_redis(strict.redis.url)
     exports = Exports(
         pool=scratch_pool,
         source=scratch_pool,
         redis=redis,
-        storage=LocalStorage(strict.storage_dir),
+        storage=LocalStorage(strict.storage.directory),
         catalog=HR,
         settings=strict,
         enqueue=NoQueue(),

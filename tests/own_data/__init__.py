@@ -61,7 +61,7 @@ class OwnHub:
 
     @property
     def base_url(self) -> str:
-        return self.settings.public_url
+        return self.settings.web.public_url
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +77,7 @@ async def own_data_hub(admin_url: str, base: Any, log_dir: Path) -> AsyncIterato
             source_database_url=source_url,
             catalog_path=CATALOG,
             queue_name=f"exporthub-own:{uuid.uuid4().hex[:8]}",
-            data_dir=base.data_dir / "own-data",
+            data_dir=base.storage.data_dir / "own-data",
             port=port,
             public_url=f"http://127.0.0.1:{port}",
         )
@@ -92,7 +92,7 @@ async def own_data_hub(admin_url: str, base: Any, log_dir: Path) -> AsyncIterato
         web = start_process("own-web", ["serve"], env, log_dir)
         worker = start_process("own-worker", ["worker"], env, log_dir)
         try:
-            wait_http(f"{settings.public_url}/healthz", 30, web)
+            wait_http(f"{settings.web.public_url}/healthz", 30, web)
             yield OwnHub(settings, source_url, web, worker, log_dir, keys)
         finally:
             web.stop()

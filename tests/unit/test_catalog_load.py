@@ -97,7 +97,7 @@ def test_no_resources_at_all(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("raw", "seconds"), [("600", 600.0), ("90s", 90.0), ("10min", 600.0), ("2h", 7200.0)])
 def test_the_source_statement_timeout_reads_durations(raw: str, seconds: float) -> None:
     settings = load_settings({"EXPORTHUB_SOURCE_STATEMENT_TIMEOUT": raw})
-    assert settings.source_statement_timeout_seconds == seconds
+    assert settings.db.source_statement_timeout_seconds == seconds
 
 
 @pytest.mark.parametrize("raw", ["soon", "-5", "0", "10 days"])

@@ -68,12 +68,12 @@ class PipelineConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
         return cls(
-            batch_size=settings.batch_size,
-            lease_seconds=settings.lease_seconds,
-            link_ttl_seconds=settings.link_ttl_seconds,
-            max_rows_per_sheet=settings.max_rows_per_sheet,
-            max_attempts=settings.max_attempts,
-            statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
+            batch_size=settings.exports.batch_size,
+            lease_seconds=settings.recovery.lease_seconds,
+            link_ttl_seconds=settings.exports.link_ttl_seconds,
+            max_rows_per_sheet=settings.exports.max_rows_per_sheet,
+            max_attempts=settings.recovery.max_attempts,
+            statement_timeout_ms=int(settings.db.source_statement_timeout_seconds * 1000),
         )
 
 

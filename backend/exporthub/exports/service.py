@@ -92,9 +92,9 @@ class Exports:
             account,
             request,
             idempotency_key=idempotency_key,
-            max_active=settings.max_active_exports,
-            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-            pdf_max_rows=settings.pdf_max_rows,
+            max_active=settings.exports.max_active_exports,
+            idempotency_ttl_seconds=settings.exports.idempotency_ttl_seconds,
+            pdf_max_rows=settings.exports.pdf_max_rows,
         )
         if created:
             try:
@@ -149,14 +149,14 @@ class Exports:
         return await AccountScope(self.pool, account.id).webhooks.secret()
 
     async def rotate_webhook_secret(self, account: Account) -> WebhookSecret:
-        grace = self.settings.webhook_secret_grace_seconds
+        grace = self.settings.webhooks.secret_grace_seconds
         return await AccountScope(self.pool, account.id).webhooks.rotate_secret(grace_seconds=grace)
 
     # --- links ------------------------------------------------------------------------------------
 
     async def link(self, job: ExportJob) -> str | None:
         """The link handed out for a completed export (S3: presigned; else our signed link)."""
-        return await links.download_link(self.settings.public_url, self.settings.secret_keys, job, self.storage)
+        return await links.download_link(self.settings.web.public_url, self.settings.secret_keys, job, self.storage)
 
     async def download(self, export_id: uuid.UUID, expires: str, signature: str) -> Download:
         """What a signed link leads to. Raises LinkInvalid, LinkExpired or NotFound."""
@@ -189,7 +189,7 @@ class Exports:
     async def announce(self, job: ExportJob) -> None:
         """Tell live clients where the export stands; an export that ended also records its webhook event."""
         url = await self.link(job) if job.status is ExportStatus.COMPLETED else None
-        await publish_event(self.redis, self.settings.queue_name, job.account_id, events.export_event(job, url))
+        await publish_event(self.redis, self.settings.redis.queue_name, job.account_id, events.export_event(job, url))
         if events.wants_webhook(job):
             await self.record_webhook_event(job, url)
 
@@ -207,7 +207,7 @@ class Exports:
                 event_id=event_id,
                 event=events.WEBHOOK_EVENTS[job.status],
                 body=events.webhook_body(job, event_id, download_url),
-                window_seconds=self.settings.webhook_retry_window_seconds,
+                window_seconds=self.settings.webhooks.retry_window_seconds,
             )
         except Exception:
             log.warning("could not record the webhook event of export %s now; the sweep will", job.id, exc_info=True)
@@ -222,8 +222,8 @@ class Exports:
         async with self.pool.acquire() as conn:
             requeue, ended = await unscoped.recover_stale(
                 conn,
-                max_claims=self.settings.max_claims,
-                requeue_after_seconds=self.settings.requeue_after_seconds,
+                max_claims=self.settings.recovery.max_claims,
+                requeue_after_seconds=self.settings.recovery.requeue_after_seconds,
             )
         for job in ended:
             await self.announce(job)
@@ -241,10 +241,10 @@ class Exports:
 
     async def record_missed_webhook_events(self, limit: int = 100) -> int:
         """Exports that ended with a webhook but no event: cancelled by an operator, or a worker died."""
-        window = self.settings.webhook_retry_window_seconds
+        window = self.settings.webhooks.retry_window_seconds
         missed = await unscoped.finished_without_event(self.pool, window_seconds=window, limit=limit)
         for job in missed:
-            url = links.signed_link(self.settings.public_url, self.settings.secret_keys, job)
+            url = links.signed_link(self.settings.web.public_url, self.settings.secret_keys, job)
             await self.record_webhook_event(job, url if job.status is ExportStatus.COMPLETED else None)
         return len(missed)
 
@@ -254,7 +254,7 @@ async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> E
     problems: list[Problem] = []
     request: ExportRequest | None = None
     try:
-        request = parse_export_request(body, catalog, default_csv_bom=settings.csv_bom)
+        request = parse_export_request(body, catalog, default_csv_bom=settings.exports.csv_bom)
     except InvalidRequest as exc:
         problems = list(exc.problems)
     url = body.get("webhookUrl") if isinstance(body, dict) else None

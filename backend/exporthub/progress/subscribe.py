@@ -283,8 +283,8 @@ class RedisPubSubBackend(ChannelsBackend):
 def create_channels_plugin(settings: Settings) -> ChannelsPlugin:
     """A new plugin (and backend, and Redis client) per app: the backend closes its client on shutdown."""
     return ChannelsPlugin(
-        RedisPubSubBackend(create_redis(settings.redis_url)),
+        RedisPubSubBackend(create_redis(settings.redis.url)),
         arbitrary_channels_allowed=True,
         subscriber_max_backlog=None,  # no count limit, and so nothing dropped: bounded in bytes
-        subscriber_class=budgeted_subscriber(settings.ws_send_queue_bytes),
+        subscriber_class=budgeted_subscriber(settings.web.ws_send_queue_bytes),
     )

@@ -70,7 +70,7 @@ class ExportsController(Controller):
         return ExportCreated(
             export_id=job.id,
             status=job.status.value,
-            poll_url=f"{settings.public_url}/api/v1/exports/{job.id}",
+            poll_url=f"{settings.web.public_url}/api/v1/exports/{job.id}",
         )
 
     @get("/exports", summary="The account's exports, newest first")

@@ -50,9 +50,9 @@ class AddressPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> AddressPolicy:
         return cls(
-            allow_private=settings.webhook_allow_private,
-            allow_http=settings.webhook_allow_http,
-            allowed_networks=tuple(ipaddress.ip_network(c) for c in settings.webhook_allowed_cidrs),
+            allow_private=settings.webhooks.allow_private,
+            allow_http=settings.webhooks.allow_http,
+            allowed_networks=tuple(ipaddress.ip_network(c) for c in settings.webhooks.allowed_cidrs),
         )
 
     def refusal(self, address: IPAddress) -> str | None:
