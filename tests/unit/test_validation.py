@@ -147,6 +147,7 @@ def test_a_body_of_the_wrong_shape_is_refused_at_its_first_fault() -> None:
         ),
         ({"format": "csv", "resource": "payroll", "webhookUrl": 5}, "webhookUrl", "expected a string, got a number"),
         ({"format": "csv", "resource": "payroll", "csvBom": "yes"}, "csvBom", "expected true or false, got a string"),
+        ({"format": "csv", "resource": "payroll", "columns": [None]}, "columns[0]", "expected a string, got null"),
         ([1, 2, 3], "body", "expected a JSON object, got a list"),
         (None, "body", "expected a JSON object, got null"),
     ],

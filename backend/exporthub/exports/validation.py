@@ -49,7 +49,7 @@ class FiltersIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit
 class ExportRequestIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
     """The body of POST /api/v1/exports. A field left out or null takes its default."""
 
-    format: Annotated[ExportFormat, Meta(description="The file to make.")]
+    format: Annotated[ExportFormat, Meta(description="The file's format.")]
     # The catalog is the deployment's and a key may be limited to some of it: see GET /api/v1/resources.
     resource: Annotated[_Key, Meta(description="A resource key from GET /api/v1/resources.", examples=["payroll"])]
     columns: (
@@ -247,7 +247,7 @@ def shape_problem(message: str, at: str, root: Any = ExportRequestIn) -> Problem
     if not at:  # the body itself; also no body at all, which Litestar reports in its own words
         return Problem("body", "expected a JSON object" + (f", got {got}" if got else ""))
     expected = _type_at(root, at)
-    if got == "null" and not _optional(expected):
+    if got == "null" and not at.endswith("]") and not _optional(expected):  # a field given as null: left out
         return Problem(at, _required(expected))
     if got:
         return Problem(at, f"expected {_describe(expected)}, got {got}")
