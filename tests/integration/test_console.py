@@ -431,6 +431,22 @@ async def test_invalid_form_shows_each_problem_next_to_its_field(hub: Hub, clean
         assert response.status_code == 422
         body = response.text
         assert '<p class="field-error" id="err-columns">Tick at least one column.</p>' in body
+        assert 'id="f-date-from" name="date_from" value="2026-05-01"' in body  # kept
+        # The shape first (no columns), then the catalog's checks, every field at fault at once.
+        response = await client.post(
+            "/console/exports",
+            data={
+                "resource": "payroll",
+                "format": "csv",
+                "columns": ["netPay", "bogus"],
+                "date_from": "2026-05-01",
+                "date_to": "2026-01-01",
+            },
+            headers={"X-CSRFToken": token, "HX-Request": "true"},
+        )
+        assert response.status_code == 422
+        body = response.text
+        assert 'id="err-columns">Unknown column(s) bogus for payroll' in body
         assert 'id="err-date-from">Must not be after the end date.</p>' in body
         assert 'id="f-date-from" name="date_from" value="2026-05-01" aria-invalid="true"' in body  # kept
         # Departments are checked against the account once the rest is valid (filters.departmentIds[0]).

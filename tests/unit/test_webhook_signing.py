@@ -144,6 +144,12 @@ async def test_a_host_that_is_not_a_valid_name_is_refused(host: str) -> None:
         await resolve_checked(f"https://{host}/hook", AddressPolicy())
 
 
+@pytest.mark.parametrize("url", ["https://[/hook", "https://[::1/hook", "http://]"])
+async def test_a_url_that_cannot_be_read_is_refused_not_an_error(url: str) -> None:
+    with pytest.raises(WebhookUrlRefused, match="absolute https:// URL"):
+        await resolve_checked(url, AddressPolicy(), resolver=_no_dns)
+
+
 async def test_an_unresolvable_name_is_reported_as_such() -> None:
     async def resolver(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -85,8 +85,11 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 async def resolve_checked(url: str, policy: AddressPolicy, resolver: Resolver = system_resolver) -> list[IPAddress]:
     """Every address the URL's host resolves to, all allowed; raises WebhookUrlRefused otherwise."""
-    parts = urlsplit(url)
-    host = parts.hostname
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # "http://[": an unclosed IPv6 literal
+        raise WebhookUrlRefused("expected an absolute https:// URL") from None
     if parts.scheme not in ("http", "https") or not host:
         raise WebhookUrlRefused("expected an absolute https:// URL")
     if parts.scheme == "http" and not policy.allow_http:
