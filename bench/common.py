@@ -149,13 +149,13 @@ def run_meta(started: float) -> dict[str, Any]:
 
 async def prepare_bench_database(server: Settings) -> str:
     """Create, migrate and (once) seed the bench database; returns its URL. Idempotent."""
-    admin = await asyncpg.connect(server.database_url)
+    admin = await asyncpg.connect(server.db.url)
     try:
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
             await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     finally:
         await admin.close()
-    url = urlunsplit(urlsplit(server.database_url)._replace(path=f"/{BENCH_DB}"))
+    url = urlunsplit(urlsplit(server.db.url)._replace(path=f"/{BENCH_DB}"))
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
@@ -181,20 +181,18 @@ async def register_bench_key(conn: asyncpg.Connection | asyncpg.Pool) -> None:
 
 def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
     port = free_port()
-    return dataclasses.replace(
-        server,
-        database_url=database_url,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        data_dir=out / "data",
-        queue_name="exporthub-bench",
-        secret_keys=(secrets.token_urlsafe(48),),  # the processes refuse to start without a real one
+    return server.replace(
+        db={"url": database_url},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
+        storage={"data_dir": out / "data"},
+        redis={"queue_name": "exporthub-bench"},
+        secret_keys=(secrets.token_urlsafe(48),),
     )
 
 
 def with_new_port(settings: Settings) -> Settings:
     port = free_port()
-    return dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}")
+    return settings.replace(web={"port": port, "public_url": f"http://127.0.0.1:{port}"})
 
 
 @contextmanager

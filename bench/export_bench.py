@@ -180,7 +180,9 @@ async def _submit(client: httpx.AsyncClient, body: dict) -> str:
 
 
 def _client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=settings.web.public_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=60)
+    return httpx.AsyncClient(
+        base_url=settings.web.public_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=60
+    )
 
 
 async def measure_export(settings: Settings, pool: asyncpg.Pool, fmt: str, rows: int, log_dir: Path) -> dict:
@@ -258,7 +260,8 @@ async def run_exports(
             for size in sizes:
                 if fmt == "pdf" and size > settings.exports.pdf_max_rows:
                     notes.append(
-                        f"pdf at {size:,} rows skipped: PDF exports are capped at {settings.exports.pdf_max_rows:,} rows "
+                        f"pdf at {size:,} rows skipped: PDF exports are capped at "
+                        f"{settings.exports.pdf_max_rows:,} rows "
                         "(EXPORTHUB_PDF_MAX_ROWS); the API refuses larger ones at submit."
                     )
                     continue

@@ -59,25 +59,20 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
     await recreate_database(server_settings.db.url, TEST_DB)
     data_dir = tmp_path_factory.mktemp("exporthub-data")
     port = free_port()
-    test = dataclasses.replace(
-        server_settings,
-        database_url=with_database(server_settings.db.url, TEST_DB),
-        redis_url=with_redis_db(server_settings.redis.url, 13),
-        data_dir=data_dir,
-        secret_keys=(secrets.token_urlsafe(48),),  # a new one per session, as production must have
-        lease_seconds=4,
-        sweep_interval_seconds=1.0,
-        requeue_after_seconds=5,
-        queue_name=f"exporthub-test:{uuid.uuid4().hex[:8]}",
-        max_rows_per_sheet=1_048_575,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        webhook_allow_private=True,  # test receivers listen on 127.0.0.1
-        webhook_allow_http=True,  # ... over plain http
-        webhook_retry_base_seconds=0.2,
-        webhook_poll_seconds=0.1,
+    test = server_settings.replace(
+        db={"url": with_database(server_settings.db.url, TEST_DB)},
+        redis={
+            "url": with_redis_db(server_settings.redis.url, 13),
+            "queue_name": f"exporthub-test:{uuid.uuid4().hex[:8]}",
+        },
+        storage={"data_dir": data_dir},
+        recovery={"lease_seconds": 4, "sweep_interval_seconds": 1.0, "requeue_after_seconds": 5},
+        exports={"max_rows_per_sheet": 1_048_575},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
+        webhooks={"allow_private": True, "allow_http": True, "retry_base_seconds": 0.2, "poll_seconds": 0.1},
+        secret_keys=(secrets.token_urlsafe(48),),
     )
-    conn = await asyncpg.connect(test.database_url)
+    conn = await asyncpg.connect(test.db.url)
     try:
         await migrate(conn)
         await seed(conn, employees=SEED_EMPLOYEES, payroll=SEED_PAYROLL)

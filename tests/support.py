@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
+from exporthub.settings import Settings, to_environ
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,41 +31,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def settings_env(settings: Any, **overrides: str) -> dict[str, str]:
+def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
     """The environment that makes a child process load the same settings."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.db.url,
-        "REDIS_URL": settings.redis.url,
-        "SOURCE_DATABASE_URL": settings.db.source_database_url,
-        "EXPORTHUB_CATALOG": str(settings.exports.catalog_path or ""),
-        "EXPORTHUB_SOURCE_STATEMENT_TIMEOUT": str(settings.db.source_statement_timeout_seconds),
-        "EXPORTHUB_DATA_DIR": str(settings.storage.data_dir),
-        "EXPORTHUB_SECRET_KEY": ",".join(settings.secret_keys),
-        "EXPORTHUB_LEASE_SECONDS": str(settings.recovery.lease_seconds),
-        "EXPORTHUB_SWEEP_INTERVAL_SECONDS": str(int(settings.recovery.sweep_interval_seconds)),
-        "EXPORTHUB_REQUEUE_AFTER_SECONDS": str(settings.recovery.requeue_after_seconds),
-        "EXPORTHUB_QUEUE_NAME": settings.redis.queue_name,
-        "EXPORTHUB_MAX_ROWS_PER_SHEET": str(settings.exports.max_rows_per_sheet),
-        "EXPORTHUB_BATCH_SIZE": str(settings.exports.batch_size),
-        "EXPORTHUB_HOST": settings.web.host,
-        "EXPORTHUB_PORT": str(settings.web.port),
-        "EXPORTHUB_PUBLIC_URL": settings.web.public_url,
-        "STORAGE_URL": settings.storage.url,
-        "S3_ENDPOINT_URL": settings.storage.s3_endpoint_url,
-        "S3_PUBLIC_ENDPOINT_URL": settings.storage.s3_public_endpoint_url,
-        "S3_REGION": settings.storage.s3_region,
-        "S3_ACCESS_KEY_ID": settings.storage.s3_access_key_id,
-        "S3_SECRET_ACCESS_KEY": settings.storage.s3_secret_access_key,
-        "EXPORTHUB_S3_PART_SIZE_MIB": str(settings.storage.s3_part_size // (1024 * 1024)),
-        "EXPORTHUB_EXPIRY_SWEEP_SECONDS": str(settings.recovery.expiry_sweep_seconds),
-        "EXPORTHUB_WEBHOOK_ALLOW_PRIVATE": str(settings.webhooks.allow_private).lower(),
-        "EXPORTHUB_WEBHOOK_ALLOW_HTTP": str(settings.webhooks.allow_http).lower(),
-        "EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS": str(settings.webhooks.retry_base_seconds),
-        "EXPORTHUB_WEBHOOK_POLL_SECONDS": str(settings.webhooks.poll_seconds),
-    }
-    env.update(overrides)
-    return env
+    return {**os.environ, **to_environ(settings), **overrides}
 
 
 @dataclasses.dataclass

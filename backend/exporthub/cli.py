@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -150,7 +149,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from exporthub.web.app import create_app
 
     if args.demo_sign_in:
-        settings = dataclasses.replace(settings, demo_sign_in=True)
+        settings = settings.replace(web={"demo_sign_in": True})
     _require_catalog(settings)
     # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
     # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live

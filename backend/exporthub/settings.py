@@ -42,7 +42,7 @@ class _Group(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     pass
 
 
-class DatabaseSettings(_Group):
+class DatabaseSettings(_Group, frozen=True, kw_only=True):
     # Empty means "start the embedded server" (see embedded.py).
     url: Annotated[str, env("DATABASE_URL")] = ""  # ExportHub's own tables: accounts, keys, jobs, webhooks
     # The database whose data is exported (read only, through the catalog); "" -> url.
@@ -57,13 +57,13 @@ class DatabaseSettings(_Group):
         return self.source_database_url or self.url
 
 
-class RedisSettings(_Group):
+class RedisSettings(_Group, frozen=True, kw_only=True):
     url: Annotated[str, env("REDIS_URL")] = ""  # "" -> the embedded server
     # The queue's stream, and the namespace of every key and pub/sub channel of this deployment.
     queue_name: Annotated[str, env("EXPORTHUB_QUEUE_NAME"), msgspec.Meta(min_length=1)] = "exporthub:exports"
 
 
-class StorageSettings(_Group):
+class StorageSettings(_Group, frozen=True, kw_only=True):
     url: Annotated[
         str,
         env("STORAGE_URL", "file:///path or s3://bucket/prefix"),
@@ -97,7 +97,7 @@ class StorageSettings(_Group):
         return self.s3_part_size_mib * MIB
 
 
-class WebSettings(_Group):
+class WebSettings(_Group, frozen=True, kw_only=True):
     host: Annotated[str, env("EXPORTHUB_HOST")] = "127.0.0.1"
     port: Annotated[int, env("EXPORTHUB_PORT"), msgspec.Meta(ge=0, le=65535)] = 8000
     # The address clients use; unset -> http://host:port.
@@ -123,23 +123,23 @@ class WebSettings(_Group):
     http_max_head_bytes: Annotated[int, env("EXPORTHUB_HTTP_MAX_HEAD_BYTES"), msgspec.Meta(ge=1024)] = 16 * 1024
 
 
-class ExportSettings(_Group):
+class ExportSettings(_Group, frozen=True, kw_only=True):
     catalog_path: Annotated[Path | None, env("EXPORTHUB_CATALOG")] = None  # None -> the HR catalog in the package
     link_ttl_seconds: Annotated[int, env("EXPORTHUB_LINK_TTL_SECONDS"), msgspec.Meta(ge=1)] = 24 * 3600
     max_active_exports: Annotated[int, env("EXPORTHUB_MAX_ACTIVE_EXPORTS"), msgspec.Meta(ge=1)] = 5
     # Rows in flight per export, twice: memory, not speed (5,000: +6.5 MiB, 3 % faster).
     batch_size: Annotated[int, env("EXPORTHUB_BATCH_SIZE"), msgspec.Meta(ge=1)] = 1000
     worker_concurrency: Annotated[int, env("EXPORTHUB_WORKER_CONCURRENCY"), msgspec.Meta(ge=1)] = 3
-    max_rows_per_sheet: Annotated[
-        int, env("EXPORTHUB_MAX_ROWS_PER_SHEET"), msgspec.Meta(ge=1, le=1_048_575)
-    ] = 1_048_575
+    max_rows_per_sheet: Annotated[int, env("EXPORTHUB_MAX_ROWS_PER_SHEET"), msgspec.Meta(ge=1, le=1_048_575)] = (
+        1_048_575
+    )
     # A PDF past this is refused at submit: nobody reads 2,400 pages.
     pdf_max_rows: Annotated[int, env("EXPORTHUB_PDF_MAX_ROWS"), msgspec.Meta(ge=1)] = 100_000
     csv_bom: Annotated[bool, env("EXPORTHUB_CSV_BOM")] = True
     idempotency_ttl_seconds: Annotated[int, env("EXPORTHUB_IDEMPOTENCY_TTL_SECONDS"), msgspec.Meta(ge=1)] = 24 * 3600
 
 
-class RecoverySettings(_Group):
+class RecoverySettings(_Group, frozen=True, kw_only=True):
     lease_seconds: Annotated[int, env("EXPORTHUB_LEASE_SECONDS"), msgspec.Meta(ge=1)] = 20
     # How often the scheduler sends the recovery sweep and the webhook backfill.
     sweep_interval_seconds: Annotated[float, env("EXPORTHUB_SWEEP_INTERVAL_SECONDS"), msgspec.Meta(ge=0)] = 5.0
@@ -150,19 +150,19 @@ class RecoverySettings(_Group):
     expiry_sweep_seconds: Annotated[int, env("EXPORTHUB_EXPIRY_SWEEP_SECONDS"), msgspec.Meta(ge=1)] = 60
 
 
-class WebhookSettings(_Group):
+class WebhookSettings(_Group, frozen=True, kw_only=True):
     """Signed POSTs when an export ends (webhooks/), retried with backoff for a day."""
 
     timeout_seconds: Annotated[float, env("EXPORTHUB_WEBHOOK_TIMEOUT_SECONDS"), msgspec.Meta(gt=0)] = 5.0
     # The first retry; each next one waits 3x longer.
     retry_base_seconds: Annotated[float, env("EXPORTHUB_WEBHOOK_RETRY_BASE_SECONDS"), msgspec.Meta(gt=0)] = 10.0
-    retry_max_delay_seconds: Annotated[
-        float, env("EXPORTHUB_WEBHOOK_RETRY_MAX_DELAY_SECONDS"), msgspec.Meta(gt=0)
-    ] = 3600.0
+    retry_max_delay_seconds: Annotated[float, env("EXPORTHUB_WEBHOOK_RETRY_MAX_DELAY_SECONDS"), msgspec.Meta(gt=0)] = (
+        3600.0
+    )
     # No retry later than this after the event.
-    retry_window_seconds: Annotated[
-        float, env("EXPORTHUB_WEBHOOK_RETRY_WINDOW_SECONDS"), msgspec.Meta(gt=0)
-    ] = 24 * 3600.0
+    retry_window_seconds: Annotated[float, env("EXPORTHUB_WEBHOOK_RETRY_WINDOW_SECONDS"), msgspec.Meta(gt=0)] = (
+        24 * 3600.0
+    )
     # How often a worker looks for due deliveries.
     poll_seconds: Annotated[float, env("EXPORTHUB_WEBHOOK_POLL_SECONDS"), msgspec.Meta(gt=0)] = 1.0
     # Deliveries in flight per worker process.
@@ -213,7 +213,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, N
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-class _Field(msgspec.Struct, frozen=True):
+class Variable(msgspec.Struct, frozen=True):
     group: str | None  # None: a field of Settings itself
     name: str
     env: str
@@ -222,9 +222,9 @@ class _Field(msgspec.Struct, frozen=True):
     kind: msgspec.inspect.Type
 
 
-def _fields() -> list[_Field]:
+def variables() -> list[Variable]:
     """Every field that a variable sets, from the declarations above."""
-    out: list[_Field] = []
+    out: list[Variable] = []
     info = msgspec.inspect.type_info(Settings)
     assert isinstance(info, msgspec.inspect.StructType)
     for top in info.fields:
@@ -240,9 +240,9 @@ def _extra(kind: msgspec.inspect.Type) -> dict[str, str]:
     return (kind.extra or {}) if isinstance(kind, msgspec.inspect.Metadata) else {}
 
 
-def _field(group: str | None, field: msgspec.inspect.Field) -> _Field:
+def _field(group: str | None, field: msgspec.inspect.Field) -> Variable:
     extra = _extra(field.type)
-    return _Field(group, field.name, extra["env"], extra["expect"], extra["parse"], field.type)
+    return Variable(group, field.name, extra["env"], extra["expect"], extra["parse"], field.type)
 
 
 def _is_bool(kind: msgspec.inspect.Type) -> bool:
@@ -251,7 +251,7 @@ def _is_bool(kind: msgspec.inspect.Type) -> bool:
     return isinstance(kind, msgspec.inspect.BoolType)
 
 
-def _raw_value(field: _Field, raw: str) -> Any:
+def _raw_value(field: Variable, raw: str) -> Any:
     """The variable's text as msgspec takes it: words for booleans, lists split, durations in seconds."""
     if _is_bool(field.kind):
         return _BOOL_WORDS.get(raw.strip().lower(), raw)
@@ -284,7 +284,7 @@ def _dec_hook(kind: type, value: Any) -> Any:
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from an environment mapping; the only reader of ExportHub's variables."""
-    fields = _fields()
+    fields = variables()
     data: dict[str, Any] = {}
     given: dict[str, str] = {}
     for field in fields:
@@ -315,7 +315,7 @@ _ERROR_PATH = re.compile(r"^(?P<message>.*) - at `\$\.(?P<path>[a-z0-9_.]+)(\[\d
 _TYPE_WORDS = {"`int`": "an integer", "`float`": "a number", "`bool`": "true or false", "`str`": "text"}
 
 
-def _config_error(exc: msgspec.ValidationError, fields: list[_Field], given: Mapping[str, str]) -> ConfigError:
+def _config_error(exc: msgspec.ValidationError, fields: list[Variable], given: Mapping[str, str]) -> ConfigError:
     """msgspec's "Expected `int` >= 1, got ... - at `$.exports.batch_size`", named by its variable."""
     match = _ERROR_PATH.match(str(exc))
     if match is None:  # pragma: no cover - every field error carries a path
@@ -331,7 +331,7 @@ def _config_error(exc: msgspec.ValidationError, fields: list[_Field], given: Map
 def to_environ(settings: Settings) -> dict[str, str]:
     """The variables that make `load_settings` build these settings again (for a child process)."""
     out: dict[str, str] = {}
-    for field in _fields():
+    for field in variables():
         group = getattr(settings, field.group) if field.group else settings
         value = getattr(group, field.name)
         if value is None:

@@ -7,7 +7,6 @@ asyncio load generator).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -28,12 +27,10 @@ async def test_bench_suite_writes_results(
     settings: Settings, pool: asyncpg.Pool, clean_jobs: None, tmp_path: Path
 ) -> None:
     port = free_port()
-    bench = dataclasses.replace(
-        settings,
-        queue_name=f"{settings.redis.queue_name}-bench-{uuid.uuid4().hex[:6]}",  # no other worker reads it
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        data_dir=tmp_path / "data",
+    bench = settings.replace(
+        redis={"queue_name": f"{settings.redis.queue_name}-bench-{uuid.uuid4().hex[:6]}"},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
+        storage={"data_dir": tmp_path / "data"},
     )
     plan = Plan(
         only=("exports", "fanout", "api"),

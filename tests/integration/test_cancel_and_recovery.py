@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 
@@ -75,7 +74,7 @@ async def test_a_running_export_cancelled_stops_and_leaves_no_file(api: httpx.As
 
 async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(settings, pool: asyncpg.Pool) -> None:
     # A queue of its own, so that only the workers started here take the job.
-    isolated = dataclasses.replace(settings, queue_name=f"{settings.redis.queue_name}-kill", batch_size=200)
+    isolated = settings.replace(redis={"queue_name": f"{settings.redis.queue_name}-kill"}, exports={"batch_size": 200})
     env = settings_env(isolated, EXPORTHUB_WORKER_CONCURRENCY="1")
     acme = await account_by_slug(pool, "acme")
     job, _ = await service.submit_export(
@@ -232,7 +231,9 @@ async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(po
         settings.recovery.max_claims,
     )
     async with pool.acquire() as conn:
-        requeue, ended = await unscoped.recover_stale(conn, max_claims=settings.recovery.max_claims, requeue_after_seconds=60)
+        requeue, ended = await unscoped.recover_stale(
+            conn, max_claims=settings.recovery.max_claims, requeue_after_seconds=60
+        )
     assert job.id not in requeue
     # The hub's worker runs the same sweep every second and may have ended it first.
     assert [j.id for j in ended] in ([job.id], [])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 import subprocess
@@ -200,7 +199,7 @@ async def test_seed_refuses_a_database_with_real_accounts_unless_forced(settings
         conn = await asyncpg.connect(url)
         try:
             await conn.execute("INSERT INTO accounts (slug, name) VALUES ('customer', 'Customer Ltd')")
-            scratch = dataclasses.replace(settings, database_url=url)
+            scratch = settings.replace(db={"url": url})
             small = ("--employees", "200", "--payroll", "1000")
 
             refused = run_cli(scratch, "seed", *small)

@@ -4,7 +4,6 @@ their links answer 410; several sweeps at once are safe; `exporthub scheduler` d
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -97,8 +96,8 @@ async def test_the_scheduler_sends_the_sweep_to_a_worker(api: httpx.AsyncClient,
     """`exporthub scheduler` + `exporthub worker` on their own queue, sweeping every second."""
     status, _ = await export_and_download(api, BODY)
     path = hub.settings.storage.directory / await expire_now(pool, status["id"])
-    settings = dataclasses.replace(
-        hub.settings, queue_name=f"{hub.settings.redis.queue_name}-scheduler", expiry_sweep_seconds=1
+    settings = hub.settings.replace(
+        redis={"queue_name": f"{hub.settings.redis.queue_name}-scheduler"}, recovery={"expiry_sweep_seconds": 1}
     )
     env = settings_env(settings)
     log_dir = ROOT / "test-artifacts" / "logs"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 
 from redis.asyncio import Redis
@@ -17,7 +16,7 @@ IDLE_SECONDS = 20  # past the connection's 15 s health_check_interval: the next 
 
 async def test_many_accounts_subscribing_at_once_after_an_idle_spell(settings: Settings) -> None:
     prefix = f"pubsub-test:{uuid.uuid4().hex[:8]}"
-    async with create_channels_plugin(dataclasses.replace(settings)) as plugin:
+    async with create_channels_plugin(settings) as plugin:
         # A socket came and went: the connection is open, and subscribed to nothing (redis-py then
         # runs its health check, a PING and a read, inside the next SUBSCRIBE).
         await plugin.unsubscribe(await plugin.subscribe(f"{prefix}:first"))

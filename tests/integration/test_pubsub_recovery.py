@@ -4,7 +4,6 @@ and long (past them), with the channels plugin the app uses."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from tests.integration.test_redis_restart import RedisServer, own_redis  # noqa:
 @pytest.fixture
 async def plugin(settings: Settings, own_redis: RedisServer) -> AsyncIterator[ChannelsPlugin]:  # noqa: F811
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    async with create_channels_plugin(dataclasses.replace(settings, redis_url=url)) as channels:
+    async with create_channels_plugin(settings.replace(redis={"url": url})) as channels:
         yield channels
 
 

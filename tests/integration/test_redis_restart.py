@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 import subprocess
 import uuid
@@ -63,12 +62,9 @@ def own_redis() -> Iterator[RedisServer]:
 
 async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, pool, own_redis: RedisServer) -> None:
     port = free_port()
-    isolated = dataclasses.replace(
-        settings,
-        redis_url=f"redis://127.0.0.1:{own_redis.port}/0",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        queue_name=f"{settings.redis.queue_name}-restart",
+    isolated = settings.replace(
+        redis={"url": f"redis://127.0.0.1:{own_redis.port}/0", "queue_name": f"{settings.redis.queue_name}-restart"},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
     )
     env = settings_env(isolated)
     log_dir = ROOT / "test-artifacts" / "logs"
@@ -116,7 +112,7 @@ async def test_the_first_enqueue_after_a_redis_restart_is_sent_at_once(settings,
     from exporthub.queue import create_queue
 
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    queue = create_queue(dataclasses.replace(settings, redis_url=url))
+    queue = create_queue(settings.replace(redis={"url": url}))
     await queue.broker.startup()
     try:
         await queue.enqueue(uuid.uuid4())  # leaves a connection in the pool

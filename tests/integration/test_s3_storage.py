@@ -7,7 +7,6 @@ signatures and their expiry first, the way S3 does, and answers 403 otherwise.""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -114,17 +113,17 @@ def s3_endpoint() -> Iterator[str]:
 async def s3_settings(settings: Settings, s3_endpoint: str) -> Settings:
     bucket = f"exporthub-test-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    s3 = dataclasses.replace(
-        settings,
-        storage_url=f"s3://{bucket}/exports",
-        s3_endpoint_url=s3_endpoint,
-        s3_region=REGION,
-        s3_access_key_id=ACCESS_KEY,
-        s3_secret_access_key=SECRET_KEY,
-        s3_part_size=5 * MIB,
-        queue_name=f"{settings.redis.queue_name}-s3",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
+    s3 = settings.replace(
+        storage={
+            "url": f"s3://{bucket}/exports",
+            "s3_endpoint_url": s3_endpoint,
+            "s3_region": REGION,
+            "s3_access_key_id": ACCESS_KEY,
+            "s3_secret_access_key": SECRET_KEY,
+            "s3_part_size": 5 * MIB,
+        },
+        redis={"queue_name": f"{settings.redis.queue_name}-s3"},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
     )
     async with open_storage(s3) as storage:
         assert isinstance(storage, S3Storage)

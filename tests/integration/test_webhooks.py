@@ -339,7 +339,7 @@ async def test_other_accounts_see_neither_deliveries_nor_secret(hub, api: httpx.
 
 
 async def test_private_addresses_are_refused_at_submit(settings: Settings, pool: asyncpg.Pool, clean_jobs) -> None:
-    strict = dataclasses.replace(settings, webhook_allow_private=False)
+    strict = settings.replace(webhooks={"allow_private": False})
     acme = await account_by_slug(pool, "acme")
     async with exports_domain(strict, catalog=HR) as exports:
         for url in [
@@ -371,7 +371,7 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
     settings: Settings, scratch_pool: asyncpg.Pool
 ) -> None:
     """Checked again at delivery (DNS can change): recorded as a failed attempt, never retried."""
-    strict = dataclasses.replace(settings, webhook_allow_private=False, sweep_interval_seconds=0)
+    strict = settings.replace(webhooks={"allow_private": False}, recovery={"sweep_interval_seconds": 0})
     account = await scratch_pool.fetchval(
         "INSERT INTO accounts (slug, name) VALUES ('wh-test', 'Webhook test') RETURNING id"
     )

@@ -71,15 +71,12 @@ async def own_data_hub(admin_url: str, base: Any, log_dir: Path) -> AsyncIterato
         source_database(admin_url) as source_url,
     ):
         port = free_port()
-        settings = dataclasses.replace(
-            base,
-            database_url=hub_url,
-            source_database_url=source_url,
-            catalog_path=CATALOG,
-            queue_name=f"exporthub-own:{uuid.uuid4().hex[:8]}",
-            data_dir=base.storage.data_dir / "own-data",
-            port=port,
-            public_url=f"http://127.0.0.1:{port}",
+        settings = base.replace(
+            db={"url": hub_url, "source_database_url": source_url},
+            exports={"catalog_path": CATALOG},
+            redis={"queue_name": f"exporthub-own:{uuid.uuid4().hex[:8]}"},
+            storage={"data_dir": base.storage.data_dir / "own-data"},
+            web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
         )
         keys = {}
         for slug, (name, tenant_key) in COMPANIES.items():

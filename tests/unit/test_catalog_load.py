@@ -108,9 +108,9 @@ def test_a_bad_statement_timeout_names_the_setting(raw: str) -> None:
 
 
 def test_the_source_database_defaults_to_exporthubs_own() -> None:
-    assert load_settings({"DATABASE_URL": "postgresql://a/own"}).source_url == "postgresql://a/own"
+    assert load_settings({"DATABASE_URL": "postgresql://a/own"}).db.source_url == "postgresql://a/own"
     split = load_settings({"DATABASE_URL": "postgresql://a/own", "SOURCE_DATABASE_URL": "postgresql://b/hr"})
-    assert split.source_url == "postgresql://b/hr"
-    assert load_settings({"EXPORTHUB_CATALOG": "/etc/exporthub/catalog.toml"}).catalog_path == Path(
+    assert split.db.source_url == "postgresql://b/hr"
+    assert load_settings({"EXPORTHUB_CATALOG": "/etc/exporthub/catalog.toml"}).exports.catalog_path == Path(
         "/etc/exporthub/catalog.toml"
     )

@@ -15,7 +15,7 @@ import pytest
 from exporthub.catalog import load_catalog
 from exporthub.errors import ConfigError, InvalidRequest
 from exporthub.exports.service import parse_submission
-from exporthub.settings import Settings, load_settings
+from exporthub.settings import Settings, WebhookSettings, load_settings
 from exporthub.webhooks import signing
 from exporthub.webhooks.addresses import (
     REFUSED,
@@ -170,7 +170,7 @@ async def test_configuration_can_allow_private_networks() -> None:
 
 
 async def test_submit_refuses_a_private_webhook_along_with_other_faults() -> None:
-    strict = Settings(webhook_allow_private=False)
+    strict = Settings(webhooks=WebhookSettings(allow_private=False))
     for url in ("https://10.0.0.1/hook", "https://192.168.1.5/"):
         with pytest.raises(InvalidRequest) as info:
             await parse_submission({"format": "csv", "resource": "payroll", "webhookUrl": url}, strict, HR)
@@ -179,7 +179,7 @@ async def test_submit_refuses_a_private_webhook_along_with_other_faults() -> Non
     with pytest.raises(InvalidRequest) as info:
         await parse_submission({"format": "csv", "resource": "nope", "webhookUrl": "https://10.0.0.1/"}, strict, HR)
     assert {p.field for p in info.value.problems} == {"resource", "webhookUrl"}
-    lenient = Settings(webhook_allow_private=True, webhook_allow_http=True)
+    lenient = Settings(webhooks=WebhookSettings(allow_private=True, allow_http=True))
     request = await parse_submission(
         {"format": "csv", "resource": "payroll", "webhookUrl": "http://10.0.0.1/hook"}, lenient, HR
     )

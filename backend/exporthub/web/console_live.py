@@ -100,7 +100,11 @@ async def console_socket(
         feed = CardFeed(socket, exports, account, fragments)
         try:
             async with account_events(  # before the snapshot
-                channels, settings.redis.queue_name, account.id, socket, recheck_seconds=settings.web.access_recheck_seconds
+                channels,
+                settings.redis.queue_name,
+                account.id,
+                socket,
+                recheck_seconds=settings.web.access_recheck_seconds,
             ) as events:
                 await socket.send_text(await feed.snapshot())
                 async for received in events:

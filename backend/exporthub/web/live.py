@@ -330,7 +330,11 @@ async def exports_socket(
             return
         try:
             async with account_events(
-                channels, settings.redis.queue_name, account.id, socket, recheck_seconds=settings.web.access_recheck_seconds
+                channels,
+                settings.redis.queue_name,
+                account.id,
+                socket,
+                recheck_seconds=settings.web.access_recheck_seconds,
             ) as events:
                 await socket.send_json(await snapshot(exports, account))
                 async for received in events:
