@@ -107,7 +107,7 @@ class WebSettings(_Group, frozen=True, kw_only=True):
     # a hidden option of the `serve` it starts (cli.py), so a production environment cannot turn it on.
     demo_sign_in: bool = False
     # A console session's absolute lifetime (never extended by use).
-    session_max_age_seconds: Annotated[int, env("EXPORTHUB_SESSION_MAX_AGE_SECONDS"), msgspec.Meta(ge=60)] = 8 * 3600
+    session_max_age_seconds: Annotated[int, env("EXPORTHUB_SESSION_MAX_AGE_SECONDS"), msgspec.Meta(ge=1)] = 8 * 3600
     # Open sockets re-check their key or session this often; revocations announced on Redis close them at once.
     access_recheck_seconds: Annotated[float, env("EXPORTHUB_ACCESS_RECHECK_SECONDS"), msgspec.Meta(gt=0)] = 60.0
     # Live sockets (web/live.py). The per-account cap is counted per web process.

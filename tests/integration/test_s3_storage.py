@@ -120,7 +120,7 @@ async def s3_settings(settings: Settings, s3_endpoint: str) -> Settings:
             "s3_region": REGION,
             "s3_access_key_id": ACCESS_KEY,
             "s3_secret_access_key": SECRET_KEY,
-            "s3_part_size": 5 * MIB,
+            "s3_part_size_mib": 5,
         },
         redis={"queue_name": f"{settings.redis.queue_name}-s3"},
         web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
