@@ -12,7 +12,8 @@ from exporthub.exports.query import build_export_query, departments_query
 
 RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
-BACKEND = Path(__file__).resolve().parents[2] / "backend" / "exporthub"
+BACKEND = Path(__file__).resolve().parents[3] / "backend" / "exporthub"
+assert (BACKEND / "exports" / "query.py").is_file(), BACKEND  # else the guards below would scan nothing
 
 
 def test_every_query_is_scoped_to_the_account_first() -> None:
