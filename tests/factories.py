@@ -1,4 +1,5 @@
-"""Plain `create_*` functions for the domain's values, for tests that need no database."""
+"""Plain `create_*` functions: the domain's values for tests that need no database, and export rows
+for those that have one."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import asyncpg
+
 from exporthub.accounts import Account
-from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus, Filters
+from exporthub.exports.account_scope import AccountScope
+from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus, Filters
 
 CREATED = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -48,3 +52,30 @@ def create_account(*, resources: frozenset[str] | None = None, slug: str = "acme
     """An account as a request authenticates it; `resources` limits its key (None: every resource)."""
     account_id = uuid.uuid4()
     return Account(account_id, slug, slug.title(), str(account_id), key_id=uuid.uuid4(), resources=resources)
+
+
+def create_request(**fields: Any) -> ExportRequest:
+    """A valid request of the HR catalog; `fields` override any attribute."""
+    return dataclasses.replace(
+        ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("grossPay",)), **fields
+    )
+
+
+async def create_export(
+    conn: asyncpg.Connection,
+    account_id: uuid.UUID,
+    request: ExportRequest | None = None,
+    *,
+    idempotency_key: str | None = None,
+    **columns: Any,
+) -> ExportJob:
+    """An export_jobs row inserted as a submit inserts it, then given `columns` (status, attempts,
+    lease_expires_at, ...: the row's own names and values) as the worker or a sweep would leave them."""
+    job = await AccountScope(conn, account_id).jobs.insert(request or create_request(), idempotency_key=idempotency_key)
+    if not columns:
+        return job
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE export_jobs SET {assignments} WHERE id = $1 RETURNING *", job.id, *columns.values()
+    )
+    return ExportJob.from_record(row)
