@@ -19,8 +19,9 @@ from exporthub.catalog import load_catalog
 from exporthub.errors import InvalidRequest, LinkExpired, LinkInvalid, ResourceNotAllowed
 from exporthub.exports import events
 from exporthub.exports.links import sign_download_link
-from exporthub.exports.models import ExportStatus
+from exporthub.exports.models import ExportFormat, ExportStatus
 from exporthub.exports.service import Exports, list_departments, parse_submission, resources_for
+from exporthub.exports.validation import ExportRequestIn
 from exporthub.settings import Settings
 from exporthub.webhooks.addresses import HTTPS_ONLY, REFUSED
 from tests.factories import create_account, create_job
@@ -172,6 +173,17 @@ async def test_a_resource_the_key_may_not_export_is_refused_before_validation(bo
     with pytest.raises(ResourceNotAllowed) as info:
         await exports_without_servers().submit(account, body)
     assert info.value.resource == "payroll"
+
+
+async def test_a_typed_request_gets_the_same_checks_as_json() -> None:
+    """The API hands over the Struct it decoded: the key's resource limit and the address check hold."""
+    limited = create_account(resources=frozenset({"employees"}))
+    with pytest.raises(ResourceNotAllowed):
+        await exports_without_servers().submit(limited, ExportRequestIn(format=ExportFormat.CSV, resource="payroll"))
+    private = ExportRequestIn(format=ExportFormat.CSV, resource="employees", webhook_url="https://10.0.0.1/hook")
+    with pytest.raises(InvalidRequest) as info:
+        await exports_without_servers().submit(create_account(), private)
+    assert list(problems_of(info)) == ["webhookUrl"]
 
 
 async def test_a_limited_key_naming_an_unknown_resource_learns_nothing_of_the_catalog() -> None:
