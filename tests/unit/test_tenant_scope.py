@@ -1,6 +1,6 @@
 """One mechanism scopes every account-facing statement on ExportHub's own tables: AccountScope.
 
-The catalog's tables (the exported data) have theirs in exports/query.py (tests/unit/test_query.py);
+The catalog's tables (the exported data) have theirs in exports/query.py (tests/unit/exports/test_query.py);
 tests/integration/test_tenant_tables.py checks that these lists name every table with an account_id.
 """
 

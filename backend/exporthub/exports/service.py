@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
+import msgspec
 from redis.asyncio import Redis
 
 from exporthub.accounts import Account, Disabled
@@ -78,7 +79,9 @@ class Exports:
         return await list_departments(self.source, self.catalog, account)
 
     async def submit(self, account: Account, body: Any, *, idempotency_key: str | None = None) -> ExportJob:
-        """Validate, record (commit first), then enqueue: the one submit path of the API and the console."""
+        """Validate, record (commit first), then enqueue: the one submit path of the API and the console.
+        `body`: the request as JSON-like builtins, or an ExportRequestIn."""
+        body = _plain(body)
         resource = body.get("resource") if isinstance(body, dict) else None
         if isinstance(resource, str) and not account.allows(resource):
             # Before validation, whose messages would describe a resource this key may not see.
@@ -249,8 +252,14 @@ class Exports:
         return len(missed)
 
 
+def _plain(body: Any) -> Any:
+    """A typed request as the builtins the checks below read (a Struct must not skip them)."""
+    return msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else body
+
+
 async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> ExportRequest:
     """parse_export_request, plus the check that needs DNS: a webhook must not reach internal networks."""
+    body = _plain(body)
     problems: list[Problem] = []
     request: ExportRequest | None = None
     try:

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any
 
 import asyncpg
-import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.openapi.spec import Example
@@ -72,7 +71,7 @@ class ExportsController(Controller):
         ] = None,
     ) -> ExportCreated:
         # Litestar has checked the shape; the body goes on as the console's does, to the one submit path.
-        job = await exports.submit(account, msgspec.to_builtins(data), idempotency_key=idempotency_key)
+        job = await exports.submit(account, data, idempotency_key=idempotency_key)
         return ExportCreated(
             export_id=job.id,
             status=job.status.value,
