@@ -23,13 +23,10 @@ from tests.factories import create_job
 
 
 def test_the_config_takes_its_limits_from_the_settings() -> None:
-    settings = Settings(
-        batch_size=250,
-        lease_seconds=7,
-        link_ttl_seconds=600,
-        max_rows_per_sheet=10_000,
-        max_attempts=4,
-        source_statement_timeout_seconds=2.5,
+    settings = Settings().replace(
+        exports={"batch_size": 250, "link_ttl_seconds": 600, "max_rows_per_sheet": 10_000},
+        recovery={"lease_seconds": 7, "max_attempts": 4},
+        db={"source_statement_timeout_seconds": 2.5},
     )
     config = PipelineConfig.from_settings(settings)
     assert config == PipelineConfig(
@@ -45,7 +42,7 @@ def test_the_config_takes_its_limits_from_the_settings() -> None:
 
 def test_the_config_of_the_default_settings_keeps_the_pipelines_own_defaults() -> None:
     config = PipelineConfig.from_settings(Settings())
-    assert config.statement_timeout_ms == 600_000 == int(Settings().source_statement_timeout_seconds * 1000)
+    assert config.statement_timeout_ms == 600_000 == int(Settings().db.source_statement_timeout_seconds * 1000)
     assert config.heartbeat_seconds == 1.0
     assert config.retry_backoff_seconds == (1.0, 4.0)
 

@@ -141,7 +141,7 @@ async def test_a_body_that_is_not_an_object_is_one_problem() -> None:
 
 
 async def test_allowed_networks_from_the_settings_let_a_private_webhook_through() -> None:
-    settings = dataclasses.replace(STRICT, webhook_allowed_cidrs=("10.0.0.0/8",))
+    settings = STRICT.replace(webhooks={"allowed_cidrs": ("10.0.0.0/8",)})
     body = {"format": "csv", "resource": "payroll", "webhookUrl": "https://10.1.2.3/hook"}
     assert (await parse_submission(body, settings, HR)).webhook_url == "https://10.1.2.3/hook"
     with pytest.raises(InvalidRequest) as info:
@@ -152,8 +152,8 @@ async def test_allowed_networks_from_the_settings_let_a_private_webhook_through(
 async def test_the_settings_choose_the_default_byte_order_mark() -> None:
     body = {"format": "csv", "resource": "payroll"}
     assert (await parse_submission(body, STRICT, HR)).csv_bom is True
-    assert (await parse_submission(body, dataclasses.replace(STRICT, csv_bom=False), HR)).csv_bom is False
-    assert (await parse_submission(body | {"csvBom": True}, dataclasses.replace(STRICT, csv_bom=False), HR)).csv_bom
+    assert (await parse_submission(body, STRICT.replace(exports={"csv_bom": False}), HR)).csv_bom is False
+    assert (await parse_submission(body | {"csvBom": True}, STRICT.replace(exports={"csv_bom": False}), HR)).csv_bom
 
 
 # --- Exports.submit refuses before it touches a connection -------------------------------------------
@@ -269,7 +269,7 @@ async def test_an_ended_exports_webhook_event_is_recorded_and_the_dispatcher_wok
     assert (account_id, export_id, event, url) == (job.account_id, job.id, "export.failed", job.webhook_url)
     assert body == events.webhook_body(job, event_id, None)
     assert json.loads(body)["eventId"] == str(event_id)
-    assert window == STRICT.webhook_retry_window_seconds
+    assert window == STRICT.webhooks.retry_window_seconds
     assert woken == [None]
 
 
