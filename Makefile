@@ -24,10 +24,11 @@ run: $(STAMP) ## start web server + worker with demo data (embedded PostgreSQL/R
 test: $(STAMP) ## run the whole test suite (real PostgreSQL and Redis; embedded ones unless the URLs are set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff lint and format check, mypy
+lint: $(STAMP) ## ruff lint and format check, mypy, the import layers (import-linter)
 	$(BIN)/ruff check backend tests bench
 	$(BIN)/ruff format --check backend tests bench
 	$(BIN)/mypy backend/exporthub
+	$(BIN)/lint-imports  # the layers: [tool.importlinter] in pyproject.toml
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix backend tests bench

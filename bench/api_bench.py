@@ -158,14 +158,14 @@ async def run_api(
     pause: float = PACED_PAUSE,
 ) -> Section:
     # A queue of its own that no worker reads: accepted submits stay queued until we delete them.
-    api_settings = dataclasses.replace(with_new_port(settings), queue_name=settings.queue_name + "-api")
-    submit = f"{api_settings.public_url}/api/v1/exports"
+    api_settings = with_new_port(settings).replace(redis={"queue_name": settings.redis.queue_name + "-api"})
+    submit = f"{api_settings.web.public_url}/api/v1/exports"
     paced = f"paced, ~{connections / pause:.0f} req/s offered" if pause else ""
     closed = "closed loop"
     rows = []
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     try:
-        await _clean(pool, redis, api_settings.queue_name)
+        await _clean(pool, redis, api_settings.redis.queue_name)
         with web_server(api_settings, log_dir, "bench-web-api", EXPORTHUB_MAX_ACTIVE_EXPORTS="100000000") as web:
             async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ACME_KEY}"}) as client:
                 response = await client.post(submit, json=SUBMIT_BODY)
@@ -196,7 +196,7 @@ async def run_api(
                 )
             )
             rows[-1]["jobs_created"] = await pool.fetchval("SELECT count(*) FROM export_jobs")
-            await _clean(pool, redis, api_settings.queue_name)
+            await _clean(pool, redis, api_settings.redis.queue_name)
             if pause:
                 rows.append(
                     await measure(
@@ -211,9 +211,9 @@ async def run_api(
                         pause,
                     )
                 )
-        await _clean(pool, redis, api_settings.queue_name)
+        await _clean(pool, redis, api_settings.redis.queue_name)
         api_settings = with_new_port(api_settings)
-        submit = f"{api_settings.public_url}/api/v1/exports"
+        submit = f"{api_settings.web.public_url}/api/v1/exports"
         with web_server(api_settings, log_dir, "bench-web-api-capped") as web:
             rows.append(
                 await measure(
@@ -229,7 +229,7 @@ async def run_api(
                 )
             )
     finally:
-        await _clean(pool, redis, api_settings.queue_name)
+        await _clean(pool, redis, api_settings.redis.queue_name)
         await redis.aclose()
     notes = [
         f"{tool} with {connections} keep-alive connections for {duration:g} s per run, on the same 2-CPU "

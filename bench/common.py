@@ -148,13 +148,13 @@ def run_meta(started: float) -> dict[str, Any]:
 
 async def prepare_bench_database(server: Settings) -> str:
     """Create, migrate and (once) seed the bench database; returns its URL. Idempotent."""
-    admin = await asyncpg.connect(server.database_url)
+    admin = await asyncpg.connect(server.db.url)
     try:
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
             await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     finally:
         await admin.close()
-    url = with_database(server.database_url, BENCH_DB)
+    url = with_database(server.db.url, BENCH_DB)
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
@@ -179,10 +179,9 @@ async def register_bench_key(conn: asyncpg.Connection | asyncpg.Pool) -> None:
 
 
 def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
-    return dataclasses.replace(
-        with_new_port(server),
-        database_url=database_url,
-        data_dir=out / "data",
-        queue_name=f"exporthub-bench:{uuid.uuid4().hex[:8]}",  # no other run's workers read it
+    return with_new_port(server).replace(
+        db={"url": database_url},
+        storage={"data_dir": out / "data"},
+        redis={"queue_name": f"exporthub-bench:{uuid.uuid4().hex[:8]}"},  # no other run's workers read it
         secret_keys=(secrets.token_urlsafe(48),),  # the processes refuse to start without a real one
     )

@@ -5,7 +5,7 @@ RSS, VmHWM, belongs to that export alone), submits one payroll export (all 16 co
 real API and queue, and records the time from submit to the `export.completed` event on Redis
 pub/sub, rows per second, the worker's peak memory and the file size. Sizes are approximated with
 filters (a pay-date range, a status, a set of departments) chosen to land as close as the data
-allows; the table reports the rows actually exported. PDF is refused above settings.pdf_max_rows
+allows; the table reports the rows actually exported. PDF is refused above settings.exports.pdf_max_rows
 (100,000 by default), so larger PDF sizes are skipped and noted.
 
 Concurrency (`run_concurrency`): two worker processes (one export each at a time); two 500,000-row
@@ -178,7 +178,9 @@ async def _submit(client: httpx.AsyncClient, body: dict) -> str:
 
 
 def _client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=settings.public_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=60)
+    return httpx.AsyncClient(
+        base_url=settings.web.public_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=60
+    )
 
 
 async def measure_export(settings: Settings, pool: asyncpg.Pool, fmt: str, rows: int, log_dir: Path) -> dict:
@@ -190,9 +192,9 @@ async def measure_export(settings: Settings, pool: asyncpg.Pool, fmt: str, rows:
     if rows < total:
         body["filters"] = await filters_for(pool, acme.id, rows)
     worker = start_worker(settings, log_dir, f"bench-worker-{fmt}-{rows}", EXPORTHUB_WORKER_CONCURRENCY="1")
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     pubsub = redis.pubsub()
-    await pubsub.subscribe(channel_for(settings.queue_name, acme.id))
+    await pubsub.subscribe(channel_for(settings.redis.queue_name, acme.id))
     try:
         await asyncio.sleep(WORKER_START_SECONDS)
         idle = proc_status_mib(worker.popen.pid, "VmRSS")
@@ -254,9 +256,10 @@ async def run_exports(
     with web_server(settings, log_dir):
         for fmt in formats:
             for size in sizes:
-                if fmt == "pdf" and size > settings.pdf_max_rows:
+                if fmt == "pdf" and size > settings.exports.pdf_max_rows:
                     notes.append(
-                        f"pdf at {size:,} rows skipped: PDF exports are capped at {settings.pdf_max_rows:,} rows "
+                        f"pdf at {size:,} rows skipped: PDF exports are capped at "
+                        f"{settings.exports.pdf_max_rows:,} rows "
                         "(EXPORTHUB_PDF_MAX_ROWS); the API refuses larger ones at submit."
                     )
                     continue
@@ -312,9 +315,9 @@ async def measure_concurrency(settings: Settings, pool: asyncpg.Pool, fmt: str, 
     workers = [
         start_worker(settings, log_dir, f"bench-worker-pair{k}-{fmt}", EXPORTHUB_WORKER_CONCURRENCY="1") for k in (1, 2)
     ]
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     pubsub = redis.pubsub()
-    await pubsub.subscribe(channel_for(settings.queue_name, acme.id))
+    await pubsub.subscribe(channel_for(settings.redis.queue_name, acme.id))
     try:
         await asyncio.sleep(WORKER_START_SECONDS)
         load_before = loadavg()

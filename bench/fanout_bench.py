@@ -2,7 +2,7 @@
 
 For each kind of socket and each N of the ramp it starts client processes (bench/ws_clients.py)
 that open N sockets for the acme account between them, then publishes `--events` progress events
-on the account's channel with `publish_event` (namespace settings.queue_name, as the worker does).
+on the account's channel with `publish_event` (namespace settings.redis.queue_name, as the worker does).
 Kinds: JSON sockets (`/api/v1/exports/ws`, API key), which forward each event as published, and
 console sockets (`/console/ws`, signed in with a session cookie like a browser), which receive the
 re-rendered card of a running export; event k sets that export's rows to BASE_ROWS + k, which the
@@ -57,7 +57,7 @@ from tests.harness import sign_in, web_server
 
 from exporthub import embedded
 from exporthub.accounts import account_by_slug
-from exporthub.exports import jobs
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from exporthub.settings import Settings, load_settings
@@ -130,7 +130,7 @@ async def measure_fanout(
     interval: float,
     work_dir: Path,
 ) -> dict[str, Any]:
-    url = settings.public_url.replace("http", "ws", 1) + target.path
+    url = settings.web.public_url.replace("http", "ws", 1) + target.path
     work_dir.mkdir(parents=True, exist_ok=True)
     shares = [sockets // processes + (k < sockets % processes) for k in range(processes)]
     clients = [
@@ -157,7 +157,7 @@ async def measure_fanout(
                 "benchSeq": seq,
             }
             sent_at[seq] = time.time()
-            await publish_event(redis, settings.queue_name, account_id, event)
+            await publish_event(redis, settings.redis.queue_name, account_id, event)
             if seq < events - 1:
                 await asyncio.sleep(interval)
         last_publish = time.perf_counter()
@@ -218,19 +218,19 @@ async def measure_fanout(
 async def console_target(settings: Settings, conn: asyncpg.Connection, account_id: uuid.UUID) -> Target:
     """Sign in to the console like a browser (form, CSRF token) and start a running export for its
     card: the consoles show it from their first frame, and the bench's events move its bar."""
-    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=settings.web.public_url, timeout=30) as client:
         signed_in = await sign_in(client, ACME_KEY)
         assert signed_in.status_code == 303, signed_in.text
         cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
     request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId", "grossPay"))
-    job = await jobs.insert_job(conn, account_id, request, idempotency_key=None)
+    job = await AccountScope(conn, account_id).jobs.insert(request, idempotency_key=None)
     await conn.execute(
         "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = $2 WHERE id = $1",
         job.id,
         2 * BASE_ROWS,
     )
     return Target(
-        "console", "/console/ws", ("--console", "--cookie", cookie, "--origin", settings.public_url), str(job.id)
+        "console", "/console/ws", ("--console", "--cookie", cookie, "--origin", settings.web.public_url), str(job.id)
     )
 
 
@@ -245,8 +245,8 @@ async def run_fanout(
 ) -> Section:
     limit = raise_open_files_limit()
     rows = []
-    redis = Redis.from_url(settings.redis_url)
-    conn = await asyncpg.connect(settings.database_url)
+    redis = Redis.from_url(settings.redis.url)
+    conn = await asyncpg.connect(settings.db.url)
     try:
         acme = await account_by_slug(conn, "acme")
         assert acme is not None, "the acme demo account is missing"

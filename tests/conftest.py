@@ -57,38 +57,34 @@ def server_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    await recreate_database(server_settings.database_url, TEST_DB)
+    await recreate_database(server_settings.db.url, TEST_DB)
     data_dir = tmp_path_factory.mktemp("exporthub-data")
-    test = dataclasses.replace(
-        with_new_port(server_settings),
-        database_url=with_database(server_settings.database_url, TEST_DB),
-        redis_url=with_redis_db(server_settings.redis_url, 13),
-        data_dir=data_dir,
-        secret_keys=(secrets.token_urlsafe(48),),  # a new one per session, as production must have
-        lease_seconds=4,
-        sweep_interval_seconds=1.0,
-        requeue_after_seconds=5,
-        queue_name=f"exporthub-test:{uuid.uuid4().hex[:8]}",
-        max_rows_per_sheet=1_048_575,
-        webhook_allow_private=True,  # test receivers listen on 127.0.0.1
-        webhook_allow_http=True,  # ... over plain http
-        webhook_retry_base_seconds=0.2,
-        webhook_poll_seconds=0.1,
+    test = with_new_port(server_settings).replace(
+        db={"url": with_database(server_settings.db.url, TEST_DB)},
+        redis={
+            "url": with_redis_db(server_settings.redis.url, 13),
+            "queue_name": f"exporthub-test:{uuid.uuid4().hex[:8]}",
+        },
+        storage={"data_dir": data_dir},
+        recovery={"lease_seconds": 4, "sweep_interval_seconds": 1.0, "requeue_after_seconds": 5},
+        exports={"max_rows_per_sheet": 1_048_575},
+        webhooks={"allow_private": True, "allow_http": True, "retry_base_seconds": 0.2, "poll_seconds": 0.1},
+        secret_keys=(secrets.token_urlsafe(48),),
     )
-    conn = await asyncpg.connect(test.database_url)
+    conn = await asyncpg.connect(test.db.url)
     try:
         await migrate(conn)
         await seed(conn, employees=SEED_EMPLOYEES, payroll=SEED_PAYROLL)
     finally:
         await conn.close()
     yield test
-    await drop_database(server_settings.database_url, TEST_DB)
+    await drop_database(server_settings.db.url, TEST_DB)
 
 
 @pytest.fixture(scope="session")
 async def demo_keys(settings: Settings) -> dict[str, str]:
     """An API key per demo account (slug -> key): made like `exporthub dev` makes its keys."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.db.url)
     try:
         return await issue_demo_keys(conn, label="tests")
     finally:
@@ -97,7 +93,7 @@ async def demo_keys(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+    pool = await asyncpg.create_pool(settings.db.url, min_size=1, max_size=5)
     yield pool
     await pool.close()
 
@@ -105,7 +101,7 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def db_conn(server_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a freshly migrated, empty scratch database."""
-    async with scratch_database(server_settings.database_url, "exporthub_scratch") as url:
+    async with scratch_database(server_settings.db.url, "exporthub_scratch") as url:
         conn = await asyncpg.connect(url)
         try:
             yield conn
@@ -125,7 +121,7 @@ class Hub:
 
     @property
     def base_url(self) -> str:
-        return self.settings.public_url
+        return self.settings.web.public_url
 
     def client(self, account: str = "acme", **kwargs: object) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -156,8 +152,8 @@ def paused_hub(
     Hold PDF or XLSX exports (rows read through a cursor), not small CSVs: see the xfail test in
     test_csv_copy.py for a CSV whose COPY is cancelled in its last buffer."""
     pauses = Pauses(tmp_path_factory.mktemp("pauses"))
-    paused = dataclasses.replace(
-        with_new_port(settings), queue_name=f"{settings.queue_name}-paused", test_pause_dir=pauses.path
+    paused = with_new_port(settings).replace(
+        redis={"queue_name": f"{settings.redis.queue_name}-paused"}, exports={"test_pause_dir": pauses.path}
     )
     worker = start_worker(paused, LOG_DIR, "paused-worker")
     try:
@@ -191,5 +187,5 @@ async def paused_api(paused_hub: Hub, clean_jobs: None) -> AsyncIterator[httpx.A
 @pytest.fixture(scope="session")
 async def own_hub(server_settings: Settings, settings: Settings) -> AsyncIterator[OwnHub]:
     """A hub over an organisation's own schema and catalog (tests/own_data), its source database apart."""
-    async with own_data_hub(server_settings.database_url, settings, LOG_DIR) as hub:
+    async with own_data_hub(server_settings.db.url, settings, LOG_DIR) as hub:
         yield hub

@@ -21,7 +21,6 @@ import asyncpg
 
 from exporthub.catalog import Catalog
 from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem
-from exporthub.exports import jobs
 
 KEY_PREFIX = "ehk_"
 PREFIX_LENGTH = 12  # characters of a key kept in clear: "ehk_" and 8 random ones
@@ -158,9 +157,9 @@ async def account_by_slug(conn: Conn, slug: str) -> Account | None:
 
 
 async def disable_account(conn: asyncpg.Connection, slug: str) -> Disabled:
-    """Disable at once: its keys stop working, its console sessions end, its active exports are
-    cancelled (queued ones now, running ones at their next batch). Disabling again changes nothing.
-    The caller announces it (`publish_revocation`) so that open sockets close."""
+    """Disable at once: its keys stop working, its console sessions end. Disabling again changes
+    nothing. Its exports are the domain's: `exports.service.disable_account` also cancels them, in
+    the same transaction; the caller announces it (`publish_revocation`) so that open sockets close."""
     async with conn.transaction():
         row = await conn.fetchrow(
             "UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE slug = $1"
@@ -174,8 +173,7 @@ async def disable_account(conn: asyncpg.Connection, slug: str) -> Disabled:
             " WHERE account_id = $1 AND ended_at IS NULL RETURNING 1) SELECT count(*) FROM ended",
             row["id"],
         )
-        cancelled = await jobs.cancel_active(conn, row["id"])
-    return Disabled(_details(row), len(cancelled), ended)
+    return Disabled(_details(row), 0, ended)
 
 
 # --- keys --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import asyncpg
 
 from exporthub import accounts
 from exporthub.errors import Conflict, ExportHubError
+from exporthub.exports import service
 from exporthub.settings import Settings
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ def add_admin_commands(sub: Any) -> None:
 
 def _run(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     async def run() -> T:
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await asyncpg.connect(settings.db.url)
         try:
             return await work(conn)
         finally:
@@ -103,16 +104,16 @@ def _announce(settings: Settings, account_id: uuid.UUID, key_id: uuid.UUID | Non
     from exporthub.redis_client import create_redis
 
     async def publish() -> bool:
-        redis = create_redis(settings.redis_url)
+        redis = create_redis(settings.redis.url)
         try:
-            return await publish_revocation(redis, settings.queue_name, account_id, key_id)
+            return await publish_revocation(redis, settings.redis.queue_name, account_id, key_id)
         finally:
             await redis.aclose()
 
-    if not settings.redis_url or not asyncio.run(publish()):
+    if not settings.redis.url or not asyncio.run(publish()):
         print(
             f"warning: could not tell the web servers through Redis; open sockets close within "
-            f"{settings.access_recheck_seconds:g} s",
+            f"{settings.web.access_recheck_seconds:g} s",
             file=sys.stderr,
         )
 
@@ -155,7 +156,7 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
 
 @_command
 def cmd_accounts_disable(settings: Settings, args: argparse.Namespace) -> int:
-    done = _run(settings, lambda c: accounts.disable_account(c, args.slug))
+    done = _run(settings, lambda c: service.disable_account(c, args.slug))
     _announce(settings, done.account.id)
     print(
         f"disabled account {done.account.slug}: {done.cancelled_exports} export(s) cancelled, "
@@ -173,7 +174,7 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     if args.resources is not None:
         from exporthub.catalog import load_catalog
 
-        resources = accounts.checked_resources(args.resources.split(","), load_catalog(settings.catalog_path))
+        resources = accounts.checked_resources(args.resources.split(","), load_catalog(settings.exports.catalog_path))
 
     async def create(conn: asyncpg.Connection) -> str:
         account = await accounts.get_account(conn, args.account)

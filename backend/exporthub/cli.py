@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -29,7 +28,7 @@ log = logging.getLogger("exporthub")
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
-    return await asyncpg.connect(settings.database_url)
+    return await asyncpg.connect(settings.db.url)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,10 +94,10 @@ def check_catalog(settings: Settings) -> str:
     from exporthub.catalog import load_catalog
     from exporthub.catalog.check import check_catalog as check_against
 
-    catalog = load_catalog(settings.catalog_path)
+    catalog = load_catalog(settings.exports.catalog_path)
 
     async def run() -> None:
-        conn = await asyncpg.connect(settings.source_url)
+        conn = await asyncpg.connect(settings.db.source_url)
         try:
             await check_against(conn, catalog)
         finally:
@@ -150,7 +149,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from exporthub.web.app import create_app
 
     if args.demo_sign_in:
-        settings = dataclasses.replace(settings, demo_sign_in=True)
+        settings = settings.replace(web={"demo_sign_in": True})
     _require_catalog(settings)
     # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
     # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live
@@ -166,16 +165,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # (h11_max_incomplete_event_size); httptools' limit is fixed and far larger.
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=settings.web.host,
+        port=settings.web.port,
         log_level="info",
         lifespan="on",
         ws="websockets-sansio",
         http="h11",
-        ws_max_size=settings.ws_max_message_bytes,
-        timeout_keep_alive=settings.http_keep_alive_seconds,
-        limit_concurrency=settings.http_max_connections,
-        h11_max_incomplete_event_size=settings.http_max_head_bytes,
+        ws_max_size=settings.web.ws_max_message_bytes,
+        timeout_keep_alive=settings.web.http_keep_alive_seconds,
+        limit_concurrency=settings.web.http_max_connections,
+        h11_max_incomplete_event_size=settings.web.http_max_head_bytes,
     )
     log_scrub.install()  # after uvicorn.Config, which sets up its loggers
     uvicorn.Server(config).run()
@@ -239,15 +238,15 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     keys = asyncio.run(_issue_dev_keys(settings))
     env = {
         **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.db.url,
+        "REDIS_URL": settings.redis.url,
         "EXPORTHUB_SECRET_KEY": ",".join(settings.secret_keys),  # the data dir's one, unless set
     }
     exe = [sys.executable, "-m", "exporthub"]
     children = {name: subprocess.Popen([*exe, *argv], env=env) for name, argv in DEV_CHILDREN.items()}
     print(
-        f"\nExportHub is running.\n  console and API: {settings.public_url}/\n"
-        f"  API docs:        {settings.public_url}/schema\n"
+        f"\nExportHub is running.\n  console and API: {settings.web.public_url}/\n"
+        f"  API docs:        {settings.web.public_url}/schema\n"
         "  demo API keys (new at every start; the previous start's no longer work):",
         flush=True,
     )
@@ -345,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
     sub.add_parser(
-        "scheduler", help="send periodic tasks (the expiry sweep) to the workers; run exactly one"
+        "scheduler", help="send periodic work (recovery, webhook backfill, expiry) to the workers; run exactly one"
     ).set_defaults(func=cmd_scheduler)
     storage = sub.add_parser("storage", help="manage the file storage")
     storage_sub = storage.add_subparsers(dest="storage_command", required=True)

@@ -72,7 +72,7 @@ def _explain(response: httpx.Response) -> str:
 
 
 def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
-    api_url = (args.api_url or settings.public_url).rstrip("/")
+    api_url = (args.api_url or settings.web.public_url).rstrip("/")
     api_key = args.api_key or settings.api_key
     if not api_key:
         print("an API key is needed: --api-key or EXPORTHUB_API_KEY", file=sys.stderr)

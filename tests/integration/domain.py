@@ -29,7 +29,7 @@ async def exports_domain(
             source=conns.source,
             redis=conns.redis,
             storage=conns.storage,
-            catalog=catalog or load_catalog(settings.catalog_path),
+            catalog=catalog or load_catalog(settings.exports.catalog_path),
             settings=settings,
             enqueue=enqueue or NoQueue(),
         )

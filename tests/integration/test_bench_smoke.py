@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(90)
 async def test_bench_suite_writes_results(settings: Settings, clean_jobs: None, tmp_path: Path) -> None:
     out = tmp_path / "results"
     bench = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bench.run", "--smoke", "--database", settings.database_url, "--out", str(out)),
+        *(sys.executable, "-m", "bench.run", "--smoke", "--database", settings.db.url, "--out", str(out)),
         cwd=ROOT,
         env=settings_env(settings),
         stdout=asyncio.subprocess.PIPE,

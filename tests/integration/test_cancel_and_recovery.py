@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -58,7 +57,7 @@ async def test_a_queued_export_cancelled_never_starts(paused_api: httpx.AsyncCli
     final = (await paused_api.get(f"/api/v1/exports/{queued}")).json()
     assert final["status"] == "cancelled"
     assert final["startedAt"] is None and final["downloadUrl"] is None
-    assert files_for(paused_hub.settings.storage_dir, queued) == []
+    assert files_for(paused_hub.settings.storage.directory, queued) == []
     again = await paused_api.post(f"/api/v1/exports/{queued}/cancel")
     assert again.status_code == 409
     assert "already cancelled" in again.json()["detail"]
@@ -76,8 +75,8 @@ async def test_a_running_export_cancelled_stops_and_leaves_no_file(paused_api: h
     assert time.monotonic() - asked < 5
     assert final["processedRows"] < final["totalRows"]
     assert final["downloadUrl"] is None
-    assert files_for(paused_hub.settings.storage_dir, export_id) == []
-    assert temp_files_for(paused_hub.settings.storage_dir, export_id) == []
+    assert files_for(paused_hub.settings.storage.directory, export_id) == []
+    assert temp_files_for(paused_hub.settings.storage.directory, export_id) == []
 
 
 async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
@@ -85,8 +84,9 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
 ) -> None:
     pauses = Pauses(tmp_path / "pauses")
     # A queue of its own, so that only the workers started here take the job; they hold it after its first batch.
-    isolated = dataclasses.replace(
-        settings, queue_name=f"{settings.queue_name}-kill", batch_size=200, test_pause_dir=pauses.path
+    isolated = settings.replace(
+        redis={"queue_name": f"{settings.redis.queue_name}-kill"},
+        exports={"batch_size": 200, "test_pause_dir": pauses.path},
     )
     one_at_a_time = {"EXPORTHUB_WORKER_CONCURRENCY": "1"}
     acme = await account_by_slug(pool, "acme")
@@ -132,9 +132,9 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
         await queue.broker.shutdown()
     done = await pool.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job.id)
     assert done["attempts"] == 2
-    files = files_for(settings.storage_dir, str(job.id))
+    files = files_for(settings.storage.directory, str(job.id))
     assert len(files) == 1, files
-    assert temp_files_for(settings.storage_dir, str(job.id)) == []
+    assert temp_files_for(settings.storage.directory, str(job.id)) == []
     text = " ".join(PdfReader(files[0]).pages[0].extract_text().split())
     assert f"Rows {done['total_rows']:,}" in text
 
@@ -166,7 +166,7 @@ CONFIG = PipelineConfig(
 
 async def test_a_dropped_database_connection_is_retried(settings, clean_jobs, tmp_path: Path) -> None:
     victim = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=4, server_settings={"application_name": "victim"}
+        settings.db.url, min_size=1, max_size=4, server_settings={"application_name": "victim"}
     )
     job = await _pipeline_job(victim, {"format": "csv", "resource": "payroll"})
     events: list[ExportJob] = []
@@ -232,17 +232,19 @@ async def test_a_permanent_failure_ends_failed_with_an_actionable_message(pool, 
 
 
 async def test_a_job_that_keeps_killing_workers_is_failed_not_retried_forever(pool, clean_jobs, settings) -> None:
-    from exporthub.exports import jobs
+    from exporthub.exports import unscoped
 
     job = await _pipeline_job(pool, {"format": "csv", "resource": "employees"})
     await pool.execute(
         "UPDATE export_jobs SET status = 'processing', attempts = $2, lease_expires_at = now() - interval '1 s'"
         " WHERE id = $1",
         job.id,
-        settings.max_claims,
+        settings.recovery.max_claims,
     )
     async with pool.acquire() as conn:
-        requeue, ended = await jobs.recover_stale(conn, max_claims=settings.max_claims, requeue_after_seconds=60)
+        requeue, ended = await unscoped.recover_stale(
+            conn, max_claims=settings.recovery.max_claims, requeue_after_seconds=60
+        )
     assert job.id not in requeue
     # The hub's worker runs the same sweep every second and may have ended it first.
     assert [j.id for j in ended] in ([job.id], [])

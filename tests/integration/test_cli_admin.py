@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 import subprocess
@@ -18,7 +17,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from exporthub.accounts import account_for_key
 from exporthub.db.migrate import migrate, migration_files
-from exporthub.exports import jobs
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.models import ExportFormat, ExportRequest, ExportStatus
 from tests.harness import exporthub_command as run_cli
 from tests.harness import scratch_database, sign_in
@@ -146,7 +145,8 @@ async def test_disabling_an_account_stops_its_keys_sessions_and_exports(hub, poo
     account = await account_for_key(pool, key)
     assert account is not None
     request = ExportRequest(resource="employees", format=ExportFormat.CSV, columns=("employeeNumber",))
-    queued = await jobs.insert_job(pool, account.id, request, idempotency_key=None)  # never enqueued: stays queued
+    # never enqueued: stays queued
+    queued = await AccountScope(pool, account.id).jobs.insert(request, idempotency_key=None)
     ws_url = hub.base_url.replace("http://", "ws://", 1) + "/api/v1/exports/ws"
     async with (
         httpx.AsyncClient(base_url=hub.base_url, follow_redirects=False) as browser,
@@ -165,7 +165,7 @@ async def test_disabling_an_account_stops_its_keys_sessions_and_exports(hub, poo
         with pytest.raises(ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    job = await jobs.get_job(pool, account.id, queued.id)
+    job = await AccountScope(pool, account.id).jobs.get(queued.id)
     assert job is not None and job.status is ExportStatus.CANCELLED and job.cancel_requested
     (listed,) = [a for a in json.loads(ok(run_cli(hub.settings, "accounts", "list", "--json"))) if a["slug"] == slug]
     assert listed["disabledAt"] is not None
@@ -182,7 +182,7 @@ def test_migrate_again_applies_nothing(settings) -> None:
 
 
 async def test_concurrent_migrations_apply_each_file_once(server_settings) -> None:
-    async with scratch_database(server_settings.database_url, "exporthub_migrate_race", migrated=False) as url:
+    async with scratch_database(server_settings.db.url, "exporthub_migrate_race", migrated=False) as url:
         conns = [await asyncpg.connect(url) for _ in range(3)]
         try:
             results = await asyncio.gather(*(migrate(c) for c in conns))
@@ -195,11 +195,11 @@ async def test_concurrent_migrations_apply_each_file_once(server_settings) -> No
 
 
 async def test_seed_refuses_a_database_with_real_accounts_unless_forced(settings, server_settings) -> None:
-    async with scratch_database(server_settings.database_url, "exporthub_seed_cli") as url:
+    async with scratch_database(server_settings.db.url, "exporthub_seed_cli") as url:
         conn = await asyncpg.connect(url)
         try:
             await conn.execute("INSERT INTO accounts (slug, name) VALUES ('customer', 'Customer Ltd')")
-            scratch = dataclasses.replace(settings, database_url=url)
+            scratch = settings.replace(db={"url": url})
             small = ("--employees", "200", "--payroll", "1000")
 
             refused = run_cli(scratch, "seed", *small)

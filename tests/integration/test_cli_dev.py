@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import signal
 import subprocess
@@ -31,16 +30,16 @@ def _child(dev: psutil.Process, command: str) -> psutil.Process | None:
 
 async def test_a_killed_worker_is_restarted(server_settings: Settings, tmp_path: Path) -> None:
     port = free_port()
-    async with scratch_database(server_settings.database_url, "exporthub_dev", migrated=False) as url:
-        settings = dataclasses.replace(
-            server_settings,
-            database_url=url,
-            redis_url=with_redis_db(server_settings.redis_url, 12),
-            data_dir=tmp_path,
+    async with scratch_database(server_settings.db.url, "exporthub_dev", migrated=False) as url:
+        settings = server_settings.replace(
+            db={"url": url},
+            redis={
+                "url": with_redis_db(server_settings.redis.url, 12),
+                "queue_name": f"exporthub-dev-test:{uuid.uuid4().hex[:8]}",
+            },
+            storage={"data_dir": tmp_path},
+            web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
             secret_keys=(secrets.token_urlsafe(48),),
-            port=port,
-            public_url=f"http://127.0.0.1:{port}",
-            queue_name=f"exporthub-dev-test:{uuid.uuid4().hex[:8]}",
         )
         env = settings_env(settings)
         seeded = await asyncio.to_thread(
@@ -73,7 +72,7 @@ async def test_a_killed_worker_is_restarted(server_settings: Settings, tmp_path:
             # The rest kept running throughout.
             web = _child(proc, "serve")
             assert web is not None and web.is_running()
-            wait_for(lambda: _answers(f"{settings.public_url}/healthz"), 30, "the web child to answer")
+            wait_for(lambda: _answers(f"{settings.web.public_url}/healthz"), 30, "the web child to answer")
         finally:
             dev.send_signal(signal.SIGTERM)
             code = dev.wait(timeout=30)

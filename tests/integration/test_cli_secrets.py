@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import secrets
 import subprocess
@@ -45,7 +44,7 @@ def test_refuses_to_start_without_a_good_secret(settings: Settings, command: str
 
 @pytest.mark.parametrize(("command", "ready"), [("worker", "worker ready"), ("scheduler", "scheduler ready")])
 def test_worker_and_scheduler_start_with_a_good_secret(settings: Settings, command: str, ready: str) -> None:
-    own_queue = dataclasses.replace(settings, queue_name=f"{settings.queue_name}-{command}-{uuid.uuid4().hex[:6]}")
+    own_queue = settings.replace(redis={"queue_name": f"{settings.redis.queue_name}-{command}-{uuid.uuid4().hex[:6]}"})
     proc = start_process(f"{command}-secret", [command], settings_env(own_queue), ROOT / "test-artifacts" / "logs")
     with running(proc):
 
@@ -60,12 +59,12 @@ def test_serve_with_rotated_secrets_verifies_links_of_the_old_one(settings: Sett
     """The new secret in front, the old one second: links signed before the rotation still work."""
     old, new, retired = settings.secret_keys[0], secrets.token_urlsafe(48), secrets.token_urlsafe(48)
     port = free_port()
-    rotated = dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}", secret_keys=(new, old))
+    rotated = settings.replace(web={"port": port, "public_url": f"http://127.0.0.1:{port}"}, secret_keys=(new, old))
     web = start_process("web-secret", ["serve"], settings_env(rotated), ROOT / "test-artifacts" / "logs")
     with running(web):
-        wait_http(f"{rotated.public_url}/healthz", 30, web)
+        wait_http(f"{rotated.web.public_url}/healthz", 30, web)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         export_id = uuid.uuid4()  # no such export: a valid signature gets as far as 404, a bad one 403
         for secret, status in ((old, 404), (new, 404), (retired, 403)):
-            link = sign_download_link(rotated.public_url, (secret,), export_id, expires)
+            link = sign_download_link(rotated.web.public_url, (secret,), export_id, expires)
             assert httpx.get(link, timeout=10).status_code == status, secret

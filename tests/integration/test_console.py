@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from exporthub import accounts
 from exporthub.db.seed import DEMO_ACCOUNTS
-from exporthub.exports import jobs
+from exporthub.exports.account_scope import AccountScope
 from exporthub.exports.models import ExportFormat, ExportRequest
 from exporthub.progress import publish_event
 from tests.conftest import Hub
@@ -436,6 +436,22 @@ async def test_invalid_form_shows_each_problem_next_to_its_field(hub: Hub, clean
         assert response.status_code == 422
         body = response.text
         assert '<p class="field-error" id="err-columns">Tick at least one column.</p>' in body
+        assert 'id="f-date-from" name="date_from" value="2026-05-01"' in body  # kept
+        # The shape first (no columns), then the catalog's checks, every field at fault at once.
+        response = await client.post(
+            "/console/exports",
+            data={
+                "resource": "payroll",
+                "format": "csv",
+                "columns": ["netPay", "bogus"],
+                "date_from": "2026-05-01",
+                "date_to": "2026-01-01",
+            },
+            headers={"X-CSRFToken": token, "HX-Request": "true"},
+        )
+        assert response.status_code == 422
+        body = response.text
+        assert 'id="err-columns">Unknown column(s) bogus for payroll' in body
         assert 'id="err-date-from">Must not be after the end date.</p>' in body
         assert 'id="f-date-from" name="date_from" value="2026-05-01" aria-invalid="true"' in body  # kept
         # Departments are checked against the account once the rest is valid (filters.departmentIds[0]).
@@ -453,8 +469,8 @@ async def test_invalid_form_shows_each_problem_next_to_its_field(hub: Hub, clean
 async def test_too_many_active_exports_shows_the_message(hub: Hub, clean_jobs: None, pool: asyncpg.Pool) -> None:
     acme_id = await _account_id(hub, "acme")
     request = ExportRequest(resource="employees", format=ExportFormat.CSV, columns=("employeeNumber",))
-    for _ in range(hub.settings.max_active_exports):  # recorded, never enqueued: they stay queued
-        await jobs.insert_job(pool, acme_id, request, idempotency_key=None)
+    for _ in range(hub.settings.exports.max_active_exports):  # recorded, never enqueued: they stay queued
+        await AccountScope(pool, acme_id).jobs.insert(request, idempotency_key=None)
     async with console(hub) as (client, token):
         response = await client.post(
             "/console/exports",
@@ -557,7 +573,7 @@ async def test_a_submitted_exports_card_arrives_over_the_socket(hub: Hub, clean_
 
 
 async def _account_id(hub: Hub, slug: str) -> uuid.UUID:
-    conn = await asyncpg.connect(hub.settings.database_url)
+    conn = await asyncpg.connect(hub.settings.db.url)
     try:
         return await conn.fetchval("SELECT id FROM accounts WHERE slug = $1", slug)
     finally:
@@ -571,11 +587,11 @@ async def test_a_running_exports_progress_reaches_every_console_as_one_shared_ca
     SharedFragments); the other account's page gets nothing."""
     acme_id = await _account_id(hub, "acme")
     request = ExportRequest(resource="payroll", format=ExportFormat.CSV, columns=("payrollId",))
-    job = await jobs.insert_job(pool, acme_id, request, idempotency_key=None)
+    job = await AccountScope(pool, acme_id).jobs.insert(request, idempotency_key=None)
     await pool.execute(
         "UPDATE export_jobs SET status = 'processing', started_at = now(), total_rows = 5000 WHERE id = $1", job.id
     )
-    redis = Redis.from_url(hub.settings.redis_url)
+    redis = Redis.from_url(hub.settings.redis.url)
     try:
         async with (
             console(hub, "acme") as (first, _),
@@ -590,7 +606,7 @@ async def test_a_running_exports_progress_reaches_every_console_as_one_shared_ca
             for rows in (1234, 2500):
                 event = {"type": "export.progress", "exportId": str(job.id), "status": "processing",
                          "progress": rows * 100 // 5000, "processedRows": rows, "totalRows": 5000}  # fmt: skip
-                await publish_event(redis, hub.settings.queue_name, acme_id, event)
+                await publish_event(redis, hub.settings.redis.queue_name, acme_id, event)
                 text = f"{rows:,} of 5,000 rows"
                 (card1,) = await receive_until(ws1, lambda f, text=text: text in f, timeout=10)
                 (card2,) = await receive_until(ws2, lambda f, text=text: text in f, timeout=10)

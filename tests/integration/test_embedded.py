@@ -6,19 +6,19 @@ import asyncpg
 import redis
 
 from exporthub import embedded
-from exporthub.settings import Settings
+from exporthub.settings import Settings, StorageSettings
 
 
 async def test_embedded_servers_start_answer_and_keep_their_data_in_the_data_dir(tmp_path) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(storage=StorageSettings(data_dir=tmp_path))
     with embedded.servers(settings) as resolved:
-        assert resolved.database_url and resolved.redis_url.startswith("unix://")
-        conn = await asyncpg.connect(resolved.database_url)
+        assert resolved.db.url and resolved.redis.url.startswith("unix://")
+        conn = await asyncpg.connect(resolved.db.url)
         try:
             assert await conn.fetchval("SELECT 40 + 2") == 42
         finally:
             await conn.close()
-        client = redis.Redis.from_url(resolved.redis_url)
+        client = redis.Redis.from_url(resolved.redis.url)
         client.set("k", "v")
         assert client.get("k") == b"v"
         client.close()

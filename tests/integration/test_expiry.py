@@ -4,7 +4,6 @@ their links answer 410; several sweeps at once are safe; `exporthub scheduler` d
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -35,7 +34,7 @@ async def expire_now(pool: asyncpg.Pool, export_id: str) -> Path:
 async def test_sweep_deletes_expired_files_once_and_links_answer_410(
     api: httpx.AsyncClient, pool: asyncpg.Pool, hub: Hub
 ) -> None:
-    storage = LocalStorage(hub.settings.storage_dir)
+    storage = LocalStorage(hub.settings.storage.directory)
     old, _ = await export_and_download(api, BODY)
     fresh, _ = await export_and_download(api, BODY)
     old_path = storage.root / await expire_now(pool, old["id"])
@@ -70,12 +69,12 @@ async def test_a_file_that_cannot_be_deleted_is_retried_by_the_next_sweep(
     api: httpx.AsyncClient, pool: asyncpg.Pool, hub: Hub
 ) -> None:
     status, _ = await export_and_download(api, BODY)
-    path = hub.settings.storage_dir / await expire_now(pool, status["id"])
-    first = await sweep_expired(pool, UndeletableStorage(hub.settings.storage_dir))
+    path = hub.settings.storage.directory / await expire_now(pool, status["id"])
+    first = await sweep_expired(pool, UndeletableStorage(hub.settings.storage.directory))
     assert [str(j.id) for j in first.expired] == [status["id"]] and first.files_kept == 1
     assert path.is_file()
     assert (await api.get(status["downloadUrl"])).status_code == 410  # expired all the same
-    second = await sweep_expired(pool, LocalStorage(hub.settings.storage_dir))
+    second = await sweep_expired(pool, LocalStorage(hub.settings.storage.directory))
     assert second.expired == []  # announced once, by the first sweep
     assert second.files_deleted == 1
     assert not path.exists()
@@ -96,9 +95,9 @@ async def test_stale_temporary_files_are_removed(tmp_path: Path) -> None:
 async def test_the_scheduler_sends_the_sweep_to_a_worker(api: httpx.AsyncClient, pool: asyncpg.Pool, hub: Hub) -> None:
     """`exporthub scheduler` + `exporthub worker` on their own queue, sweeping every second."""
     status, _ = await export_and_download(api, BODY)
-    path = hub.settings.storage_dir / await expire_now(pool, status["id"])
-    settings = dataclasses.replace(
-        hub.settings, queue_name=f"{hub.settings.queue_name}-scheduler", expiry_sweep_seconds=1
+    path = hub.settings.storage.directory / await expire_now(pool, status["id"])
+    settings = hub.settings.replace(
+        redis={"queue_name": f"{hub.settings.redis.queue_name}-scheduler"}, recovery={"expiry_sweep_seconds": 1}
     )
     env = settings_env(settings)
     log_dir = ROOT / "test-artifacts" / "logs"

@@ -291,7 +291,7 @@ async def test_sockets_keep_receiving_after_redis_restarts(hub: Hub, pool: async
     """Down longer than the client's own retries last (~9 s): the stock listener would be dead."""
     redis_port, web_port = free_port(), free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    channel = channel_for(hub.settings.queue_name, await account_id(pool, "acme"))
+    channel = channel_for(hub.settings.redis.queue_name, await account_id(pool, "acme"))
     with redis_server(redis_port) as (start_redis, stop_redis):
         start_redis()
         env = settings_env(hub.settings, REDIS_URL=redis_url, EXPORTHUB_PORT=str(web_port))

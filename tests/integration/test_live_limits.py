@@ -75,7 +75,7 @@ async def test_more_than_10_pings_a_second_close_the_socket_with_1008(hub: Hub) 
 
 
 async def test_sockets_per_account_are_capped(hub: Hub) -> None:
-    limit = hub.settings.ws_max_sockets_per_account
+    limit = hub.settings.web.ws_max_sockets_per_account
     assert limit == 50  # the default
     async with contextlib.AsyncExitStack() as stack:
         sockets = []
@@ -112,9 +112,9 @@ def small_budget_web(hub: Hub) -> Iterator[str]:
 async def test_a_client_that_stops_reading_is_closed_then_resyncs(
     hub: Hub, small_budget_web: str, pool: asyncpg.Pool
 ) -> None:
-    channel = channel_for(hub.settings.queue_name, await account_id(pool, "initech"))
+    channel = channel_for(hub.settings.redis.queue_name, await account_id(pool, "initech"))
     padding = "p" * 8000
-    redis = Redis.from_url(hub.settings.redis_url)
+    redis = Redis.from_url(hub.settings.redis.url)
     server_log = hub.log_dir / "web-live-budget.log"
     logged_before = server_log.stat().st_size
 
@@ -153,8 +153,8 @@ async def test_a_client_that_stops_reading_is_closed_then_resyncs(
 
 async def test_a_slow_reader_does_not_hold_back_others(hub: Hub, small_budget_web: str, pool: asyncpg.Pool) -> None:
     """While one socket of the account is stuck, another of the same account receives every event."""
-    channel = channel_for(hub.settings.queue_name, await account_id(pool, "initech"))
-    redis = Redis.from_url(hub.settings.redis_url)
+    channel = channel_for(hub.settings.redis.queue_name, await account_id(pool, "initech"))
+    redis = Redis.from_url(hub.settings.redis.url)
     url = ws_url(small_budget_web)
     async with (
         connect(url, additional_headers=headers(hub, "initech"), max_queue=1) as stuck,

@@ -320,7 +320,7 @@ async def _run_with_column(own_hub: OwnHub, tmp_path: Path, column: Column, fmt:
     catalog: Catalog = dataclasses.replace(
         base, resources={"people": dataclasses.replace(people, columns=(*people.columns, column))}
     )
-    pool = await asyncpg.create_pool(own_hub.settings.database_url, min_size=1, max_size=3)
+    pool = await asyncpg.create_pool(own_hub.settings.db.url, min_size=1, max_size=3)
     source = await asyncpg.create_pool(own_hub.source_url, min_size=1, max_size=3)
     try:
         conn = await source.acquire()

@@ -18,9 +18,9 @@ async def test_a_running_export_publishes_fine_grained_progress_then_completion(
     api: httpx.AsyncClient, pool, settings
 ) -> None:
     acme = await account_by_slug(pool, "acme")
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     pubsub = redis.pubsub()
-    await pubsub.subscribe(channel_for(settings.queue_name, acme.id))
+    await pubsub.subscribe(channel_for(settings.redis.queue_name, acme.id))
     events: list[dict] = []
     try:
         created = await submit(api, {"format": "csv", "resource": "payroll", "columns": ["payrollId", "grossPay"]})
@@ -38,7 +38,7 @@ async def test_a_running_export_publishes_fine_grained_progress_then_completion(
     done = events[-1]
     assert done["type"] == "export.completed"
     assert done["progress"] == 100 and done["processedRows"] == done["totalRows"] == 200_000
-    assert done["downloadUrl"].startswith(settings.public_url) and done["fileSize"] > 0 and done["expiresAt"]
+    assert done["downloadUrl"].startswith(settings.web.public_url) and done["fileSize"] > 0 and done["expiresAt"]
     running = [e for e in progress if e["processedRows"] > 0]
     values = [e["progress"] for e in running]
     assert values == sorted(values)
@@ -50,9 +50,9 @@ async def test_a_running_export_publishes_fine_grained_progress_then_completion(
 
 async def test_other_accounts_channels_stay_silent(api: httpx.AsyncClient, pool, settings) -> None:
     globex = await account_by_slug(pool, "globex")
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     pubsub = redis.pubsub()
-    await pubsub.subscribe(channel_for(settings.queue_name, globex.id))
+    await pubsub.subscribe(channel_for(settings.redis.queue_name, globex.id))
     try:
         created = await submit(api, {"format": "csv", "resource": "compliance"})
         await wait_status(api, created["exportId"])

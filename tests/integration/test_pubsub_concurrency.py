@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 
 from redis.asyncio import Redis
 
-from exporthub.progress.subscribe import EventSubscriber, SupervisedChannelsPlugin, create_channels_plugin
+from exporthub.progress.subscribe import EventSubscriber, create_channels_plugin
 from exporthub.settings import Settings
 
 ACCOUNTS = 60
@@ -16,11 +15,8 @@ IDLE_SECONDS = 20  # past the connection's 15 s health_check_interval: the next 
 
 
 async def test_many_accounts_subscribing_at_once_after_an_idle_spell(settings: Settings) -> None:
-    plugin = create_channels_plugin(dataclasses.replace(settings))
-    assert isinstance(plugin, SupervisedChannelsPlugin)
     prefix = f"pubsub-test:{uuid.uuid4().hex[:8]}"
-    await plugin._on_startup()
-    try:
+    async with create_channels_plugin(settings) as plugin:
         # A socket came and went: the connection is open, and subscribed to nothing (redis-py then
         # runs its health check, a PING and a read, inside the next SUBSCRIBE).
         await plugin.unsubscribe(await plugin.subscribe(f"{prefix}:first"))
@@ -28,7 +24,7 @@ async def test_many_accounts_subscribing_at_once_after_an_idle_spell(settings: S
         channels = [f"{prefix}:{i}" for i in range(ACCOUNTS)]
         subscribers = await asyncio.gather(*(plugin.subscribe(c) for c in channels))
         # The listener survived too: every channel's event arrives.
-        redis = Redis.from_url(settings.redis_url)
+        redis = Redis.from_url(settings.redis.url)
         try:
             for channel in channels:
                 await redis.publish(channel, channel.encode())
@@ -38,5 +34,3 @@ async def test_many_accounts_subscribing_at_once_after_an_idle_spell(settings: S
             assert isinstance(subscriber, EventSubscriber)
             assert await asyncio.wait_for(subscriber.get(), 10) == channel.encode()
         await asyncio.gather(*(plugin.unsubscribe(s) for s in subscribers))
-    finally:
-        await plugin._on_shutdown()

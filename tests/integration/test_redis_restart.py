@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 import subprocess
 import uuid
@@ -63,12 +62,9 @@ def own_redis() -> Iterator[RedisServer]:
 
 async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, pool, own_redis: RedisServer) -> None:
     port = free_port()
-    isolated = dataclasses.replace(
-        settings,
-        redis_url=f"redis://127.0.0.1:{own_redis.port}/0",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        queue_name=f"{settings.queue_name}-restart",
+    isolated = settings.replace(
+        redis={"url": f"redis://127.0.0.1:{own_redis.port}/0", "queue_name": f"{settings.redis.queue_name}-restart"},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
     )
     env = settings_env(isolated)
     log_dir = ROOT / "test-artifacts" / "logs"
@@ -77,9 +73,9 @@ async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, 
     scheduler = start_process("scheduler-redis-restart", ["scheduler"], env, log_dir)  # sends the recovery sweep
     body = {"format": "csv", "resource": "compliance"}
     try:
-        wait_http(f"{isolated.public_url}/healthz", 30, web)
+        wait_http(f"{isolated.web.public_url}/healthz", 30, web)
         async with httpx.AsyncClient(
-            base_url=isolated.public_url, headers={"Authorization": f"Bearer {demo_keys['acme']}"}, timeout=30
+            base_url=isolated.web.public_url, headers={"Authorization": f"Bearer {demo_keys['acme']}"}, timeout=30
         ) as api:
             before = (await api.post("/api/v1/exports", json=body)).json()
             assert (await wait_status(api, before["exportId"]))["status"] == "completed"
@@ -104,7 +100,7 @@ async def test_exports_survive_a_redis_restart(settings, demo_keys, clean_jobs, 
     attempts = await pool.fetch("SELECT attempts FROM export_jobs")
     assert sorted(r["attempts"] for r in attempts) == [1, 1, 1]  # none ran twice
     for row in await pool.fetch("SELECT id FROM export_jobs"):
-        files = [p for p in isolated.storage_dir.rglob(f"{row['id']}*") if ".tmp" not in p.parts]
+        files = [p for p in isolated.storage.directory.rglob(f"{row['id']}*") if ".tmp" not in p.parts]
         assert len(files) == 1, files
 
 
@@ -116,7 +112,7 @@ async def test_the_first_enqueue_after_a_redis_restart_is_sent_at_once(settings,
     from exporthub.queue import create_queue
 
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    queue = create_queue(dataclasses.replace(settings, redis_url=url))
+    queue = create_queue(settings.replace(redis={"url": url}))
     await queue.broker.startup()
     try:
         await queue.enqueue(uuid.uuid4())  # leaves a connection in the pool
@@ -125,7 +121,7 @@ async def test_the_first_enqueue_after_a_redis_restart_is_sent_at_once(settings,
         await queue.enqueue(uuid.uuid4())
         client = redis.asyncio.Redis.from_url(url)
         try:
-            assert await client.xlen(settings.queue_name) == 1  # the one sent after the restart
+            assert await client.xlen(settings.redis.queue_name) == 1  # the one sent after the restart
         finally:
             await client.aclose()
     finally:

@@ -7,7 +7,6 @@ signatures and their expiry first, the way S3 does, and answers 403 otherwise.""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -114,17 +113,17 @@ def s3_endpoint() -> Iterator[str]:
 async def s3_settings(settings: Settings, s3_endpoint: str) -> Settings:
     bucket = f"exporthub-test-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    s3 = dataclasses.replace(
-        settings,
-        storage_url=f"s3://{bucket}/exports",
-        s3_endpoint_url=s3_endpoint,
-        s3_region=REGION,
-        s3_access_key_id=ACCESS_KEY,
-        s3_secret_access_key=SECRET_KEY,
-        s3_part_size=5 * MIB,
-        queue_name=f"{settings.queue_name}-s3",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
+    s3 = settings.replace(
+        storage={
+            "url": f"s3://{bucket}/exports",
+            "s3_endpoint_url": s3_endpoint,
+            "s3_region": REGION,
+            "s3_access_key_id": ACCESS_KEY,
+            "s3_secret_access_key": SECRET_KEY,
+            "s3_part_size_mib": 5,
+        },
+        redis={"queue_name": f"{settings.redis.queue_name}-s3"},
+        web={"port": port, "public_url": f"http://127.0.0.1:{port}"},
     )
     async with open_storage(s3) as storage:
         assert isinstance(storage, S3Storage)
@@ -285,15 +284,15 @@ async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
     worker = start_process("s3-worker", ["worker"], env, log_dir)
     key = demo_keys["acme"]
     with running(web, worker):
-        wait_http(f"{s3_settings.public_url}/healthz", 30, web)
+        wait_http(f"{s3_settings.web.public_url}/healthz", 30, web)
         async with httpx.AsyncClient(
-            base_url=s3_settings.public_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            base_url=s3_settings.web.public_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as api:
             created = await submit(api, {"format": "csv", "resource": "compliance"})
             status = await wait_status(api, created["exportId"])
             assert status["status"] == "completed", status
             url = status["downloadUrl"]
-            assert url.startswith(f"{s3_settings.s3_endpoint_url}/{s3.bucket}/exports/"), url
+            assert url.startswith(f"{s3_settings.storage.s3_endpoint_url}/{s3.bucket}/exports/"), url
             assert "X-Amz-Signature=" in url
             async with httpx.AsyncClient(timeout=30) as anonymous:  # no API key: the bucket serves it
                 response = await anonymous.get(url)
@@ -307,10 +306,10 @@ async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
                 # our own signed link redirects to a fresh presigned URL
                 export_id = uuid.UUID(status["id"])
                 expires_at = dt.datetime.fromisoformat(status["expiresAt"])
-                signed = sign_download_link(s3_settings.public_url, s3_settings.secret_keys, export_id, expires_at)
+                signed = sign_download_link(s3_settings.web.public_url, s3_settings.secret_keys, export_id, expires_at)
                 redirect = await anonymous.get(signed)
                 assert redirect.status_code == 307
-                assert redirect.headers["location"].startswith(f"{s3_settings.s3_endpoint_url}/{s3.bucket}/")
+                assert redirect.headers["location"].startswith(f"{s3_settings.storage.s3_endpoint_url}/{s3.bucket}/")
                 assert (await anonymous.get(redirect.headers["location"])).content == response.content
 
                 # the link's time passes; the sweep deletes the object and marks the export expired

@@ -104,7 +104,7 @@ async def test_issuing_demo_keys_revokes_the_previous_ones_of_that_label(db_conn
 async def test_migration_flags_seeded_accounts_and_revokes_the_published_demo_keys(server_settings) -> None:
     """Databases seeded before 0005 hold keys that were printed in the README: they stop working."""
     published = "ehk_demo_" + "acme_" + "0" * 22  # built up, so that no key is written out in the source
-    async with scratch_database(server_settings.database_url, "exporthub_0005", migrated=False) as url:
+    async with scratch_database(server_settings.db.url, "exporthub_0005", migrated=False) as url:
         conn = await asyncpg.connect(url)
         try:
             await conn.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz)")

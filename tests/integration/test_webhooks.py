@@ -345,7 +345,7 @@ async def test_other_accounts_see_neither_deliveries_nor_secret(hub, api: httpx.
 
 
 async def test_private_addresses_are_refused_at_submit(settings: Settings, pool: asyncpg.Pool, clean_jobs) -> None:
-    strict = dataclasses.replace(settings, webhook_allow_private=False)
+    strict = settings.replace(webhooks={"allow_private": False})
     acme = await account_by_slug(pool, "acme")
     async with exports_domain(strict, catalog=HR) as exports:
         for url in [
@@ -365,7 +365,7 @@ async def test_private_addresses_are_refused_at_submit(settings: Settings, pool:
 @pytest.fixture
 async def scratch_pool(server_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A database no worker watches: what happens here is only what the test runs."""
-    async with scratch_database(server_settings.database_url, "exporthub_webhooks") as url:
+    async with scratch_database(server_settings.db.url, "exporthub_webhooks") as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         try:
             yield pool
@@ -377,7 +377,7 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
     settings: Settings, scratch_pool: asyncpg.Pool
 ) -> None:
     """Checked again at delivery (DNS can change): recorded as a failed attempt, never retried."""
-    strict = dataclasses.replace(settings, webhook_allow_private=False, sweep_interval_seconds=0)
+    strict = settings.replace(webhooks={"allow_private": False}, recovery={"sweep_interval_seconds": 0})
     account = await scratch_pool.fetchval(
         "INSERT INTO accounts (slug, name) VALUES ('wh-test', 'Webhook test') RETURNING id"
     )
@@ -397,12 +397,12 @@ async def test_delivery_refuses_an_internal_address_once_and_for_all(
     literal = await finished("https://10.0.0.1/hook")
     named = await finished("https://hooks.example.com/hook")  # resolves to a private address now
     dispatcher = WebhookDispatcher(scratch_pool, strict, resolver=rebound)
-    redis = create_redis(strict.redis_url)
+    redis = create_redis(strict.redis.url)
     exports = Exports(
         pool=scratch_pool,
         source=scratch_pool,
         redis=redis,
-        storage=LocalStorage(strict.storage_dir),
+        storage=LocalStorage(strict.storage.directory),
         catalog=HR,
         settings=strict,
         enqueue=NoQueue(),

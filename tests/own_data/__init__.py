@@ -48,7 +48,7 @@ class OwnHub:
 
     @property
     def base_url(self) -> str:
-        return self.settings.public_url
+        return self.settings.web.public_url
 
 
 @contextlib.asynccontextmanager
@@ -57,13 +57,11 @@ async def own_data_hub(admin_url: str, base: Any, log_dir: Path) -> AsyncIterato
         scratch_database(admin_url, "exporthub_own") as hub_url,
         source_database(admin_url) as source_url,
     ):
-        settings = dataclasses.replace(
-            with_new_port(base),
-            database_url=hub_url,
-            source_database_url=source_url,
-            catalog_path=CATALOG,
-            queue_name=f"exporthub-own:{uuid.uuid4().hex[:8]}",
-            data_dir=base.data_dir / "own-data",
+        settings = with_new_port(base).replace(
+            db={"url": hub_url, "source_database_url": source_url},
+            exports={"catalog_path": CATALOG},
+            redis={"queue_name": f"exporthub-own:{uuid.uuid4().hex[:8]}"},
+            storage={"data_dir": base.storage.data_dir / "own-data"},
         )
         keys = {}
         for slug, (name, tenant_key) in COMPANIES.items():

@@ -97,7 +97,7 @@ def test_no_resources_at_all(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("raw", "seconds"), [("600", 600.0), ("90s", 90.0), ("10min", 600.0), ("2h", 7200.0)])
 def test_the_source_statement_timeout_reads_durations(raw: str, seconds: float) -> None:
     settings = load_settings({"EXPORTHUB_SOURCE_STATEMENT_TIMEOUT": raw})
-    assert settings.source_statement_timeout_seconds == seconds
+    assert settings.db.source_statement_timeout_seconds == seconds
 
 
 @pytest.mark.parametrize("raw", ["soon", "-5", "0", "10 days"])
@@ -108,9 +108,9 @@ def test_a_bad_statement_timeout_names_the_setting(raw: str) -> None:
 
 
 def test_the_source_database_defaults_to_exporthubs_own() -> None:
-    assert load_settings({"DATABASE_URL": "postgresql://a/own"}).source_url == "postgresql://a/own"
+    assert load_settings({"DATABASE_URL": "postgresql://a/own"}).db.source_url == "postgresql://a/own"
     split = load_settings({"DATABASE_URL": "postgresql://a/own", "SOURCE_DATABASE_URL": "postgresql://b/hr"})
-    assert split.source_url == "postgresql://b/hr"
-    assert load_settings({"EXPORTHUB_CATALOG": "/etc/exporthub/catalog.toml"}).catalog_path == Path(
+    assert split.db.source_url == "postgresql://b/hr"
+    assert load_settings({"EXPORTHUB_CATALOG": "/etc/exporthub/catalog.toml"}).exports.catalog_path == Path(
         "/etc/exporthub/catalog.toml"
     )

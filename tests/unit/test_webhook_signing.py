@@ -15,7 +15,7 @@ import pytest
 from exporthub.catalog import load_catalog
 from exporthub.errors import ConfigError, InvalidRequest
 from exporthub.exports.service import parse_submission
-from exporthub.settings import Settings, load_settings
+from exporthub.settings import Settings, WebhookSettings, load_settings
 from exporthub.webhooks import signing
 from exporthub.webhooks.addresses import (
     REFUSED,
@@ -144,6 +144,12 @@ async def test_a_host_that_is_not_a_valid_name_is_refused(host: str) -> None:
         await resolve_checked(f"https://{host}/hook", AddressPolicy())
 
 
+@pytest.mark.parametrize("url", ["https://[/hook", "https://[::1/hook", "http://]"])
+async def test_a_url_that_cannot_be_read_is_refused_not_an_error(url: str) -> None:
+    with pytest.raises(WebhookUrlRefused, match="absolute https:// URL"):
+        await resolve_checked(url, AddressPolicy(), resolver=_no_dns)
+
+
 async def test_an_unresolvable_name_is_reported_as_such() -> None:
     async def resolver(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -164,7 +170,7 @@ async def test_configuration_can_allow_private_networks() -> None:
 
 
 async def test_submit_refuses_a_private_webhook_along_with_other_faults() -> None:
-    strict = Settings(webhook_allow_private=False)
+    strict = Settings(webhooks=WebhookSettings(allow_private=False))
     for url in ("https://10.0.0.1/hook", "https://192.168.1.5/"):
         with pytest.raises(InvalidRequest) as info:
             await parse_submission({"format": "csv", "resource": "payroll", "webhookUrl": url}, strict, HR)
@@ -173,7 +179,7 @@ async def test_submit_refuses_a_private_webhook_along_with_other_faults() -> Non
     with pytest.raises(InvalidRequest) as info:
         await parse_submission({"format": "csv", "resource": "nope", "webhookUrl": "https://10.0.0.1/"}, strict, HR)
     assert {p.field for p in info.value.problems} == {"resource", "webhookUrl"}
-    lenient = Settings(webhook_allow_private=True, webhook_allow_http=True)
+    lenient = Settings(webhooks=WebhookSettings(allow_private=True, allow_http=True))
     request = await parse_submission(
         {"format": "csv", "resource": "payroll", "webhookUrl": "http://10.0.0.1/hook"}, lenient, HR
     )

@@ -15,7 +15,7 @@ import logging
 
 import asyncpg
 
-from exporthub.exports import jobs
+from exporthub.exports import unscoped
 from exporthub.exports.models import ExportJob
 from exporthub.storage import Storage
 
@@ -38,7 +38,7 @@ async def sweep_expired(
     result = SweepResult()
     for _ in range(max_batches):
         async with pool.acquire() as conn, conn.transaction():
-            claimed = await jobs.claim_expired(conn, limit=batch_size)
+            claimed = await unscoped.claim_expired(conn, limit=batch_size)
             if not claimed:
                 break
             deleted = []
@@ -53,7 +53,7 @@ async def sweep_expired(
                     log.warning("could not delete %s of expired export %s; next sweep retries", job.file_key, job.id)
                     continue
                 deleted.append(job.id)
-            await jobs.forget_files(conn, deleted)
+            await unscoped.forget_files(conn, deleted)
             result.files_deleted += len(deleted)
         if len(claimed) < batch_size or not deleted:
             break

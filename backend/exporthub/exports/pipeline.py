@@ -23,11 +23,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
-from exporthub.exports import jobs
+from exporthub.exports import unscoped
+from exporthub.exports.copy_csv import copy_csv
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 from exporthub.exports.pause_hook import hold_if_paused
 from exporthub.exports.query import build_export_query, departments_query
 from exporthub.formats import ReportInfo, open_writer
+from exporthub.settings import Settings
 from exporthub.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,18 @@ class PipelineConfig:
     retry_backoff_seconds: tuple[float, ...] = (1.0, 4.0)
     test_pause_dir: Path | None = None  # tests only: exports/pause_hook.py
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineConfig:
+        return cls(
+            batch_size=settings.exports.batch_size,
+            lease_seconds=settings.recovery.lease_seconds,
+            link_ttl_seconds=settings.exports.link_ttl_seconds,
+            max_rows_per_sheet=settings.exports.max_rows_per_sheet,
+            max_attempts=settings.recovery.max_attempts,
+            statement_timeout_ms=int(settings.db.source_statement_timeout_seconds * 1000),
+            test_pause_dir=settings.exports.test_pause_dir,
+        )
+
 
 Publish = Callable[[ExportJob], Awaitable[None]]
 
@@ -101,7 +115,7 @@ async def run_export(
 
     `pool` holds the jobs; `source` is the database the catalog reads, in a read-only snapshot.
     """
-    job = await jobs.claim_job(pool, job_id, config.lease_seconds)
+    job = await unscoped.claim_job(pool, job_id, config.lease_seconds)
     if job is None:
         log.info("export %s is not claimable (done, running elsewhere or cancelled)", job_id)
         return None
@@ -162,7 +176,7 @@ async def _backoff(config: PipelineConfig, attempt: int, job: ExportJob, exc: Ba
 async def _end(
     pool: asyncpg.Pool, publish: Publish, job: ExportJob, status: ExportStatus, message: str | None = None
 ) -> ExportStatus | None:
-    ended = await jobs.finish_unsuccessful(pool, job, status, message)
+    ended = await unscoped.finish_unsuccessful(pool, job, status, message)
     if ended is None:
         return None
     await publish(ended)
@@ -215,9 +229,6 @@ async def _produce(
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
             state.total = await conn.fetchval(query.count_sql, *query.args)
             if as_csv:
-                # Worker only: the import keeps the writers (openpyxl) out of the web process.
-                from exporthub.formats.csv_copy import copy_csv
-
                 await copy_csv(
                     conn,
                     query.select_sql,
@@ -255,7 +266,7 @@ async def _produce(
         _raise_if_stopped(state)
         key = f"{job.account_id}/{job.id}-{job.attempts}.{job.format.value}"
         size = await storage.put(key, temp_path)
-        done = await jobs.finish_completed(
+        done = await unscoped.finish_completed(
             pool,
             job,
             rows=state.processed,
@@ -266,7 +277,7 @@ async def _produce(
         )
         if done is None:  # cancelled or taken over at the last moment: the file must not stay
             await storage.delete(key)
-            current = await jobs.get_job_by_id(pool, job.id)
+            current = await unscoped.get_job(pool, job.id)
             if current is not None and current.cancel_requested:
                 raise Cancelled()
             raise LeaseLost()
@@ -354,7 +365,7 @@ async def _keep_lease(pool: asyncpg.Pool, job: ExportJob, state: _Progress, conf
     while True:
         await asyncio.sleep(config.heartbeat_seconds)
         try:
-            cancel = await jobs.renew_lease(
+            cancel = await unscoped.renew_lease(
                 pool,
                 job,
                 processed_rows=state.processed,

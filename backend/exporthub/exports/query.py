@@ -7,6 +7,7 @@ from typing import Any
 
 from exporthub.catalog import Column, Departments, Resource, Tenant
 from exporthub.errors import ExportFailed
+from exporthub.exports.copy_csv import csv_text_sql
 from exporthub.exports.models import Filters
 
 
@@ -38,7 +39,7 @@ def build_export_query(
     """The export's SELECT and COUNT over one account's rows.
 
     `csv_text=True` selects every cell already as the text the CSV writer would write (see
-    `formats.csv_copy.csv_text_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`.
+    `copy_csv.csv_text_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`.
     """
     chosen = tuple(c for key in columns if (c := resource.column(key)) is not None)
     if len(chosen) != len(columns):
@@ -74,9 +75,6 @@ def build_export_query(
     # count_from has the same rows without the lookups (see catalog); the department filter may read them.
     count_from = resource.count_from if resource.count_from and not filters.department_ids else resource.from_sql
     if csv_text:
-        # Imported here: the web process builds queries too and must not load the writers (openpyxl).
-        from exporthub.formats.csv_copy import csv_text_sql
-
         only = len(chosen) == 1
         select_list = ", ".join(f'{csv_text_sql(c.type, c.sql, only_column=only)} AS "{c.key}"' for c in chosen)
     else:

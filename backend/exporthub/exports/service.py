@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
+import msgspec
 from redis.asyncio import Redis
 
-from exporthub.accounts import Account
+from exporthub.accounts import Account, Disabled
+from exporthub.accounts import disable_account as disable_account_access
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import (
     Conflict,
@@ -27,10 +29,10 @@ from exporthub.errors import (
     ResourceNotAllowed,
     TooManyActiveExports,
 )
-from exporthub.exports import events, jobs, links
+from exporthub.exports import events, links, unscoped
+from exporthub.exports.account_scope import AccountScope, WebhookSecret
 from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
-from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query, departments_query
 from exporthub.exports.validation import parse_export_request
 from exporthub.progress import publish_event
@@ -77,7 +79,9 @@ class Exports:
         return await list_departments(self.source, self.catalog, account)
 
     async def submit(self, account: Account, body: Any, *, idempotency_key: str | None = None) -> ExportJob:
-        """Validate, record (commit first), then enqueue: the one submit path of the API and the console."""
+        """Validate, record (commit first), then enqueue: the one submit path of the API and the console.
+        `body`: the request as JSON-like builtins, or an ExportRequestIn."""
+        body = _plain(body)
         resource = body.get("resource") if isinstance(body, dict) else None
         if isinstance(resource, str) and not account.allows(resource):
             # Before validation, whose messages would describe a resource this key may not see.
@@ -91,9 +95,9 @@ class Exports:
             account,
             request,
             idempotency_key=idempotency_key,
-            max_active=settings.max_active_exports,
-            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-            pdf_max_rows=settings.pdf_max_rows,
+            max_active=settings.exports.max_active_exports,
+            idempotency_ttl_seconds=settings.exports.idempotency_ttl_seconds,
+            pdf_max_rows=settings.exports.pdf_max_rows,
         )
         if created:
             try:
@@ -110,10 +114,10 @@ class Exports:
 
     async def find(self, account: Account, export_id: uuid.UUID) -> ExportJob | None:
         """The account's export, or None: another account's id is exactly as unknown."""
-        return await jobs.get_job(self.pool, account.id, export_id)
+        return await AccountScope(self.pool, account.id).jobs.get(export_id)
 
     async def recent(self, account: Account, *, limit: int, status: ExportStatus | None = None) -> list[ExportJob]:
-        return await jobs.list_jobs(self.pool, account.id, limit=limit, status=status)
+        return await AccountScope(self.pool, account.id).jobs.recent(limit=limit, status=status)
 
     async def events_of_recent(self, account: Account, *, limit: int) -> list[dict[str, Any]]:
         """The account's newest exports, each shaped like the event its current state would publish."""
@@ -121,7 +125,7 @@ class Exports:
 
     async def cancel(self, account: Account, export_id: uuid.UUID) -> ExportJob:
         """Cancel a queued export now, a running one at its next batch (its worker ends it)."""
-        job = await jobs.request_cancel(self.pool, account.id, export_id)
+        job = await AccountScope(self.pool, account.id).jobs.cancel(export_id)
         if job is None:
             current = await self.get(account, export_id)  # raises NotFound for others' ids
             raise Conflict(
@@ -133,27 +137,35 @@ class Exports:
         return job
 
     async def queue_position(self, job: ExportJob) -> int | None:
-        return await jobs.queue_position(self.pool, job) if job.status is ExportStatus.QUEUED else None
+        if job.status is not ExportStatus.QUEUED:
+            return None
+        return await AccountScope(self.pool, job.account_id).jobs.queue_position(job)
 
     async def webhook_deliveries(
         self, account: Account, export_id: uuid.UUID
     ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
         await self.get(account, export_id)  # 404 for another account's export, exactly as for an unknown id
-        events_ = await webhook_store.list_events(self.pool, account.id, export_id)
-        attempts = await webhook_store.list_attempts(self.pool, account.id, export_id)
-        return events_, attempts
+        scope = AccountScope(self.pool, account.id)
+        return await scope.webhooks.events(export_id), await scope.webhooks.attempts(export_id)
+
+    async def webhook_secret(self, account: Account) -> WebhookSecret:
+        return await AccountScope(self.pool, account.id).webhooks.secret()
+
+    async def rotate_webhook_secret(self, account: Account) -> WebhookSecret:
+        grace = self.settings.webhooks.secret_grace_seconds
+        return await AccountScope(self.pool, account.id).webhooks.rotate_secret(grace_seconds=grace)
 
     # --- links ------------------------------------------------------------------------------------
 
     async def link(self, job: ExportJob) -> str | None:
         """The link handed out for a completed export (S3: presigned; else our signed link)."""
-        return await links.download_link(self.settings.public_url, self.settings.secret_keys, job, self.storage)
+        return await links.download_link(self.settings.web.public_url, self.settings.secret_keys, job, self.storage)
 
     async def download(self, export_id: uuid.UUID, expires: str, signature: str) -> Download:
         """What a signed link leads to. Raises LinkInvalid, LinkExpired or NotFound."""
         now = dt.datetime.now(dt.UTC)
         links.verify_download_link(self.settings.secret_keys, export_id, expires, signature, now)
-        job = await jobs.get_job_by_id(self.pool, export_id)  # the signature proves the link was ours
+        job = await unscoped.get_job(self.pool, export_id)  # the signature names the job: no account to scope by
         if job is None:
             raise NotFound("export", export_id)
         if job.status is ExportStatus.EXPIRED or (job.expires_at is not None and job.expires_at <= now):
@@ -177,22 +189,10 @@ class Exports:
 
     # --- running and ending -----------------------------------------------------------------------
 
-    async def run(self, export_id: uuid.UUID) -> ExportStatus | None:
-        """Run one export in this (worker) process; see pipeline.run_export."""
-        return await run_export(
-            export_id,
-            pool=self.pool,
-            source=self.source,
-            catalog=self.catalog,
-            storage=self.storage,
-            publish=self.announce,
-            config=pipeline_config(self.settings),
-        )
-
     async def announce(self, job: ExportJob) -> None:
         """Tell live clients where the export stands; an export that ended also records its webhook event."""
         url = await self.link(job) if job.status is ExportStatus.COMPLETED else None
-        await publish_event(self.redis, self.settings.queue_name, job.account_id, events.export_event(job, url))
+        await publish_event(self.redis, self.settings.redis.queue_name, job.account_id, events.export_event(job, url))
         if events.wants_webhook(job):
             await self.record_webhook_event(job, url)
 
@@ -210,7 +210,7 @@ class Exports:
                 event_id=event_id,
                 event=events.WEBHOOK_EVENTS[job.status],
                 body=events.webhook_body(job, event_id, download_url),
-                window_seconds=self.settings.webhook_retry_window_seconds,
+                window_seconds=self.settings.webhooks.retry_window_seconds,
             )
         except Exception:
             log.warning("could not record the webhook event of export %s now; the sweep will", job.id, exc_info=True)
@@ -223,10 +223,10 @@ class Exports:
     async def recover(self) -> list[uuid.UUID]:
         """Re-send work a killed worker or a lost message left behind; end what cannot run again."""
         async with self.pool.acquire() as conn:
-            requeue, ended = await jobs.recover_stale(
+            requeue, ended = await unscoped.recover_stale(
                 conn,
-                max_claims=self.settings.max_claims,
-                requeue_after_seconds=self.settings.requeue_after_seconds,
+                max_claims=self.settings.recovery.max_claims,
+                requeue_after_seconds=self.settings.recovery.requeue_after_seconds,
             )
         for job in ended:
             await self.announce(job)
@@ -244,20 +244,26 @@ class Exports:
 
     async def record_missed_webhook_events(self, limit: int = 100) -> int:
         """Exports that ended with a webhook but no event: cancelled by an operator, or a worker died."""
-        window = self.settings.webhook_retry_window_seconds
-        missed = await jobs.finished_without_event(self.pool, window_seconds=window, limit=limit)
+        window = self.settings.webhooks.retry_window_seconds
+        missed = await unscoped.finished_without_event(self.pool, window_seconds=window, limit=limit)
         for job in missed:
-            url = links.signed_link(self.settings.public_url, self.settings.secret_keys, job)
+            url = links.signed_link(self.settings.web.public_url, self.settings.secret_keys, job)
             await self.record_webhook_event(job, url if job.status is ExportStatus.COMPLETED else None)
         return len(missed)
 
 
+def _plain(body: Any) -> Any:
+    """A typed request as the builtins the checks below read (a Struct must not skip them)."""
+    return msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else body
+
+
 async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> ExportRequest:
     """parse_export_request, plus the check that needs DNS: a webhook must not reach internal networks."""
+    body = _plain(body)
     problems: list[Problem] = []
     request: ExportRequest | None = None
     try:
-        request = parse_export_request(body, catalog, default_csv_bom=settings.csv_bom)
+        request = parse_export_request(body, catalog, default_csv_bom=settings.exports.csv_bom)
     except InvalidRequest as exc:
         problems = list(exc.problems)
     url = body.get("webhookUrl") if isinstance(body, dict) else None
@@ -271,16 +277,13 @@ async def parse_submission(body: Any, settings: Settings, catalog: Catalog) -> E
     return request
 
 
-def pipeline_config(settings: Settings) -> PipelineConfig:
-    return PipelineConfig(
-        batch_size=settings.batch_size,
-        lease_seconds=settings.lease_seconds,
-        link_ttl_seconds=settings.link_ttl_seconds,
-        max_rows_per_sheet=settings.max_rows_per_sheet,
-        max_attempts=settings.max_attempts,
-        statement_timeout_ms=int(settings.source_statement_timeout_seconds * 1000),
-        test_pause_dir=settings.test_pause_dir,
-    )
+async def disable_account(conn: asyncpg.Connection, slug: str) -> Disabled:
+    """Disable an account (accounts.disable_account) and cancel its active exports, in one transaction:
+    queued ones now, running ones at their next batch (their webhook events are recorded by the sweep)."""
+    async with conn.transaction():
+        disabled = await disable_account_access(conn, slug)
+        cancelled = await AccountScope(conn, disabled.account.id).jobs.cancel_all()
+    return dataclasses.replace(disabled, cancelled_exports=len(cancelled))
 
 
 async def submit_export(
@@ -300,17 +303,16 @@ async def submit_export(
     The caller enqueues the job after this returns: commit first, enqueue second. `source` is the
     pool of the database the catalog reads (often `pool` itself).
     """
-    account_id = account.id
     # The source is read before the account lock: no connection is held while another is awaited
     # (the source pool may be `pool` itself), and the lock serialises only the cap check and insert.
     await _check_departments(source, catalog, account, request)
     if request.format is ExportFormat.PDF and pdf_max_rows is not None:
         await _check_pdf_size(source, catalog, account, request, pdf_max_rows)
     async with pool.acquire() as conn, conn.transaction():
-        # Serialises submits per account, so the active-export cap holds under concurrent requests.
-        await conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account_id)
+        scoped = AccountScope(conn, account.id).jobs
+        await scoped.lock()  # serialises submits per account, so the active-export cap holds under concurrent requests
         if idempotency_key is not None:
-            previous = await jobs.find_by_idempotency_key(conn, account_id, idempotency_key)
+            previous = await scoped.by_idempotency_key(idempotency_key)
             if previous is not None:
                 if previous["age"] < dt.timedelta(seconds=idempotency_ttl_seconds):
                     if previous["request_hash"] != request.fingerprint():
@@ -319,11 +321,11 @@ async def submit_export(
                             "use a new key for a new export"
                         )
                     return ExportJob.from_record(previous), False
-                await jobs.release_idempotency_key(conn, previous["id"])
-        active = await jobs.count_active(conn, account_id)
+                await scoped.release_idempotency_key(previous["id"])
+        active = await scoped.count_active()
         if active >= max_active:
             raise TooManyActiveExports(max_active, retry_after=30)
-        job = await jobs.insert_job(conn, account_id, request, idempotency_key=idempotency_key)
+        job = await scoped.insert(request, idempotency_key=idempotency_key)
     return job, True
 
 

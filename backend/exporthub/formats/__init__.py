@@ -44,7 +44,6 @@ class WriterOptions:
     csv_bom: bool = True
     max_rows_per_sheet: int = 1_048_575
     report: ReportInfo | None = None
-    engine: str = "stream"  # XLSX only: "stream" (xlsx_stream, fast) or "openpyxl" (xlsx, the reference)
 
 
 def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
@@ -54,13 +53,7 @@ def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOpti
 
 
 def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
-    if options.engine == "openpyxl":
-        from exporthub.formats.xlsx import XlsxWriter
-
-        return XlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
-    if options.engine != "stream":
-        raise ValueError(f"unknown XLSX engine {options.engine!r} (known: stream, openpyxl)")
-    from exporthub.formats.xlsx_stream import StreamingXlsxWriter
+    from exporthub.formats.xlsx.writer import StreamingXlsxWriter
 
     return StreamingXlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
 
@@ -97,7 +90,6 @@ def open_writer(
     csv_bom: bool = True,
     max_rows_per_sheet: int = 1_048_575,
     report: ReportInfo | None = None,
-    engine: str = "stream",
 ) -> Writer:
     """Create `path` and write the header row; ValueError for an unknown format or no columns."""
     opener = _OPENERS.get(format)
@@ -105,9 +97,7 @@ def open_writer(
         raise ValueError(f"unknown export format {format!r} (known: {', '.join(_OPENERS)})")
     if not columns:
         raise ValueError("an export needs at least one column")
-    options = WriterOptions(
-        title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet, report=report, engine=engine
-    )
+    options = WriterOptions(title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet, report=report)
     return opener(pathlib.Path(path), columns, options)
 
 
@@ -117,7 +107,7 @@ def load_writers() -> None:
     writer is left to its first export: ReportLab and the fonts take ~40 MiB, and a PDF takes
     seconds anyway."""
     import exporthub.formats.csv_copy
-    import exporthub.formats.xlsx_stream  # noqa: F401
+    import exporthub.formats.xlsx.writer  # noqa: F401
 
 
 __all__ = ["FORMATS", "ReportInfo", "Writer", "WriterOptions", "load_writers", "open_writer"]

@@ -190,6 +190,14 @@ class _Measure:
         return text, total  # not reached: the whole text did not fit
 
 
+def canvas_document(canvas: Canvas) -> Any:
+    """The document a canvas writes into, which a TrueType font needs to number its glyph subsets
+    (`splitString`, `getSubsetInternalName`). Private API: reportlab has no public accessor, and its
+    own text objects read `canvas._doc` too (reportlab is pinned to 5.x in pyproject.toml;
+    tests/unit/formats/test_formats_pdf.py fails loudly if this changes)."""
+    return canvas._doc
+
+
 class _BodyText:
     """Cell text as PDF text operators, for one piece (reportlab numbers a font's glyph subsets per
     document). Drawing through reportlab's text objects costs ~4x more per cell (number formatting,
@@ -200,7 +208,7 @@ class _BodyText:
 
     def __init__(self, canvas: Canvas, measure: _Measure, columns: int) -> None:
         self._font = pdfmetrics.getFont(REGULAR_FONT)
-        self._doc = canvas._doc  # as reportlab's own text objects reach it
+        self._doc = canvas_document(canvas)
         self._measure = measure
         self._caches: list[dict[str, tuple[str, float]]] = [{} for _ in range(columns + 1)]
 

@@ -125,12 +125,11 @@ def _serialize(
     page's /Parent set to `parent`)."""
     if isinstance(obj, IndirectObject):
         out.write(b"%d 0 R" % number_of(obj))
+    elif isinstance(obj, StreamObject):
+        _write_stream(obj, out, number_of)
     elif isinstance(obj, DictionaryObject):
         out.write(b"<<")
-        is_stream = isinstance(obj, StreamObject)
         for key, value in dict.items(obj):  # values unresolved: references stay references
-            if is_stream and key == "/Length":
-                continue
             out.write(b" ")
             key.write_to_stream(out)
             if parent is not None and key == "/Parent":
@@ -138,13 +137,7 @@ def _serialize(
                 continue
             out.write(b" ")
             _serialize(value, out, number_of)
-        if isinstance(obj, StreamObject):
-            data = obj._data  # the raw, still compressed bytes as read
-            out.write(b" /Length %d >>\nstream\n" % len(data))
-            out.write(data)
-            out.write(b"\nendstream")
-        else:
-            out.write(b" >>")
+        out.write(b" >>")
     elif isinstance(obj, ArrayObject):
         out.write(b"[")
         for index, item in enumerate(obj):
@@ -154,3 +147,31 @@ def _serialize(
         out.write(b"]")
     else:
         obj.write_to_stream(out)
+
+
+def _write_stream(stream: StreamObject, out: io.BytesIO, number_of: Callable[[IndirectObject], int]) -> None:
+    """Write a stream object with its data as read, still encoded (never decoded and compressed again).
+
+    pypdf has no public getter for a stream's encoded bytes (`get_data()` decodes them; they sit in
+    the private `_data`), but its public `write_to_stream` writes a stream as read, with /Length. So
+    the stream's dictionary takes renumbered copies of its values for the write, and gets its own
+    values back after it (the piece's reader may still resolve this object)."""
+    original = list(dict.items(stream))
+    try:
+        for key, value in original:
+            stream[key] = _renumbered(value, number_of)
+        stream.write_to_stream(out)
+    finally:
+        for key, value in original:
+            stream[key] = value
+
+
+def _renumbered(obj: PdfObject, number_of: Callable[[IndirectObject], int]) -> PdfObject:
+    """A copy of a direct object whose indirect references are renumbered by `number_of`."""
+    if isinstance(obj, IndirectObject):
+        return IndirectObject(number_of(obj), 0, None)
+    if isinstance(obj, ArrayObject):
+        return ArrayObject(_renumbered(item, number_of) for item in obj)
+    if isinstance(obj, DictionaryObject):  # direct: streams are always indirect
+        return DictionaryObject({key: _renumbered(value, number_of) for key, value in dict.items(obj)})
+    return obj

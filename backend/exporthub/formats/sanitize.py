@@ -9,7 +9,7 @@
   with tab or carriage return (OWASP's "CSV injection" list), or whose first character after any
   leading white space (space, NBSP U+00A0, ideographic space U+3000, LF, CR, tab; no other) is `=`,
   `+`, `-`, `@` or one of their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), which
-  spreadsheets with an East Asian input method take as the ASCII ones. `csv_copy.csv_text_sql` is
+  spreadsheets with an East Asian input method take as the ASCII ones. `exports.copy_csv.csv_text_sql` is
   the same rule in SQL.
 - `neutralize_formula(text)` prefixes a single quote to such text. Only for CSV: in XLSX the string
   cell type is what keeps any text inert, whatever it starts with.
@@ -23,8 +23,6 @@ import decimal
 import re
 from typing import Any
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
 from exporthub.catalog import ColumnType
 
 UTC = dt.UTC
@@ -37,10 +35,12 @@ FORMULA_FIRST = frozenset(FORMULA_SIGNS + FORMULA_SPACE)
 
 EXCEL_MAX_TEXT = 32_767  # characters in one cell (UTF-16 code units, as Excel counts them)
 
-# openpyxl's control characters, plus what XML 1.0 also forbids and lxml refuses: lone surrogates
-# (never from PostgreSQL, but cheap to rule out) and the non-characters U+FFFE and U+FFFF
-# (PostgreSQL stores those happily).
-XML_ILLEGAL_RE = re.compile(rf"{ILLEGAL_CHARACTERS_RE.pattern}|[\ud800-\udfff\ufffe\uffff]")
+# The control characters openpyxl refuses (`openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE`, spelled out so
+# that a CSV export, and the web process, never load openpyxl; a unit test holds them equal), plus
+# what XML 1.0 also forbids and lxml refuses: lone surrogates (never from PostgreSQL, but cheap to
+# rule out) and the non-characters U+FFFE and U+FFFF (PostgreSQL stores those happily).
+OPENPYXL_ILLEGAL = r"[\000-\010]|[\013-\014]|[\016-\037]"
+XML_ILLEGAL_RE = re.compile(rf"{OPENPYXL_ILLEGAL}|[\ud800-\udfff\ufffe\uffff]")
 
 # Excel reads `_xHHHH_` inside a string as an escaped character (so "_x0041_" would show as "A"):
 # an underscore that starts such a sequence is itself escaped as `_x005F_`. The look-ahead (rather

@@ -15,7 +15,7 @@ REVOKED = "access.revoked"
 
 def channel_for(namespace: str, account_id: uuid.UUID) -> str:
     """The one place that names a pub/sub channel: one per account, under the deployment's namespace
-    (settings.queue_name), since pub/sub ignores Redis database numbers."""
+    (settings.redis.queue_name), since pub/sub ignores Redis database numbers."""
     return f"{namespace}:account:{account_id}"
 
 

@@ -1,25 +1,32 @@
 """The subscribe side of progress events: ONE Redis pub/sub connection per web process, fanned out.
 
-`create_channels_plugin(settings)` builds a Litestar `ChannelsPlugin` on `RedisChannelsPubSubBackend`.
+`create_channels_plugin(settings)` builds a Litestar `ChannelsPlugin` on our own `RedisPubSubBackend`.
 Every listener (a WebSocket, the console's page socket) subscribes through it to its account's
 channel (`channel_for`); the plugin keeps one SUBSCRIBE per channel on one connection and copies each
 message into the in-memory queue of each of that channel's subscribers. 5,000 sockets cost 5,000
 queues, not 5,000 Redis connections.
 
-Redis restarts. The client retries with backoff (`create_redis`), which hides short outages. When
-the retries run out, the stock plugin's listener task dies with the ConnectionError and nothing
-restarts it: every socket of the process stays silent until the process restarts (seen with
-litestar 2.25 and redis-py 8.1: a 12 s outage did it). `SupervisedChannelsPlugin` restarts the
-listener with backoff and subscribes again to every channel that has subscribers. Events published
-while Redis was away are lost, so after every reconnect each subscriber receives `RESYNC` and
-should send its client a fresh snapshot.
+Only public APIs are used: Litestar's `ChannelsBackend` (the interface custom backends implement),
+`ChannelsPlugin`'s constructor and `Subscriber`'s public methods, and redis-py's asyncio `PubSub`
+with a connection's connect callbacks. tests/unit/test_channels_contract.py checks the Litestar side.
+
+Redis restarts. The client retries with backoff (`create_redis`), which hides short outages; a
+reconnect made inside those retries is heard through a connect callback. When the retries run out,
+Litestar's pub/sub backend would end its `stream_events` with the ConnectionError, and nothing
+restarts the plugin's listener: every socket of the process would stay silent until the process
+restarts (seen with litestar 2.25 and redis-py 8.1: a 12 s outage did it). `RedisPubSubBackend`'s
+`stream_events` never ends: it reconnects with backoff and subscribes again to every channel that
+has subscribers. Events published while Redis was away are lost, so after every reconnect each
+subscriber receives `RESYNC` (once, though most are on two channels) and should send its client a
+fresh snapshot.
 
 Slow readers. A subscriber's queue holds what its socket has not sent yet; nothing is ever dropped
 from it silently. Once the bytes waiting pass `queue_budget_bytes`, the subscriber stops queueing
 and calls its `on_overflow` callback: its socket is closed, the client reconnects and gets a
 snapshot, so a lost event always ends in a resync.
 
-A backend cannot be reused after shutdown (litestar 2.25): build one plugin per app.
+Build one plugin (and so one backend and Redis client) per app: the backend closes its client on
+shutdown.
 """
 
 from __future__ import annotations
@@ -31,10 +38,9 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-from litestar.channels.subscriber import Subscriber
+from litestar.channels.backends.base import ChannelsBackend
+from litestar.channels.subscriber import BacklogStrategy, Subscriber
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from exporthub.redis_client import create_redis
@@ -55,12 +61,24 @@ RESTART_DELAY_MAX = 5.0
 class EventSubscriber(Subscriber):
     """A subscriber whose next item can be awaited on its own (cancelling `get()`, a timeout, loses
     nothing, whereas cancelling `iter_events()`'s generator closes it for good), and whose queue is
-    bounded in bytes: see the module docstring."""
+    bounded in bytes (`budget_bytes`): see the module docstring.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._budget: int = getattr(self._plugin, "queue_budget_bytes", DEFAULT_QUEUE_BUDGET_BYTES)
+    It keeps its items in its own queue and overrides every public method of `Subscriber` that
+    touches the stream (`put`, `put_nowait`, `qsize`, `iter_events`, `stop`), which are all the
+    plugin calls; `Subscriber`'s own queue stays empty. `budgeted_subscriber` sets the budget."""
+
+    budget_bytes: int = DEFAULT_QUEUE_BUDGET_BYTES
+
+    def __init__(
+        self,
+        plugin: ChannelsPlugin,
+        max_backlog: int | None = None,
+        backlog_strategy: BacklogStrategy = "backoff",
+    ) -> None:
+        super().__init__(plugin, max_backlog=None, backlog_strategy=backlog_strategy)  # bounded in bytes here
+        self._items: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._queued_bytes = 0
+        self._resync_waiting = False
         self.overflowed = False
         self.on_overflow: Callable[[], None] | None = None
 
@@ -68,169 +86,205 @@ class EventSubscriber(Subscriber):
         if item is not None:
             if self.overflowed:
                 return False
-            self._queued_bytes += len(item)
-            if self._queued_bytes > self._budget:
+            resync = item == RESYNC
+            if resync and self._resync_waiting:
+                return True  # one is already waiting: the snapshot it brings covers this reconnect too
+            if self._queued_bytes + len(item) > self.budget_bytes:
                 self.overflowed = True
-                self._queued_bytes -= len(item)
                 if self.on_overflow is not None:
                     self.on_overflow()
                 return False
-        return super().put_nowait(item)
+            self._queued_bytes += len(item)
+            self._resync_waiting = self._resync_waiting or resync
+        self._items.put_nowait(item)  # no count limit: the byte budget bounds it
+        return True
 
     async def put(self, item: bytes | None) -> None:
-        self.put_nowait(item)  # the queue has no count limit: the byte budget bounds it
+        self.put_nowait(item)
 
     async def get(self) -> bytes | None:
-        item = await self._queue.get()
-        self._queue.task_done()
+        item = await self._items.get()
+        self._items.task_done()
         if item is not None:
             self._queued_bytes -= len(item)
+            if item == RESYNC:
+                self._resync_waiting = False
         return item
+
+    async def iter_events(self) -> AsyncGenerator[bytes, None]:
+        while (item := await self.get()) is not None:
+            yield item
+
+    async def stop(self, join: bool = False) -> None:
+        """As `Subscriber.stop`; `join` waits until every queued item has been taken."""
+        if join and self.is_running:
+            await self._items.join()
+        await super().stop(join=False)
+
+    @property
+    def qsize(self) -> int:
+        return self._items.qsize()
 
     @property
     def queued_bytes(self) -> int:
         return self._queued_bytes
 
 
-class ResilientPubSubBackend(RedisChannelsPubSubBackend):
-    """The stock pub/sub backend, plus: (un)subscribing while Redis is away does not fail the caller
-    (the listener's supervisor subscribes again), a reconnect made inside redis-py's own retries
-    is reported through `on_reconnect`, and one coroutine at a time uses the connection (`lock`).
+def budgeted_subscriber(budget: int) -> type[EventSubscriber]:
+    """`EventSubscriber` with this byte budget: the plugin makes its subscribers from a class."""
 
-    The lock: redis-py's SUBSCRIBE on a pub/sub connection subscribed to nothing first runs a health
-    check (PING, then a read) once `health_check_interval` has passed; with the listener reading,
-    or another SUBSCRIBE checking, at the same moment, asyncio raises "readuntil() called while
-    another coroutine is already waiting" and the socket got 1011. So the listener reads in short
-    polls under the lock, and every (un)subscribe takes it too."""
+    class BudgetedEventSubscriber(EventSubscriber):
+        budget_bytes = budget
 
-    def __init__(self, *, redis: Redis, on_reconnect: Callable[[], None]) -> None:
-        super().__init__(redis=redis)
-        self._on_reconnect = on_reconnect
+    return BudgetedEventSubscriber
+
+
+class RedisPubSubBackend(ChannelsBackend):
+    """Litestar channels over one redis-py pub/sub connection, outliving Redis outages of any length.
+
+    (Un)subscribing while Redis is away does not fail the caller: the channels wanted are ours to
+    remember (`_wanted`), and every reconnect subscribes them all again. `stream_events` never
+    ends: when the client's own retries run out, it reconnects with backoff. After any reconnect it
+    yields `RESYNC` on every wanted channel before anything else.
+
+    One coroutine at a time uses the connection (`_lock`): redis-py's SUBSCRIBE on a pub/sub
+    connection subscribed to nothing first runs a health check (PING, then a read) once
+    `health_check_interval` has passed; with the listener reading, or another SUBSCRIBE checking,
+    at the same moment, asyncio raises "readuntil() called while another coroutine is already
+    waiting" and the socket got 1011. So the listener reads in short polls under the lock, and every
+    (un)subscribe takes it too."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._pubsub = redis.pubsub()
+        self._lock = asyncio.Lock()
+        self._wanted: set[str] = set()  # channels with subscribers
+        self._stale: set[str] = set()  # channels whose UNSUBSCRIBE failed: dropped after a reconnect
+        self._has_channels = asyncio.Event()
+        self._reconnected = False
         self._watched: Any = None  # the connection whose reconnects we hear about
-        self.lock = asyncio.Lock()
 
-    @property
-    def pubsub(self) -> PubSub:
-        return self._pub_sub
+    async def on_startup(self) -> None:
+        pass  # the connection is opened by the first SUBSCRIBE
 
-    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
-        """The stock loop, each read under the lock (see the class docstring)."""
-        pubsub = self.pubsub
-        while True:
-            await self._has_subscribed.wait()
-            async with self.lock:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_SECONDS)
-            if message is None:
-                continue
-            channel = message["channel"]
-            # Unsubscribing is not immediate: drop a message of a channel nobody wants any more.
-            if channel in pubsub.channels and channel not in pubsub.pending_unsubscribe_channels:
-                yield channel.decode(), message["data"]
+    async def on_shutdown(self) -> None:
+        if self._watched is not None:
+            self._watched.deregister_connect_callback(self._connected)
+            self._watched = None
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.aclose()
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        """PUBLISH `data` on every channel, in one transaction (the workers publish with redis-py)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for channel in set(channels):
+                pipe.publish(channel, data)
+            await pipe.execute()
+
+    async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
+        raise NotImplementedError("Redis pub/sub keeps no history")
 
     async def subscribe(self, channels: Iterable[str]) -> None:
         channels = list(channels)
+        self._wanted.update(channels)
+        self._stale.difference_update(channels)
+        self._has_channels.set()  # wakes the listener; should Redis be away, it meets the outage and recovers
         try:
-            async with self.lock:
-                await super().subscribe(channels)
+            async with self._lock:
+                await self._pubsub.subscribe(*channels)
         except (RedisError, OSError) as exc:
-            # Remembered, so that any reconnect (redis-py's or the supervisor's) subscribes them.
-            self.pubsub.channels.update({c.encode(): None for c in channels})
-            self._has_subscribed.set()  # wake the listener so that it meets the outage and recovers
             log.warning("could not subscribe to %s now (%s); will once Redis answers", channels, exc)
         self._watch_connection()
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         channels = list(channels)
+        self._wanted.difference_update(channels)
+        if not self._wanted:
+            self._has_channels.clear()
         try:
-            async with self.lock:
-                await super().unsubscribe(channels)
+            async with self._lock:
+                await self._pubsub.unsubscribe(*channels)
         except (RedisError, OSError) as exc:
-            for c in channels:  # so that a reconnect does not subscribe them again
-                self.pubsub.channels.pop(c.encode(), None)
+            self._stale.update(channels)  # redis-py subscribes them again on reconnect: undone then
             log.warning("could not unsubscribe from %s now (%s)", channels, exc)
 
-    def _watch_connection(self) -> None:
-        connection = self.pubsub.connection
-        if connection is not None and connection is not self._watched:
-            # Runs after redis-py's own resubscribe callback, which was registered first.
-            connection.register_connect_callback(self._connected)
-            self._watched = connection
-
-    def _connected(self, connection: Any) -> None:
-        self._on_reconnect()
-
-    async def on_shutdown(self) -> None:
-        if self._watched is not None:
-            self._watched.deregister_connect_callback(self._connected)
-        await super().on_shutdown()
-
-
-class SupervisedChannelsPlugin(ChannelsPlugin):
-    """`ChannelsPlugin` whose Redis listener outlives Redis outages of any length."""
-
-    def __init__(self, redis: Redis, *, queue_budget_bytes: int = DEFAULT_QUEUE_BUDGET_BYTES) -> None:
-        self._redis = redis
-        self._recovering = False
-        self.queue_budget_bytes = queue_budget_bytes  # per subscriber, read by EventSubscriber
-        super().__init__(
-            ResilientPubSubBackend(redis=redis, on_reconnect=self._reconnected),
-            arbitrary_channels_allowed=True,
-            subscriber_max_backlog=None,  # no count limit, and so nothing dropped: bounded in bytes
-            subscriber_class=EventSubscriber,
-        )
-
-    def broadcast_resync(self) -> None:
-        """Tell every subscriber that events may have been lost: once, though most are on two channels."""
-        for subscriber in {s for subscribers in self._channels.values() for s in subscribers}:
-            subscriber.put_nowait(RESYNC)
-
-    def _reconnected(self) -> None:
-        if not self._recovering:  # the supervisor broadcasts itself once it has resubscribed
-            log.info("Redis pub/sub reconnected; asking subscribers to resync")
-            self.broadcast_resync()
-
-    async def _sub_worker(self) -> None:
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
         delay = RESTART_DELAY_MIN
         while True:
             try:
-                async for channel, payload in self._backend.stream_events():
+                async for event in self._listen():
                     delay = RESTART_DELAY_MIN
-                    for subscriber in self._channels.get(channel, ()):
-                        subscriber.put_nowait(payload)
+                    yield event
             except Exception as exc:  # CancelledError is not an Exception: shutdown still stops us
                 log.warning("Redis pub/sub listener stopped (%s: %s); restarting it", type(exc).__name__, exc)
             while True:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_DELAY_MAX)
                 try:
-                    await self._resubscribe()
+                    await self._reconnect()
                     break
                 except Exception as exc:
                     log.warning("Redis still unreachable for pub/sub (%s); retrying in %.1fs", exc, delay)
 
-    async def _resubscribe(self) -> None:
-        backend: ResilientPubSubBackend = self._backend  # type: ignore[assignment]
-        self._recovering = True
-        try:
-            async with backend.lock:
-                await backend.pubsub.connect()  # raises while Redis is away (after the client's own retries)
-                wanted = [channel for channel, subscribers in self._channels.items() if subscribers]
-                if wanted:
-                    await backend.pubsub.subscribe(*wanted)
-            backend._watch_connection()
-        finally:
-            self._recovering = False
-        log.info("Redis pub/sub listener back, %d channel(s) subscribed", len(wanted))
-        self.broadcast_resync()
+    async def _listen(self) -> AsyncGenerator[tuple[str, Any], None]:
+        pubsub = self._pubsub
+        while True:
+            for event in await self._resubscribe_if_reconnected():
+                yield event
+            await self._has_channels.wait()
+            async with self._lock:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_SECONDS)
+            if message is None:
+                continue
+            for event in await self._resubscribe_if_reconnected():  # RESYNC before what the new connection read
+                yield event
+            channel = message["channel"].decode()
+            # Unsubscribing is not immediate: drop a message of a channel nobody wants any more.
+            if channel in self._wanted:
+                yield channel, message["data"]
 
-    async def _on_shutdown(self) -> None:
-        try:
-            await super()._on_shutdown()
-        finally:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.aclose()
+    async def _reconnect(self) -> None:
+        async with self._lock:
+            await self._pubsub.connect()  # raises while Redis is away (after the client's own retries)
+        self._watch_connection()
+        self._reconnected = True  # even if the connection had stayed up: subscribe again, resync
+
+    async def _resubscribe_if_reconnected(self) -> list[tuple[str, bytes]]:
+        """After a reconnect: SUBSCRIBE every wanted channel (redis-py's own resubscribe misses those
+        whose SUBSCRIBE failed), UNSUBSCRIBE the stale ones; then a RESYNC per wanted channel."""
+        if not self._reconnected:
+            return []
+        self._reconnected = False
+        async with self._lock:
+            wanted = sorted(self._wanted)
+            stale = sorted(self._stale - self._wanted)
+            if wanted:
+                await self._pubsub.subscribe(*wanted)
+            if stale:
+                await self._pubsub.unsubscribe(*stale)
+            self._stale.clear()
+        self._watch_connection()
+        log.info("Redis pub/sub listener back, %d channel(s) subscribed", len(wanted))
+        return [(channel, RESYNC) for channel in wanted]
+
+    def _watch_connection(self) -> None:
+        connection = self._pubsub.connection
+        if connection is not None and connection is not self._watched:
+            # Runs after redis-py's own resubscribe callback, which was registered first.
+            connection.register_connect_callback(self._connected)
+            self._watched = connection
+
+    def _connected(self, connection: Any) -> None:
+        self._reconnected = True
 
 
 def create_channels_plugin(settings: Settings) -> ChannelsPlugin:
-    """A new plugin (and Redis client) per app: a backend cannot be started twice."""
-    return SupervisedChannelsPlugin(create_redis(settings.redis_url), queue_budget_bytes=settings.ws_send_queue_bytes)
+    """A new plugin (and backend, and Redis client) per app: the backend closes its client on shutdown."""
+    return ChannelsPlugin(
+        RedisPubSubBackend(create_redis(settings.redis.url)),
+        arbitrary_channels_allowed=True,
+        subscriber_max_backlog=None,  # no count limit, and so nothing dropped: bounded in bytes
+        subscriber_class=budgeted_subscriber(settings.web.ws_send_queue_bytes),
+    )

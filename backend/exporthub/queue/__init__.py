@@ -23,7 +23,7 @@ RUN_EXPORT = "exporthub.run_export"  # the worker registers its task under this 
 
 
 def create_broker(settings: Settings) -> ExportStreamBroker:
-    return create_stream_broker(settings.redis_url, settings.queue_name)
+    return create_stream_broker(settings.redis.url, settings.redis.queue_name)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -22,6 +23,21 @@ log = logging.getLogger(__name__)
 class ExportStreamBroker(RedisStreamBroker):
     """Re-creates its consumer group when Redis lost it, and waits out a Redis restart."""
 
+    async def ensure_consumer_group(self) -> None:
+        """XGROUP CREATE ... MKSTREAM on our stream(s), as `startup()` does; one that exists is fine.
+
+        Our own redis-py call with the constructor's settings (the broker's public attributes), not
+        taskiq-redis's private `_declare_consumer_group`."""
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            for stream in (self.queue_name, *self.additional_streams):
+                try:
+                    await redis.xgroup_create(
+                        stream, self.consumer_group_name, id=self.consumer_id, mkstream=self.mkstream
+                    )
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):  # BUSYGROUP: another worker made it first
+                        log.warning("could not create consumer group on %s: %s", stream, exc)
+
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         delay = 0.1
         while True:
@@ -33,13 +49,13 @@ class ExportStreamBroker(RedisStreamBroker):
                 if "NOGROUP" not in str(exc):
                     raise
                 log.warning("queue consumer group missing (Redis restarted?); creating it again")
-                await self._declare_consumer_group()
+                await self.ensure_consumer_group()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("queue unreachable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 try:
-                    await self._declare_consumer_group()
+                    await self.ensure_consumer_group()
                 except (RedisConnectionError, RedisTimeoutError, OSError):
                     continue
 

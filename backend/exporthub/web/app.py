@@ -31,7 +31,7 @@ from exporthub.web.session import csrf_config
 
 def create_app(settings: Settings) -> Litestar:
     queue = create_queue(settings)
-    catalog = load_catalog(settings.catalog_path)
+    catalog = load_catalog(settings.exports.catalog_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> Litestar:
     def provide_fragments() -> SharedFragments:
         return fragments
 
-    socket_limits = SocketLimits(settings.ws_max_sockets_per_account)
+    socket_limits = SocketLimits(settings.web.ws_max_sockets_per_account)
 
     def provide_socket_limits() -> SocketLimits:
         return socket_limits
@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=ExportHubRequest,
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.web.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ExportHub API",
             version=__version__,

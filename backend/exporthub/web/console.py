@@ -146,7 +146,7 @@ async def _sign_in_page(pool: asyncpg.Pool, settings: Settings, *, error: str = 
     return Template(
         template_name="pages/sign_in.html",
         media_type=MediaType.HTML,
-        context={"error": error, "demo_accounts": await demo_accounts(pool) if settings.demo_sign_in else ()},
+        context={"error": error, "demo_accounts": await demo_accounts(pool) if settings.web.demo_sign_in else ()},
         status_code=status_code,
     )
 
@@ -174,7 +174,7 @@ async def sign_in_with_key(request: Request[Any, Any, Any], pool: asyncpg.Pool, 
 async def sign_in_demo(request: Request[Any, Any, Any], pool: asyncpg.Pool, settings: Settings) -> Any:
     # Two locks: `demo_sign_in` is set only by `exporthub dev` (settings.py), and only accounts the seeder
     # flagged `is_demo` qualify, so a real account is never one click away, even on a dev server.
-    if not settings.demo_sign_in:
+    if not settings.web.demo_sign_in:
         raise NotFoundException()
     form = await request.form()
     slug = str(form.get("account") or "")

@@ -86,7 +86,7 @@ async def console_socket(
     """
     await socket.accept()
     origin = socket.headers.get("origin")
-    if origin is None or not origin_allowed(origin, socket.headers.get("host"), settings.public_url):
+    if origin is None or not origin_allowed(origin, socket.headers.get("host"), settings.web.public_url):
         await socket.close(code=WS_FORBIDDEN_ORIGIN, reason="cross-site connection refused")
         return
     account = await session.session_account(socket, pool, settings)
@@ -100,7 +100,11 @@ async def console_socket(
         feed = CardFeed(socket, exports, account, fragments)
         try:
             async with account_events(  # before the snapshot
-                channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
+                channels,
+                settings.redis.queue_name,
+                account.id,
+                socket,
+                recheck_seconds=settings.web.access_recheck_seconds,
             ) as events:
                 await socket.send_text(await feed.snapshot())
                 async for received in events:

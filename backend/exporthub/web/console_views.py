@@ -14,8 +14,7 @@ from typing import Any
 
 from exporthub.catalog import Resource
 from exporthub.errors import Problem
-from exporthub.exports.models import ExportJob, ExportStatus
-from exporthub.formats import FORMATS
+from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 
 STATUS_LABELS = {
     ExportStatus.QUEUED: "Queued",
@@ -204,7 +203,7 @@ class FormView:
 
     @property
     def formats(self) -> list[tuple[str, str]]:
-        return [(f, FORMAT_LABELS.get(f, f.upper())) for f in FORMATS]
+        return [(f, FORMAT_LABELS.get(f, f.upper())) for f in (fmt.value for fmt in ExportFormat)]
 
     @property
     def date_label(self) -> str:

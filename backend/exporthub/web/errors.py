@@ -15,9 +15,11 @@ from exporthub.errors import (
     LinkExpired,
     LinkInvalid,
     NotFound,
+    Problem,
     ResourceNotAllowed,
     TooManyActiveExports,
 )
+from exporthub.exports.validation import shape_problem
 from exporthub.web.schemas import FieldProblem, ProblemOut
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,23 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: ExportHubError) -> Resp
     return problem(status, title, str(exc), errors, headers)
 
 
+def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[ProblemOut]:
+    """Litestar's check of a typed body answers as the domain's does (InvalidRequest: 422, the field in
+    our names, in words); a bad query parameter or header alone stays a 400."""
+    items = [i for i in exc.extra if isinstance(i, dict)] if isinstance(exc.extra, list) else []
+    if not any(i.get("source") == "body" for i in items):
+        return http_error_handler(request, exc)
+    data = request.route_handler.parsed_data_field
+    root = data.annotation if data is not None else None
+    problems = [
+        shape_problem(str(i.get("message", "")), "" if i.get("key") == "data" else str(i.get("key", "")), root)
+        if i.get("source") == "body"
+        else Problem(str(i.get("key") or "request"), str(i.get("message", "invalid")))
+        for i in items
+    ]
+    return domain_error_handler(request, InvalidRequest(problems))
+
+
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ProblemOut]:
     if exc.status_code >= 500:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
@@ -101,6 +120,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
 
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     ExportHubError: domain_error_handler,
+    ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,
 }

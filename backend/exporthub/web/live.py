@@ -5,7 +5,7 @@ Protocol of `/api/v1/exports/ws` (also in the README):
 
 - Auth: `Authorization: Bearer <api key>` (preferred), or `?apiKey=<key>` for clients that cannot
   set headers (browsers; the key then shows in logs and history). A browser `Origin` must be the
-  site's own (settings.public_url or the request's host); non-browser clients send none.
+  site's own (settings.web.public_url or the request's host); non-browser clients send none.
 - Refusals are made after the handshake, with a close code clients should not retry:
   4401 (missing, unknown or revoked key, or its account disabled), 4403 (cross-site Origin), 4429
   (the account already has `EXPORTHUB_WS_MAX_SOCKETS_PER_ACCOUNT` live sockets on this web process:
@@ -112,13 +112,13 @@ async def account_events(
 ) -> AsyncIterator[AsyncIterator[Received]]:
     """Subscribe to one account's progress events for as long as the `async with` lasts.
 
-        async with account_events(channels, settings.queue_name, account.id, socket,
-                                  recheck_seconds=settings.access_recheck_seconds) as events:
+        async with account_events(channels, settings.redis.queue_name, account.id, socket,
+                                  recheck_seconds=settings.web.access_recheck_seconds) as events:
             await send_snapshot()            # read AFTER subscribing: nothing falls in between
             async for received in events:
                 ...
 
-    `namespace` is settings.queue_name (see channel_for). `channels` is the app's ChannelsPlugin
+    `namespace` is settings.redis.queue_name (see channel_for). `channels` is the app's ChannelsPlugin
     (inject it as `channels: ChannelsPlugin`); `socket` is an
     accepted WebSocket, or None when the caller watches for disconnects itself. Subscribing is done
     when the `async with` is entered. The iterator yields `Received` items, by `type`:
@@ -316,7 +316,7 @@ async def exports_socket(
     # Accept first, then refuse with a 44xx code: a refusal before accept reaches clients as 1006,
     # which they take for a network failure and retry forever.
     await socket.accept()
-    if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), settings.public_url):
+    if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), settings.web.public_url):
         await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-site WebSocket refused")
         return
     account = await _authenticate(socket, pool)
@@ -330,7 +330,11 @@ async def exports_socket(
             return
         try:
             async with account_events(
-                channels, settings.queue_name, account.id, socket, recheck_seconds=settings.access_recheck_seconds
+                channels,
+                settings.redis.queue_name,
+                account.id,
+                socket,
+                recheck_seconds=settings.web.access_recheck_seconds,
             ) as events:
                 await socket.send_json(await snapshot(exports, account))
                 async for received in events:

@@ -1,17 +1,15 @@
-"""The API's JSON shapes (camelCase), and the OpenAPI description of the export request body."""
+"""The API's JSON answers (camelCase). The export request's body is exports.validation.ExportRequestIn."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
 
 import msgspec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from exporthub.catalog import Resource
-from exporthub.exports.models import ExportFormat, ExportJob
+from exporthub.exports.models import ExportJob
 
 
 class ExportCreated(msgspec.Struct, rename="camel"):
@@ -154,47 +152,3 @@ class ProblemOut(msgspec.Struct):
     detail: str
     errors: list[FieldProblem] = []
     type: str = "about:blank"
-
-
-def _export_request_schema() -> Schema:
-    string = Schema(type=OpenAPIType.STRING)
-    return Schema(
-        type=OpenAPIType.OBJECT,
-        required=["format", "resource"],
-        properties={
-            "format": Schema(type=OpenAPIType.STRING, enum=[f.value for f in ExportFormat]),
-            # The catalog is the deployment's and a key may be limited to some of it: see GET /api/v1/resources.
-            "resource": Schema(type=OpenAPIType.STRING, description="A resource key from GET /api/v1/resources."),
-            "columns": Schema(
-                type=OpenAPIType.ARRAY,
-                items=string,
-                description="Column keys of the resource (GET /api/v1/resources); defaults when left out.",
-            ),
-            "filters": Schema(
-                type=OpenAPIType.OBJECT,
-                properties={
-                    "dateFrom": Schema(type=OpenAPIType.STRING, format="date"),  # type: ignore[arg-type]
-                    "dateTo": Schema(type=OpenAPIType.STRING, format="date"),  # type: ignore[arg-type]
-                    "departmentIds": Schema(
-                        type=OpenAPIType.ARRAY,
-                        items=Schema(type=OpenAPIType.STRING, description="A department id of the account."),
-                    ),
-                    "status": Schema(type=OpenAPIType.STRING, description="One of the resource's statuses."),
-                },
-            ),
-            "webhookUrl": Schema(type=OpenAPIType.STRING, format="uri"),  # type: ignore[arg-type]
-            "csvBom": Schema(type=OpenAPIType.BOOLEAN, description="CSV only: start with a UTF-8 BOM (default true)."),
-        },
-        examples=[{"format": "xlsx", "resource": "payroll", "filters": {"dateFrom": "2025-01-01"}}],
-    )
-
-
-@dataclasses.dataclass
-class ExportRequestOperation(Operation):
-    """The body is validated by exports/validation.py (to report every field at once); document it here."""
-
-    def __post_init__(self) -> None:
-        self.request_body = RequestBody(
-            required=True,
-            content={"application/json": OpenAPIMediaType(schema=_export_request_schema())},
-        )

@@ -33,7 +33,7 @@ CSRF_HEADER = "x-csrftoken"
 
 
 def _secure(settings: Settings) -> bool:
-    return settings.public_url.startswith("https://")
+    return settings.web.public_url.startswith("https://")
 
 
 def csrf_config(settings: Settings) -> CSRFConfig:
@@ -94,7 +94,7 @@ async def session_account(
 async def sign_in(pool: asyncpg.Pool, settings: Settings, account: Account) -> Cookie | None:
     """Start a session (made with `account.key_id`; None: demo) and return the cookie that names it;
     None if the account is disabled. A fresh id each time: nothing of an earlier session survives."""
-    max_age = settings.session_max_age_seconds
+    max_age = settings.web.session_max_age_seconds
     sid = await console_sessions.start_session(pool, account, max_age_seconds=max_age)
     if sid is None:
         return None

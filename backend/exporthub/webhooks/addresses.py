@@ -50,9 +50,9 @@ class AddressPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> AddressPolicy:
         return cls(
-            allow_private=settings.webhook_allow_private,
-            allow_http=settings.webhook_allow_http,
-            allowed_networks=tuple(ipaddress.ip_network(c) for c in settings.webhook_allowed_cidrs),
+            allow_private=settings.webhooks.allow_private,
+            allow_http=settings.webhooks.allow_http,
+            allowed_networks=tuple(ipaddress.ip_network(c) for c in settings.webhooks.allowed_cidrs),
         )
 
     def refusal(self, address: IPAddress) -> str | None:
@@ -85,8 +85,11 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 async def resolve_checked(url: str, policy: AddressPolicy, resolver: Resolver = system_resolver) -> list[IPAddress]:
     """Every address the URL's host resolves to, all allowed; raises WebhookUrlRefused otherwise."""
-    parts = urlsplit(url)
-    host = parts.hostname
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # "http://[": an unclosed IPv6 literal
+        raise WebhookUrlRefused("expected an absolute https:// URL") from None
     if parts.scheme not in ("http", "https") or not host:
         raise WebhookUrlRefused("expected an absolute https:// URL")
     if parts.scheme == "http" and not policy.allow_http:

@@ -121,9 +121,9 @@ class WebhookDispatcher:
         self._settings = settings
         self._resolver = resolver
         self._policy = AddressPolicy.from_settings(settings)
-        self._timeout: float = settings.webhook_timeout_seconds
-        self._window: float = settings.webhook_retry_window_seconds
-        self._concurrency: int = settings.webhook_concurrency
+        self._timeout: float = settings.webhooks.timeout_seconds
+        self._window: float = settings.webhooks.retry_window_seconds
+        self._concurrency: int = settings.webhooks.concurrency
         self._client = httpx.AsyncClient(
             timeout=self._timeout,
             follow_redirects=False,
@@ -156,7 +156,7 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        poll: float = self._settings.webhook_poll_seconds
+        poll: float = self._settings.webhooks.poll_seconds
         while True:
             self._wake.clear()
             try:
@@ -217,8 +217,8 @@ class WebhookDispatcher:
         if not result.delivered and result.retry:
             retry_in = retry_delay(
                 event.attempt,
-                base=self._settings.webhook_retry_base_seconds,
-                cap=self._settings.webhook_retry_max_delay_seconds,
+                base=self._settings.webhooks.retry_base_seconds,
+                cap=self._settings.webhooks.retry_max_delay_seconds,
             )
         async with self._pool.acquire() as conn:
             state = await store.record_attempt(

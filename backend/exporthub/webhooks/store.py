@@ -1,6 +1,6 @@
-"""The webhook tables (migration 0003): secrets, events (the outbox) and attempts. Connection passed in.
-
-Reads for an account always name the account: a client only ever sees its own secret and deliveries.
+"""The webhook tables (migration 0003) as delivery uses them: the outbox of events, attempts, and the
+secrets to sign with. Worker only; what an account reads of them (its secret, its deliveries) goes
+through exports/account_scope.py.
 """
 
 from __future__ import annotations
@@ -8,20 +8,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 
 from exporthub.webhooks.signing import generate_secret
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class WebhookSecret:
-    secret: str
-    created_at: dt.datetime
-    previous_expires_at: dt.datetime | None  # None when no previous secret signs any more
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,50 +28,25 @@ class ClaimedEvent:
     attempt: int  # this attempt's number (1 for the first)
 
 
-def _secret(row: Any, now: dt.datetime) -> WebhookSecret:
-    expires = row["previous_expires_at"]
-    live = row["previous_secret"] is not None and expires is not None and expires > now
-    return WebhookSecret(row["secret"], row["created_at"], expires if live else None)
-
-
-async def get_secret(conn: Conn, account_id: uuid.UUID) -> WebhookSecret:
-    """The account's current secret, made on first need."""
+async def ensure_secret(conn: Conn, account_id: uuid.UUID) -> None:
+    """Make the account's signing secret on first need."""
     await conn.execute(
         "INSERT INTO webhook_secrets (account_id, secret) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING",
         account_id,
         generate_secret(),
     )
-    row = await conn.fetchrow("SELECT *, now() AS now FROM webhook_secrets WHERE account_id = $1", account_id)
-    return _secret(row, row["now"])
-
-
-async def rotate_secret(conn: Conn, account_id: uuid.UUID, *, grace_seconds: int) -> WebhookSecret:
-    """A new secret; the one it replaces keeps signing (alongside) for `grace_seconds`."""
-    row = await conn.fetchrow(
-        """
-        INSERT INTO webhook_secrets (account_id, secret) VALUES ($1, $2)
-        ON CONFLICT (account_id) DO UPDATE
-           SET previous_secret = webhook_secrets.secret,
-               previous_expires_at = now() + make_interval(secs => $3),
-               secret = EXCLUDED.secret, created_at = now()
-        RETURNING *, now() AS now
-        """,
-        account_id,
-        generate_secret(),
-        grace_seconds,
-    )
-    return _secret(row, row["now"])
 
 
 async def signing_secrets(conn: Conn, account_id: uuid.UUID) -> list[str]:
-    """The secrets to sign with right now: the current one first, then one still in its grace period."""
-    current = await get_secret(conn, account_id)
-    out = [current.secret]
-    if current.previous_expires_at is not None:
-        previous = await conn.fetchval("SELECT previous_secret FROM webhook_secrets WHERE account_id = $1", account_id)
-        if previous:
-            out.append(previous)
-    return out
+    """The secrets to sign the account's event with now: the current one first, then one still in its
+    grace period after a rotation."""
+    await ensure_secret(conn, account_id)
+    row = await conn.fetchrow(
+        "SELECT secret, previous_secret, previous_expires_at > now() AS in_grace FROM webhook_secrets"
+        " WHERE account_id = $1",
+        account_id,
+    )
+    return [row["secret"], *([row["previous_secret"]] if row["in_grace"] and row["previous_secret"] else [])]
 
 
 async def insert_event(
@@ -195,21 +163,3 @@ async def record_attempt(
             row["next_retry_at"],
         )
     return row["state"]
-
-
-async def list_events(conn: Conn, account_id: uuid.UUID, export_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, event, url, state, attempts, next_attempt_at, created_at, finished_at FROM webhook_events"
-        " WHERE export_id = $1 AND account_id = $2 ORDER BY created_at, id",
-        export_id,
-        account_id,
-    )
-
-
-async def list_attempts(conn: Conn, account_id: uuid.UUID, export_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT a.*, e.event FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id"
-        " WHERE a.export_id = $1 AND a.account_id = $2 ORDER BY a.attempted_at, a.attempt",
-        export_id,
-        account_id,
-    )

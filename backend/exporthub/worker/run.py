@@ -20,12 +20,12 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     load_writers()  # not during the first export
     broker = create_broker(settings)
-    register_tasks(broker, settings, load_catalog(settings.catalog_path))
+    register_tasks(broker, settings, load_catalog(settings.exports.catalog_path))
     broker.is_worker_process = True
     await broker.startup()
-    log.info("worker ready: %d exports at a time", settings.worker_concurrency)
+    log.info("worker ready: %d exports at a time", settings.exports.worker_concurrency)
     receiver = asyncio.create_task(
-        run_receiver_task(broker, max_async_tasks=settings.worker_concurrency, run_startup=False)
+        run_receiver_task(broker, max_async_tasks=settings.exports.worker_concurrency, run_startup=False)
     )
     try:
         if stop is None:

@@ -33,7 +33,7 @@ SEND_TIMEOUT_SECONDS = 30
 async def apply_lifecycle_rule(settings: Settings) -> dict[str, Any] | None:
     """S3 only: objects under our prefix expire after 2 days, unfinished uploads after 1 (a safety net
     under the app's 24 h expiry; lifecycle rules work in whole days). None for local storage."""
-    if not settings.storage_url.startswith("s3://"):
+    if not settings.storage.url.startswith("s3://"):
         return None
     from exporthub.storage.s3 import S3Storage
 
@@ -70,7 +70,7 @@ async def send_due(
 
 async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     broker = create_broker(settings)
-    register_tasks(broker, settings, load_catalog(settings.catalog_path))
+    register_tasks(broker, settings, load_catalog(settings.exports.catalog_path))
     broker.is_scheduler_process = True
     source = LabelScheduleSource(broker)
     scheduler = TaskiqScheduler(broker, [source])

@@ -19,6 +19,7 @@ from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqEvents, TaskiqStat
 
 from exporthub.catalog import Catalog
 from exporthub.connections import open_connections
+from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.service import Exports
 from exporthub.queue import RUN_EXPORT, ExportQueue, ExportStreamBroker
 from exporthub.settings import Settings
@@ -36,11 +37,11 @@ class Periodic:
 
 def periodic_work(settings: Settings) -> list[Periodic]:
     """All periodic work, in one place: the scheduler sends each at its interval."""
-    often = max(1, round(settings.sweep_interval_seconds))
+    often = max(1, round(settings.recovery.sweep_interval_seconds))
     return [
         Periodic("exporthub.recover", often, Exports.recover),
         Periodic("exporthub.record_missed_webhook_events", often, Exports.record_missed_webhook_events),
-        Periodic("exporthub.sweep_expired", settings.expiry_sweep_seconds, Exports.expire),
+        Periodic("exporthub.sweep_expired", settings.recovery.expiry_sweep_seconds, Exports.expire),
     ]
 
 
@@ -51,7 +52,15 @@ def _exports(context: Context = TaskiqDepends()) -> Exports:
 def register_tasks(broker: ExportStreamBroker, settings: Settings, catalog: Catalog) -> None:
     @broker.task(task_name=RUN_EXPORT)
     async def run_export_task(export_id: str, exports: Exports = TaskiqDepends(_exports)) -> str | None:
-        status = await exports.run(uuid.UUID(export_id))
+        status = await run_export(
+            uuid.UUID(export_id),
+            pool=exports.pool,
+            source=exports.source,
+            catalog=exports.catalog,
+            storage=exports.storage,
+            publish=exports.announce,  # progress to live clients; the end also records the webhook event
+            config=PipelineConfig.from_settings(settings),
+        )
         return status.value if status else None
 
     for work in periodic_work(settings):
@@ -61,7 +70,7 @@ def register_tasks(broker: ExportStreamBroker, settings: Settings, catalog: Cata
     async def startup(state: TaskiqState) -> None:
         state.exit_stack = contextlib.AsyncExitStack()
         conns = await state.exit_stack.enter_async_context(
-            open_connections(settings, pool_size=settings.worker_concurrency * 2 + 2)
+            open_connections(settings, pool_size=settings.exports.worker_concurrency * 2 + 2)
         )
         state.webhooks = WebhookDispatcher(conns.pool, settings)
         state.exports = Exports(
@@ -86,7 +95,7 @@ def _register_periodic(broker: AsyncBroker, settings: Settings, work: Periodic) 
     @broker.task(task_name=work.name, schedule=[{"interval": work.every_seconds, "schedule_id": work.name}])
     async def periodic_task(exports: Exports = TaskiqDepends(_exports)) -> None:
         # One run per half interval is plenty: skip messages that piled up while no worker ran.
-        lock = f"{settings.queue_name}:periodic:{work.name}"
+        lock = f"{settings.redis.queue_name}:periodic:{work.name}"
         if not await exports.redis.set(lock, "1", nx=True, px=max(500, work.every_seconds * 500)):
             return
         await work.run(exports)

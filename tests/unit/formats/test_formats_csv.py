@@ -1,10 +1,14 @@
 import csv
 import datetime as dt
+import os
 import pathlib
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
 
+import exporthub
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats import Writer, open_writer
 
@@ -170,3 +174,26 @@ def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ValueError, match="2 values for 7 columns"):
         writer.write_rows([("x", 1)])
     writer.abort()
+
+
+def test_the_csv_path_does_not_load_openpyxl(tmp_path: pathlib.Path) -> None:
+    """A CSV export (COPY or the writer) imports neither openpyxl nor lxml: a fresh interpreter writes
+    one and looks at sys.modules."""
+    code = (
+        "import sys, pathlib\n"
+        "import exporthub.exports.copy_csv, exporthub.formats.csv_copy\n"
+        "from exporthub.catalog import Column, ColumnType\n"
+        "from exporthub.formats import open_writer\n"
+        "w = open_writer('csv', pathlib.Path(sys.argv[1]), [Column('a', 'A', ColumnType.TEXT, 'r.a')])\n"
+        "w.write_rows([['=x']])\n"
+        "w.close()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'openpyxl', 'lxml'}))\n"
+    )
+    backend = pathlib.Path(exporthub.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(backend), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "out.csv"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(out)], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+    assert out.read_bytes() == "\ufeffA\r\n'=x\r\n".encode()

@@ -1,5 +1,6 @@
 import datetime as dt
 import gc
+import io
 import pathlib
 import re
 import tracemalloc
@@ -9,10 +10,14 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from reportlab.lib.rl_accel import escapePDF
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFDocument
+from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats import ReportInfo, Writer, open_writer
-from exporthub.formats.pdf import ELLIPSIS, PdfWriter
+from exporthub.formats.pdf import ELLIPSIS, REGULAR_FONT, PdfWriter, canvas_document, register_fonts
 
 T, INT, DEC, M, D, DT, B = (
     ColumnType.TEXT,
@@ -228,3 +233,21 @@ def test_memory_stays_flat_across_pieces(tmp_path: pathlib.Path) -> None:
     writer.close()
     # Unbounded, 60 pages would hold over 1 MB; a piece of 5 pages is ~100 KB, a page's entry 16 B.
     assert after - before < 256 * 1024
+
+
+def test_the_canvas_document_is_the_one_reportlab_numbers_font_subsets_in() -> None:
+    """`canvas_document` reads reportlab's private `Canvas._doc`: this fails loudly if a reportlab
+    release moves it, or if its own text drawing stops numbering the subsets in that document."""
+    register_fonts()
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pageCompression=0)
+    document = canvas_document(canvas)
+    assert isinstance(document, PDFDocument), "reportlab's Canvas._doc changed: see canvas_document in formats/pdf.py"
+    canvas.setFont(REGULAR_FONT, 10)
+    canvas.drawString(0, 0, "Zoë Ж")  # reportlab's public drawing numbers the glyphs first
+    font: Any = pdfmetrics.getFont(REGULAR_FONT)
+    [(subset, chunk)] = font.splitString("Zoë Ж", document)
+    name = font.getSubsetInternalName(subset, document)
+    canvas.showPage()
+    canvas.save()
+    assert b"%s 10 Tf 12 TL (%s) Tj" % (name.encode(), escapePDF(chunk).encode("latin-1")) in buffer.getvalue()

@@ -123,3 +123,12 @@ def test_excel_text_truncates_to_excel_limit_in_utf16_units() -> None:
 )
 def test_display_text(value: object, column_type: ColumnType, expected: str) -> None:
     assert display_text(value, column_type) == expected
+
+
+def test_the_characters_excel_refuses_are_openpyxls() -> None:
+    """Spelled out in sanitize (so that CSV exports never load openpyxl), and still openpyxl's."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from exporthub.formats.sanitize import OPENPYXL_ILLEGAL
+
+    assert ILLEGAL_CHARACTERS_RE.pattern == OPENPYXL_ILLEGAL

@@ -1,19 +1,23 @@
-"""The reference XLSX writer (openpyxl, `engine="openpyxl"`); test_formats_xlsx_stream.py holds the fast one to it."""
+"""What an XLSX export holds, cell by cell and sheet by sheet (the spec is the docstring of
+exporthub.formats.xlsx), checked on the production writer and on the openpyxl oracle
+(tests/oracles/xlsx_openpyxl.py) that test_formats_xlsx_writer.py holds the production writer to."""
 
 import concurrent.futures
 import datetime as dt
 import pathlib
 import re
 import zipfile
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import openpyxl
 import pytest
-from openpyxl.worksheet import _writer as openpyxl_sheet_writer
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats import Writer, open_writer, xlsx
+from exporthub.formats import Writer, open_writer
+from exporthub.formats.xlsx.parts import sheet_title
+from tests.oracles.xlsx_openpyxl import OpenpyxlXlsxWriter
 
 COLUMNS = (
     Column("name", "Name", ColumnType.TEXT, "r.name", 26),
@@ -28,18 +32,19 @@ LABELS = [column.label for column in COLUMNS]
 WIDTHS = {"A": 26, "B": 8, "C": 9, "D": 13, "E": 12, "F": 20, "G": 7}
 UTC = dt.UTC
 
-
-@pytest.fixture(params=[True, False], ids=["bypass", "openpyxl-values-path"])
-def bypass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Every XLSX test runs with our `_values_to_row` replacement and with openpyxl's own path."""
-    if request.param and not xlsx._BYPASS:
-        pytest.skip("this openpyxl has no _values_to_row(values, row_idx) to replace")
-    monkeypatch.setattr(xlsx, "_BYPASS", request.param)
-    return request.param
+MakeWriter = Callable[..., Writer]
 
 
-def write_xlsx(path: pathlib.Path, rows: list[tuple], *, batch: int = 2, **options: Any) -> None:
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", **options)
+@pytest.fixture(params=["stream", "oracle"])
+def make(request: pytest.FixtureRequest) -> MakeWriter:
+    """`make(path, **options)`: the production writer as exports open it, or the openpyxl oracle."""
+    if request.param == "oracle":
+        return lambda path, **options: OpenpyxlXlsxWriter(path, COLUMNS, **options)
+    return lambda path, **options: open_writer("xlsx", path, COLUMNS, **options)
+
+
+def write_xlsx(make: MakeWriter, path: pathlib.Path, rows: list[tuple], *, batch: int = 2, **options: Any) -> None:
+    writer = make(path, **options)
     assert isinstance(writer, Writer)
     for start in range(0, len(rows), batch):
         writer.write_rows(rows[start : start + batch])
@@ -60,7 +65,7 @@ def assert_sheet_layout(sheet: Any, data_rows: int) -> None:
     assert {letter: sheet.column_dimensions[letter].width for letter in WIDTHS} == WIDTHS
 
 
-def test_typed_cells_cell_by_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_typed_cells_cell_by_cell(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     rows = [
         (
@@ -83,7 +88,7 @@ def test_typed_cells_cell_by_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
         ),
         (None, None, None, None, None, None, None),
     ]
-    write_xlsx(path, rows, title="Payroll")
+    write_xlsx(make, path, rows, title="Payroll")
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == ["Payroll"]
     sheet = workbook["Payroll"]
@@ -122,11 +127,11 @@ def test_typed_cells_cell_by_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
     assert [cell.value for cell in c] == [None] * 7
 
 
-def test_formula_like_text_is_an_inert_string_cell(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_formula_like_text_is_an_inert_string_cell(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     texts = ["=1+2", '=HYPERLINK("http://evil","x")', "+1", "-1", "@SUM(A1)", "#N/A", "#DIV/0!", "=", "\tx"]
     texts += [" =1+2", "\u00a0+1", "\u3000-1", "\n@SUM(A1)", "\r\t=x", "\uff1d1+2", "\u3000\uff20cmd"]
-    write_xlsx(path, [(text, None, None, None, None, None, None) for text in texts])
+    write_xlsx(make, path, [(text, None, None, None, None, None, None) for text in texts])
     sheet = openpyxl.load_workbook(path).active
     cells = [row[0] for row in sheet.iter_rows(min_row=2)]
     assert [cell.value for cell in cells] == texts  # kept as is: no quote prefix in XLSX
@@ -137,7 +142,7 @@ def test_formula_like_text_is_an_inert_string_cell(tmp_path: pathlib.Path, bypas
     assert len(re.findall(r'<c r="A\d+" t="inlineStr">', xml)) == len(texts)
 
 
-def test_control_characters_are_stripped_and_text_truncated(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_control_characters_are_stripped_and_text_truncated(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     rows = [
         ("a\x00b\x07c\x0bd\x1be\ufffef\tg\nh", None, None, None, None, None, None),
@@ -145,7 +150,7 @@ def test_control_characters_are_stripped_and_text_truncated(tmp_path: pathlib.Pa
         ("\x01\x02", None, None, None, None, None, None),  # nothing left: an empty cell
         ("_x0041_", None, None, None, None, None, None),  # Excel would show "A" unless escaped
     ]
-    write_xlsx(path, rows)
+    write_xlsx(make, path, rows)
     sheet = openpyxl.load_workbook(path).active
     assert sheet["A2"].value == "abcdef\tg\nh"
     assert sheet["A3"].value == "x" * 32_767
@@ -153,13 +158,13 @@ def test_control_characters_are_stripped_and_text_truncated(tmp_path: pathlib.Pa
     assert sheet["A5"].value == "_x005F_x0041_"  # openpyxl does not decode what Excel decodes
 
 
-def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     rows = [
         (None, 10**15, Decimal("NaN"), Decimal("Infinity"), dt.date(1899, 12, 31), None, None),
         (None, -(2**63), Decimal("1E+400"), None, None, dt.datetime(1, 1, 1, tzinfo=UTC), None),
     ]
-    write_xlsx(path, rows)
+    write_xlsx(make, path, rows)
     sheet = openpyxl.load_workbook(path).active
     assert [(cell.value, cell.data_type) for cell in sheet[2][1:5]] == [
         ("1000000000000000", "s"),
@@ -172,9 +177,10 @@ def test_values_excel_cannot_hold_as_numbers_or_dates_become_text(tmp_path: path
     assert sheet["F3"].value == "0001-01-01T00:00:00+00:00"
 
 
-def test_unexpected_python_types_are_written_as_text(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_unexpected_python_types_are_written_as_text(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     write_xlsx(
+        make,
         path,
         [(12, "n/a", 1.5, 3, dt.datetime(2024, 1, 31, 23, 59, 59, tzinfo=UTC), dt.date(2024, 2, 1), "yes")],
     )
@@ -190,10 +196,10 @@ def test_unexpected_python_types_are_written_as_text(tmp_path: pathlib.Path, byp
     ]
 
 
-def test_rollover_gives_sheets_of_3_3_2_with_the_same_layout(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_rollover_gives_sheets_of_3_3_2_with_the_same_layout(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     rows = [(f"row {n}", n, None, Decimal(n), dt.date(2024, 1, n + 1), None, n % 2 == 0) for n in range(8)]
-    write_xlsx(path, rows, batch=5, title="Timesheets", max_rows_per_sheet=3)
+    write_xlsx(make, path, rows, batch=5, title="Timesheets", max_rows_per_sheet=3)
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == ["Timesheets", "Timesheets (2)", "Timesheets (3)"]
     names = []
@@ -212,15 +218,15 @@ def test_rollover_gives_sheets_of_3_3_2_with_the_same_layout(tmp_path: pathlib.P
     assert '<autoFilter ref="A1:G3"/>' in sheet_xml(path, 3)
 
 
-def test_exact_multiple_of_the_sheet_size_adds_no_empty_sheet(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_exact_multiple_of_the_sheet_size_adds_no_empty_sheet(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
-    write_xlsx(path, [("x", n, None, None, None, None, None) for n in range(6)], max_rows_per_sheet=3)
+    write_xlsx(make, path, [("x", n, None, None, None, None, None) for n in range(6)], max_rows_per_sheet=3)
     assert openpyxl.load_workbook(path).sheetnames == ["Export", "Export (2)"]
 
 
-def test_autofilter_is_in_the_produced_xml(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_autofilter_is_in_the_produced_xml(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
-    write_xlsx(path, [("x", n, None, None, None, None, None) for n in range(4)], title="Employees")
+    write_xlsx(make, path, [("x", n, None, None, None, None, None) for n in range(4)], title="Employees")
     xml = sheet_xml(path)
     assert '<autoFilter ref="A1:G5"/>' in xml
     assert xml.index("</sheetData>") < xml.index("<autoFilter")
@@ -231,9 +237,9 @@ def test_autofilter_is_in_the_produced_xml(tmp_path: pathlib.Path, bypass: bool)
     assert "'Employees'!$A$1:$G$5</definedName>" in workbook_xml
 
 
-def test_empty_export_has_header_and_filter(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_empty_export_has_header_and_filter(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
-    write_xlsx(path, [])
+    write_xlsx(make, path, [])
     sheet = openpyxl.load_workbook(path)["Export"]
     assert_sheet_layout(sheet, 0)
 
@@ -256,14 +262,14 @@ def test_empty_export_has_header_and_filter(tmp_path: pathlib.Path, bypass: bool
     ],
 )
 def test_sheet_title(title: str, number: int, expected: str) -> None:
-    assert xlsx.sheet_title(title, number) == expected
+    assert sheet_title(title, number) == expected
     assert len(expected) <= 31
 
 
-def test_long_title_rolls_over_to_distinct_valid_names(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_long_title_rolls_over_to_distinct_valid_names(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
     rows = [("x", n, None, None, None, None, None) for n in range(3)]
-    write_xlsx(path, rows, title="Compliance records " * 3, max_rows_per_sheet=1)
+    write_xlsx(make, path, rows, title="Compliance records " * 3, max_rows_per_sheet=1)
     names = openpyxl.load_workbook(path).sheetnames
     assert names == [
         "Compliance records Compliance r",
@@ -272,17 +278,17 @@ def test_long_title_rolls_over_to_distinct_valid_names(tmp_path: pathlib.Path, b
     ]
 
 
-def test_a_part_file_name_is_fine(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_a_part_file_name_is_fine(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "job-1.xlsx.part"
-    write_xlsx(path, [("x", 1, None, None, None, None, None)])
+    write_xlsx(make, path, [("x", 1, None, None, None, None, None)])
     with path.open("rb") as file:  # load_workbook refuses the .part name, the writer does not care
         assert openpyxl.load_workbook(file).active["A2"].value == "x"
 
 
-def test_batches_from_different_threads(tmp_path: pathlib.Path, bypass: bool) -> None:
+def test_batches_from_different_threads(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     """The pipeline calls write_rows through asyncio.to_thread: each batch may run on another thread."""
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=7)
+    writer = make(path, max_rows_per_sheet=7)
     for start in range(0, 20, 4):
         batch = [(f"r{n}", n, None, None, None, None, None) for n in range(start, start + 4)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -293,65 +299,34 @@ def test_batches_from_different_threads(tmp_path: pathlib.Path, bypass: bool) ->
     assert values == list(range(20))
 
 
-def temp_files() -> set[str]:
-    return set(openpyxl_sheet_writer.ALL_TEMP_FILES)
-
-
-def test_close_is_idempotent_and_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> None:
-    before = temp_files()
+def test_close_and_abort_are_idempotent(tmp_path: pathlib.Path, make: MakeWriter) -> None:
     path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=2)
+    writer = make(path, max_rows_per_sheet=2)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
-    created = temp_files() - before
-    assert len(created) == 3
     writer.close()
     writer.close()
     writer.abort()  # no-op after close
-    assert temp_files() == before
-    assert not any(pathlib.Path(name).exists() for name in created)
     assert len(openpyxl.load_workbook(path).sheetnames) == 3
     with pytest.raises(ValueError, match="closed"):
         writer.write_rows([("x", 1, None, None, None, None, None)])
 
-
-def test_abort_removes_temporary_files(tmp_path: pathlib.Path, bypass: bool) -> None:
-    before = temp_files()
-    path = tmp_path / "out.xlsx"
-    writer = open_writer("xlsx", path, COLUMNS, engine="openpyxl", max_rows_per_sheet=2)
+    writer = make(tmp_path / "aborted.xlsx", max_rows_per_sheet=2)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
-    created = temp_files() - before
     writer.abort()
     writer.abort()
-    assert temp_files() == before
-    assert not any(pathlib.Path(name).exists() for name in created)
-    path.unlink()  # the caller's job; the handle is closed
+    (tmp_path / "aborted.xlsx").unlink()  # the caller's job; the handle is closed
     with pytest.raises(ValueError, match="closed"):
         writer.write_rows([])
 
 
-def test_abort_after_a_failed_close(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    before = temp_files()
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl")
-    writer.write_rows([("x", 1, None, None, None, None, None)])
-
-    def fail(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(openpyxl.Workbook, "save", fail)
-    with pytest.raises(OSError, match="disk full"):
-        writer.close()
-    writer.abort()  # what the pipeline does next
-    assert temp_files() == before
-
-
-def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path) -> None:
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl")
+def test_a_row_of_the_wrong_width_is_refused(tmp_path: pathlib.Path, make: MakeWriter) -> None:
+    writer = make(tmp_path / "out.xlsx")
     with pytest.raises(ValueError, match="8 values for 7 columns"):
         writer.write_rows([("x", 1, None, None, None, None, None, None)])
     writer.abort()
 
 
 @pytest.mark.parametrize("max_rows", [0, -1, 1_048_576])
-def test_max_rows_per_sheet_is_bounded(tmp_path: pathlib.Path, max_rows: int) -> None:
+def test_max_rows_per_sheet_is_bounded(tmp_path: pathlib.Path, make: MakeWriter, max_rows: int) -> None:
     with pytest.raises(ValueError, match="max_rows_per_sheet"):
-        open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="openpyxl", max_rows_per_sheet=max_rows)
+        make(tmp_path / "out.xlsx", max_rows_per_sheet=max_rows)

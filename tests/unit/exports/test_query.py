@@ -6,13 +6,18 @@ import re
 import uuid
 from pathlib import Path
 
+import pytest
+
 from exporthub.catalog import load_catalog
+from exporthub.errors import ExportFailed
+from exporthub.exports.copy_csv import csv_text_sql
 from exporthub.exports.models import Filters
 from exporthub.exports.query import build_export_query, departments_query
 
 RESOURCES = load_catalog().resources  # the HR catalog shipped in the package
 
-BACKEND = Path(__file__).resolve().parents[2] / "backend" / "exporthub"
+BACKEND = Path(__file__).resolve().parents[3] / "backend" / "exporthub"
+assert (BACKEND / "exports" / "query.py").is_file(), BACKEND  # else the guards below would scan nothing
 
 
 def test_every_query_is_scoped_to_the_account_first() -> None:
@@ -86,3 +91,63 @@ def test_every_catalog_query_starts_with_the_tenant_filter() -> None:
     assert catalog.departments is not None
     sql, args = departments_query(catalog.departments, key, ["d1"])
     assert "WHERE (d.account_id) = $1::text::uuid AND" in sql and args == [key, ["d1"]]
+
+
+def test_columns_are_selected_in_the_requested_order_under_their_keys() -> None:
+    payroll = RESOURCES["payroll"]
+    q = build_export_query(payroll, ("netPay", "employeeName"), Filters(), "tenant")
+    assert [c.key for c in q.columns] == ["netPay", "employeeName"]
+    assert q.select_sql.index('AS "netPay"') < q.select_sql.index('AS "employeeName"')
+    assert q.select_sql.endswith(f"ORDER BY {payroll.order_by}")
+    assert q.args == ("tenant",)  # no filter, no argument but the tenant's
+
+
+def test_csv_text_selects_each_cell_as_the_text_the_csv_writer_writes() -> None:
+    payroll = RESOURCES["payroll"]
+    columns = ("employeeName", "payDate")
+    plain = build_export_query(payroll, columns, Filters(), "tenant")
+    as_text = build_export_query(payroll, columns, Filters(), "tenant", csv_text=True)
+    for key in columns:
+        column = payroll.column(key)
+        assert column is not None
+        assert f'{csv_text_sql(column.type, column.sql)} AS "{key}"' in as_text.select_sql
+    assert as_text.count_sql == plain.count_sql and as_text.args == plain.args
+
+
+def test_a_date_range_includes_the_whole_last_day() -> None:
+    q = build_export_query(
+        RESOURCES["timesheets"], ("hours",), Filters(dt.date(2024, 1, 1), dt.date(2024, 1, 31)), "tenant"
+    )
+    date_sql = RESOURCES["timesheets"].date_sql
+    assert f"({date_sql}) >= $2::date" in q.select_sql
+    assert f"({date_sql}) < $3::date + 1" in q.select_sql
+
+
+def test_a_column_the_catalog_dropped_since_submit_fails_the_export_by_name() -> None:
+    with pytest.raises(ExportFailed, match=r"column\(s\) bonus, perks no longer exist in payroll"):
+        build_export_query(RESOURCES["payroll"], ("grossPay", "perks", "bonus"), Filters(), "tenant")
+
+
+@pytest.mark.parametrize(
+    ("dropped", "filters", "name"),
+    [
+        ("date_sql", Filters(date_to=dt.date(2024, 1, 1)), "date"),
+        ("status_sql", Filters(status="paid"), "status"),
+        ("department_sql", Filters(department_ids=("d1",)), "department"),
+    ],
+)
+def test_a_filter_the_catalog_dropped_since_submit_fails_the_export(dropped: str, filters: Filters, name: str) -> None:
+    resource = dataclasses.replace(RESOURCES["payroll"], **{dropped: None})
+    with pytest.raises(ExportFailed, match=f"payroll no longer has a {name} filter"):
+        build_export_query(resource, ("grossPay",), filters, "tenant")
+    build_export_query(resource, ("grossPay",), Filters(), "tenant")  # without that filter it still runs
+
+
+def test_all_of_an_accounts_departments_or_only_the_named_ones() -> None:
+    departments = load_catalog().departments
+    assert departments is not None
+    every_sql, every_args = departments_query(departments, "tenant")
+    assert every_args == ["tenant"] and "ANY" not in every_sql
+    assert every_sql.endswith(f"ORDER BY {departments.order_by}")
+    some_sql, some_args = departments_query(departments, "tenant", ["d1", "d2"])
+    assert some_args == ["tenant", ["d1", "d2"]] and "= ANY($2::text[])" in some_sql

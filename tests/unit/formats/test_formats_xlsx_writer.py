@@ -1,7 +1,7 @@
-"""The streaming XLSX writer makes the reference's (openpyxl's) workbook cell for cell: both writers get
-the same rows, openpyxl loads both files, and every sheet, cell, format and layout detail must match."""
+"""The streaming XLSX writer makes the reference's (openpyxl's, tests/oracles/xlsx_openpyxl.py) workbook
+cell for cell: both writers get the same rows, openpyxl loads both files, and every sheet, cell, format
+and layout detail must match."""
 
-import concurrent.futures
 import datetime as dt
 import gc
 import itertools
@@ -18,7 +18,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from exporthub.catalog import Column, ColumnType, load_catalog
-from exporthub.formats import Writer, open_writer, xlsx_stream
+from exporthub.formats import Writer, open_writer
+from exporthub.formats.xlsx import writer as xlsx_writer
+from exporthub.formats.xlsx.compressor import Compressor
+from exporthub.formats.xlsx.writer import StreamingXlsxWriter
+from tests.oracles.xlsx_openpyxl import OpenpyxlXlsxWriter
 
 PAYROLL = load_catalog().resources["payroll"]
 
@@ -28,8 +32,15 @@ ALL_TYPES = (T.TEXT, T.INTEGER, T.DECIMAL, T.MONEY, T.DATE, T.DATETIME, T.BOOLEA
 COLUMNS = tuple(Column(f"c{n}", kind.value.title(), kind, f"r.c{n}", 8 + n) for n, kind in enumerate(ALL_TYPES))
 
 
-def write(engine: str, path: pathlib.Path, columns: Any, batches: list[list[tuple]], **options: Any) -> None:
-    writer = open_writer("xlsx", path, columns, engine=engine, **options)
+def open_xlsx(which: str, path: pathlib.Path, columns: Any, **options: Any) -> Writer:
+    """ "stream": the production writer, as exports open it; "oracle": the openpyxl reference."""
+    if which == "oracle":
+        return OpenpyxlXlsxWriter(path, columns, **options)
+    return open_writer("xlsx", path, columns, **options)
+
+
+def write(which: str, path: pathlib.Path, columns: Any, batches: list[list[tuple]], **options: Any) -> None:
+    writer = open_xlsx(which, path, columns, **options)
     assert isinstance(writer, Writer)
     for batch in batches:
         writer.write_rows(batch)
@@ -94,7 +105,7 @@ def assert_same_workbook(path: pathlib.Path, reference: pathlib.Path) -> None:
 
 
 def assert_same_as_reference(tmp_path: pathlib.Path, columns: Any, batches: list[list[tuple]], **options: Any) -> None:
-    write("openpyxl", tmp_path / "reference.xlsx", columns, batches, **options)
+    write("oracle", tmp_path / "reference.xlsx", columns, batches, **options)
     write("stream", tmp_path / "stream.xlsx", columns, batches, **options)
     assert_same_workbook(tmp_path / "stream.xlsx", tmp_path / "reference.xlsx")
 
@@ -294,8 +305,8 @@ def test_compression_levels_and_the_unthreaded_path(
     tmp_path: pathlib.Path, level: int, threaded: bool, use_isal: bool
 ) -> None:
     rows = [(f"r{n}", n, Decimal(n) / 8, Decimal(n), dt.date(2024, 1, 1), None, True) for n in range(700)]
-    write("openpyxl", tmp_path / "reference.xlsx", COLUMNS, [rows])
-    writer = xlsx_stream.StreamingXlsxWriter(
+    write("oracle", tmp_path / "reference.xlsx", COLUMNS, [rows])
+    writer = StreamingXlsxWriter(
         tmp_path / "stream.xlsx", COLUMNS, compresslevel=level, threaded=threaded, use_isal=use_isal
     )
     assert writer._compressor is not None
@@ -320,18 +331,13 @@ def test_the_package_has_the_usual_parts(tmp_path: pathlib.Path) -> None:
 
 def test_a_row_of_the_wrong_width_keeps_the_rows_before_it_like_the_reference(tmp_path: pathlib.Path) -> None:
     good = [("x", n, None, None, None, None, None) for n in range(3)]
-    for engine in ("openpyxl", "stream"):
-        writer = open_writer("xlsx", tmp_path / f"{engine}.xlsx", COLUMNS, engine=engine)
+    for which in ("oracle", "stream"):
+        writer = open_xlsx(which, tmp_path / f"{which}.xlsx", COLUMNS)
         with pytest.raises(ValueError, match="a row has 2 values for 7 columns"):
             writer.write_rows([*good, ("x", 1)])
         writer.write_rows(good)
         writer.close()
-    assert_same_workbook(tmp_path / "stream.xlsx", tmp_path / "openpyxl.xlsx")
-
-
-def test_unknown_engine(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(ValueError, match="unknown XLSX engine"):
-        open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, engine="xlsxwriter")
+    assert_same_workbook(tmp_path / "stream.xlsx", tmp_path / "oracle.xlsx")
 
 
 def compressor_threads() -> list[threading.Thread]:
@@ -341,7 +347,7 @@ def compressor_threads() -> list[threading.Thread]:
 @pytest.mark.parametrize("threaded", [True, False])
 def test_close_abort_and_write_after_them(tmp_path: pathlib.Path, threaded: bool) -> None:
     before = len(compressor_threads())
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "a.xlsx", COLUMNS, threaded=threaded)
+    writer = StreamingXlsxWriter(tmp_path / "a.xlsx", COLUMNS, threaded=threaded)
     writer.write_rows([("x", 1, None, None, None, None, None)])
     writer.close()
     writer.close()
@@ -350,7 +356,7 @@ def test_close_abort_and_write_after_them(tmp_path: pathlib.Path, threaded: bool
     with pytest.raises(ValueError, match="closed"):
         writer.write_rows([])
 
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "b.xlsx", COLUMNS, max_rows_per_sheet=2, threaded=threaded)
+    writer = StreamingXlsxWriter(tmp_path / "b.xlsx", COLUMNS, max_rows_per_sheet=2, threaded=threaded)
     writer.write_rows([("x", n, None, None, None, None, None) for n in range(5)])
     writer.abort()
     writer.abort()
@@ -364,16 +370,16 @@ def test_close_abort_and_write_after_them(tmp_path: pathlib.Path, threaded: bool
 def test_a_failure_in_compression_surfaces_and_abort_still_works(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
 ) -> None:
-    handle = xlsx_stream._Compressor._handle
+    handle = Compressor._handle
 
     def failing(self: Any, item: Any) -> None:
         if type(item) is str and item.startswith("<row "):  # rows, not the sheet's head
             raise OSError("disk full")
         handle(self, item)
 
-    monkeypatch.setattr(xlsx_stream._Compressor, "_handle", failing)
+    monkeypatch.setattr(Compressor, "_handle", failing)
     before = len(compressor_threads())
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=threaded)
+    writer = StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=threaded)
     rows = [("x", n, None, None, None, None, None) for n in range(2_000)]
 
     def feed() -> None:
@@ -390,30 +396,17 @@ def test_a_failure_in_compression_surfaces_and_abort_still_works(
     assert len(compressor_threads()) == before
 
 
-def test_batches_from_different_threads(tmp_path: pathlib.Path) -> None:
-    """The pipeline calls write_rows through asyncio.to_thread: each batch may come from another thread."""
-    writer = open_writer("xlsx", tmp_path / "out.xlsx", COLUMNS, max_rows_per_sheet=7)
-    for start in range(0, 20, 4):
-        batch = [(f"r{n}", n, None, None, None, None, None) for n in range(start, start + 4)]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(writer.write_rows, batch).result()
-    writer.close()
-    workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
-    values = [row[1].value for sheet in workbook.worksheets for row in sheet.iter_rows(min_row=2)]
-    assert values == list(range(20))
-
-
 def test_big_text_is_handed_over_in_bounded_pieces(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    handle = xlsx_stream._Compressor._handle
+    handle = Compressor._handle
 
     def measuring(self: Any, item: Any) -> None:
         if type(item) is str:
             sizes.append(len(item))
         handle(self, item)
 
-    monkeypatch.setattr(xlsx_stream._Compressor, "_handle", measuring)
-    monkeypatch.setattr(xlsx_stream, "CHUNK_CHARS", 100_000)
+    monkeypatch.setattr(Compressor, "_handle", measuring)
+    monkeypatch.setattr(xlsx_writer, "CHUNK_CHARS", 100_000)
     rows = [("x" * 30_000, n, None, None, None, None, None) for n in range(40)]
     write("stream", tmp_path / "out.xlsx", COLUMNS, [rows])
     assert max(sizes) < 100_000 + 30_100  # a piece ends with the row that uses up the budget
@@ -422,7 +415,7 @@ def test_big_text_is_handed_over_in_bounded_pieces(tmp_path: pathlib.Path, monke
 
 def test_a_dropped_writer_releases_its_file_and_thread(tmp_path: pathlib.Path) -> None:
     before = len(compressor_threads())
-    writer = xlsx_stream.StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=True)
+    writer = StreamingXlsxWriter(tmp_path / "out.xlsx", COLUMNS, threaded=True)
     writer.write_rows([("x", 1, None, None, None, None, None)])
     del writer  # no ResourceWarning nor zipfile complaint (filterwarnings=error turns those into failures)
     gc.collect()

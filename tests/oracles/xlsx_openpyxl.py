@@ -1,31 +1,19 @@
-"""The XLSX writer: openpyxl's write-only workbook, typed and styled cells, one sheet per N rows.
+"""The reference XLSX writer, for tests only: openpyxl's write-only workbook given the cells the
+production writer (`exporthub.formats.xlsx`, whose docstring is the spec) means to write.
+Tests write the same rows with both and compare the files cell by cell.
 
-Each sheet has a bold header row, panes frozen below it, an autofilter over header and data, and the
-columns' widths. After `max_rows_per_sheet` data rows the export goes on in "<title> (2)", "(3)", ...
+It shares the spec's constants and sheet names with the production code (`NUMBER_FORMATS`,
+`MAX_ROWS_PER_SHEET`, `sheet_title`); the cells are made here, the way openpyxl's users make them.
 
-Cells, by column type (a value of an unexpected Python type is written as text, see below):
-- TEXT: always a string cell (`t="inlineStr"`), so "=SUM(A1)", " =SUM(A1)", "\uff1dSUM(A1)" or "#N/A"
-  stays text and nothing is ever a formula (whatever `sanitize.is_formula` says, which is the CSV
-  rule); hence no quote prefix as in CSV, the text is kept as is, except that characters
-  XML forbids are stripped, `_xHHHH_` is escaped so that Excel shows it literally, and text is cut
-  at Excel's 32,767 characters (`sanitize.excel_text`). Empty text is an empty cell.
-- INTEGER ("0"), DECIMAL ("#,##0.00##"), MONEY ("#,##0.00"): numbers. Excel numbers are doubles
-  shown to 15 significant digits, so an integer of 10**15 or more is written as text to keep every
-  digit; Decimals become floats (exact up to 15 significant digits); NaN and infinities are text.
-- DATE ("yyyy-mm-dd") and DATETIME ("yyyy-mm-dd hh:mm:ss"): Excel serial dates. Excel has no time
-  zone: aware datetimes are converted to UTC and made naive. Fractions of a second are dropped
-  (Excel would round them into the displayed second, and 23:59:59.7 would show the next day).
-  Dates before 1900-01-01, which Excel cannot show, are ISO text.
-- BOOLEAN: boolean cells.
+Only openpyxl's public API: `WriteOnlyCell`s with their value, type and style set, given to the
+write-only sheet's `append`, as openpyxl's documentation shows. A cell's type is forced after its
+value is set (`data_type = "s"`), so that text such as "=SUM(A1)" or "#N/A" stays a string. One
+template cell per column and sheet is refilled for every row (a row is serialised before `append`
+returns). Speed is not its point: it no longer replaces openpyxl's private `_values_to_row` as it
+did while it shipped (that was about 1.5x faster).
 
-Speed: one template cell per column and sheet carries the style and is refilled for every row (a
-row is serialised before `append` returns), so no object is created per cell. openpyxl's
-`_values_to_row`, which would re-check every value and raise and catch an exception for every cell
-object, is bypassed on our sheets when its signature is the expected one (about 1.5x faster);
-otherwise openpyxl's own path takes the same cells.
-
-Memory: rows go to openpyxl's temporary file per sheet (in `tempfile.gettempdir()`, as large as the
-sheet's uncompressed XML) and are zipped into `path` on `close`; nothing grows with the row count.
+Rows go to openpyxl's temporary file per sheet and are zipped into `path` on `close`; after `abort`
+openpyxl deletes those files at interpreter exit.
 """
 
 from __future__ import annotations
@@ -33,78 +21,31 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import inspect
 import math
-import os
 import pathlib
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats.sanitize import XML_ILLEGAL_RE, display_text, excel_text
-
-MAX_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header
-MAX_SHEET_TITLE = 31
-DEFAULT_TITLE = "Export"
-
-NUMBER_FORMATS = {
-    ColumnType.INTEGER: "0",
-    ColumnType.DECIMAL: "#,##0.00##",
-    ColumnType.MONEY: "#,##0.00",
-    ColumnType.DATE: "yyyy-mm-dd",
-    ColumnType.DATETIME: "yyyy-mm-dd hh:mm:ss",
-}
+from exporthub.formats.sanitize import display_text, excel_text
+from exporthub.formats.xlsx.cells import NUMBER_FORMATS
+from exporthub.formats.xlsx.parts import sheet_title
+from exporthub.formats.xlsx.writer import MAX_ROWS_PER_SHEET
 
 _EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)
 _FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)  # naive: Excel has no time zones
-_SHEET_FORBIDDEN_RE = re.compile(r"[\[\]:*?/\\]")
 _BOLD = Font(bold=True)
 
 Fill = Callable[[Any], Cell | None]
 
 
-def _bypass_supported() -> bool:
-    """Whether openpyxl's `WriteOnlyWorksheet._values_to_row(values, row_idx)` is there to replace."""
-    method = getattr(WriteOnlyWorksheet, "_values_to_row", None)
-    if method is None:
-        return False
-    try:
-        return list(inspect.signature(method).parameters) == ["self", "values", "row_idx"]
-    except (TypeError, ValueError):
-        return False
-
-
-_BYPASS = _bypass_supported()
-
-
-def _cells_to_row(cells: Sequence[Cell | None], row_idx: int) -> Iterator[Cell]:
-    """Our replacement for `_values_to_row`: the row is already made of positioned, typed cells."""
-    for cell in cells:
-        if cell is not None:
-            cell.row = row_idx
-            yield cell
-
-
-def sheet_title(title: str, number: int = 1) -> str:
-    """An Excel sheet name: at most 31 characters, none of []:*?/\\, no leading or trailing quote,
-    not "History"; sheets after the first get " (n)"."""
-    name = _SHEET_FORBIDDEN_RE.sub("-", XML_ILLEGAL_RE.sub("", title))
-    name = " ".join(name.split()).strip("' ") or DEFAULT_TITLE
-    if name.casefold() == "history":  # reserved by Excel
-        name = f"{name} export"
-    suffix = f" ({number})" if number > 1 else ""
-    return name[: MAX_SHEET_TITLE - len(suffix)].rstrip("' ") + suffix
-
-
-class XlsxWriter:
+class OpenpyxlXlsxWriter:
     def __init__(
         self,
         path: pathlib.Path,
@@ -168,7 +109,9 @@ class XlsxWriter:
         self._finished = True
         workbook, self._workbook, self._sheet, self._fills = self._workbook, None, None, []
         for sheet in workbook.worksheets if workbook is not None else ():
-            _discard(sheet)
+            with contextlib.suppress(Exception):  # closes its temporary file's handle
+                if not sheet.closed:
+                    sheet.close()
         with contextlib.suppress(OSError):
             self._file.close()
 
@@ -178,15 +121,13 @@ class XlsxWriter:
         self._sheets += 1
         sheet = self._workbook.create_sheet(sheet_title(self._title, self._sheets))
         self._sheet, self._rows_in_sheet = sheet, 0
-        if _BYPASS:
-            sheet._values_to_row = _cells_to_row
         # Views and column widths are written before the first row, so they are set first.
         sheet.freeze_panes = "A2"
         header = []
         for index, column in enumerate(self._columns, start=1):
             sheet.column_dimensions[get_column_letter(index)].width = column.width
-            cell = WriteOnlyCell(sheet)
-            cell.column, cell._value, cell.data_type, cell.font = index, excel_text(column.label), "s", _BOLD
+            cell = WriteOnlyCell(sheet, excel_text(column.label))
+            cell.column, cell.data_type, cell.font = index, "s", _BOLD
             header.append(cell)
         sheet.append(header)
         self._fills = [
@@ -207,21 +148,6 @@ def _template(sheet: Any, index: int, column_type: ColumnType) -> Cell:
     return cell
 
 
-def _discard(sheet: Any) -> None:
-    """Close a write-only sheet's stream and delete its temporary file (openpyxl only does that on
-    save, or at interpreter exit)."""
-    with contextlib.suppress(Exception):
-        if not sheet.closed:
-            sheet.close()
-    writer: Any = getattr(sheet, "_writer", None)
-    out = getattr(writer, "out", None)
-    if isinstance(out, str):
-        with contextlib.suppress(Exception):
-            writer.cleanup()
-        with contextlib.suppress(OSError):
-            os.remove(out)
-
-
 def _excel_datetime(value: dt.datetime) -> dt.datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -237,7 +163,8 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
         value = excel_text(value if type(value) is str else display_text(value, column_type))
         if not value:
             return None
-        cell._value, cell.data_type = value, "s"
+        cell.value = value
+        cell.data_type = "s"  # openpyxl would make "=..." a formula and "#N/A" an error
         return cell
 
     if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.MONEY):
@@ -247,12 +174,12 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
             if kind is int:
                 if not -_EXACT_INTEGERS < value < _EXACT_INTEGERS:
                     return text(value)
-                cell._value = value
+                cell.value = value
             elif kind is decimal.Decimal or kind is float:
                 as_float = float(value)
                 if not math.isfinite(as_float):
                     return text(value)
-                cell._value = as_float
+                cell.value = as_float
             else:
                 return text(value)
             cell.data_type = "n"
@@ -267,9 +194,9 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
                 moment = _excel_datetime(value)
                 if moment is None:
                     return text(value)
-                cell._value = moment
+                cell.value = moment
             elif isinstance(value, dt.date) and value >= _FIRST_EXCEL_DATE:
-                cell._value = value
+                cell.value = value
             else:
                 return text(value)
             cell.data_type = "d"
@@ -282,7 +209,8 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
         def boolean(value: Any) -> Cell | None:
             if type(value) is not bool:
                 return text(value)
-            cell._value, cell.data_type = value, "b"
+            cell.value = value
+            cell.data_type = "b"
             return cell
 
         return boolean

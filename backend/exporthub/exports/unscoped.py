@@ -1,4 +1,6 @@
-"""The export_jobs table: the truth about every export. Connection passed in; no web or queue here.
+"""The export_jobs statements that act on every account's jobs: the worker's (claim, lease, finish)
+and the sweeps' (recover, expire, missed webhook events). Nothing here is reached from a client's
+request; what an account does with its own jobs goes through account_scope.py.
 
 A run holds a lease (`lease_expires_at`) that it renews while working; `attempts` counts claims and
 doubles as a fencing token, so a worker whose lease was taken over can no longer write.
@@ -6,95 +8,20 @@ doubles as a fencing token, so a worker whose lease was taken over can no longer
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import TypeAlias
 
 import asyncpg
 
-from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+from exporthub.exports.models import ExportJob, ExportStatus
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
-async def insert_job(
-    conn: Conn,
-    account_id: uuid.UUID,
-    request: ExportRequest,
-    *,
-    idempotency_key: str | None,
-) -> ExportJob:
-    row = await conn.fetchrow(
-        """
-        INSERT INTO export_jobs (id, account_id, resource, format, filters, columns, options,
-                                 webhook_url, idempotency_key, request_hash, enqueued_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
-        RETURNING *
-        """,
-        uuid.uuid4(),
-        account_id,
-        request.resource,
-        request.format.value,
-        json.dumps(request.filters.to_json()),
-        list(request.columns),
-        json.dumps({"csvBom": request.csv_bom}),
-        request.webhook_url,
-        idempotency_key,
-        request.fingerprint(),
-    )
-    return ExportJob.from_record(row)
-
-
-async def get_job(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
-    row = await conn.fetchrow("SELECT * FROM export_jobs WHERE id = $1 AND account_id = $2", job_id, account_id)
-    return ExportJob.from_record(row) if row else None
-
-
-async def get_job_by_id(conn: Conn, job_id: uuid.UUID) -> ExportJob | None:
-    """Unscoped read, for the worker and for signed download links (the signature names the job)."""
+async def get_job(conn: Conn, job_id: uuid.UUID) -> ExportJob | None:
+    """For the worker, and for a signed download link (its signature names the job)."""
     row = await conn.fetchrow("SELECT * FROM export_jobs WHERE id = $1", job_id)
     return ExportJob.from_record(row) if row else None
-
-
-async def list_jobs(
-    conn: Conn, account_id: uuid.UUID, *, limit: int, status: ExportStatus | None = None
-) -> list[ExportJob]:
-    rows = await conn.fetch(
-        "SELECT * FROM export_jobs WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)"
-        " ORDER BY created_at DESC, id DESC LIMIT $3",
-        account_id,
-        status.value if status else None,
-        limit,
-    )
-    return [ExportJob.from_record(r) for r in rows]
-
-
-async def find_by_idempotency_key(conn: Conn, account_id: uuid.UUID, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT *, now() - created_at AS age FROM export_jobs WHERE account_id = $1 AND idempotency_key = $2",
-        account_id,
-        key,
-    )
-
-
-async def release_idempotency_key(conn: Conn, job_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE export_jobs SET idempotency_key = NULL WHERE id = $1", job_id)
-
-
-async def count_active(conn: Conn, account_id: uuid.UUID) -> int:
-    return await conn.fetchval(
-        "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status IN ('queued', 'processing')",
-        account_id,
-    )
-
-
-async def queue_position(conn: Conn, job: ExportJob) -> int:
-    """1 for the next queued export of the account."""
-    return 1 + await conn.fetchval(
-        "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status = 'queued' AND created_at < $2",
-        job.account_id,
-        job.created_at,
-    )
 
 
 async def claim_job(conn: Conn, job_id: uuid.UUID, lease_seconds: int) -> ExportJob | None:
@@ -189,32 +116,6 @@ async def finish_unsuccessful(
         error_message,
     )
     return ExportJob.from_record(row) if row else None
-
-
-# A queued job is cancelled at once; a processing one is flagged and stops at its next batch.
-_CANCEL = """
-    UPDATE export_jobs
-       SET cancel_requested = true,
-           status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-           completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END
-     WHERE account_id = $1 AND status IN ('queued', 'processing')
-"""
-
-
-async def request_cancel(conn: Conn, account_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
-    """Cancel one export (see _CANCEL); None if it is not this account's or no longer active."""
-    row = await conn.fetchrow(
-        _CANCEL + " AND id = $2 RETURNING *",
-        account_id,
-        job_id,
-    )
-    return ExportJob.from_record(row) if row else None
-
-
-async def cancel_active(conn: Conn, account_id: uuid.UUID) -> list[ExportJob]:
-    """Every queued or processing export of the account (a disabled account's), cancelled alike."""
-    rows = await conn.fetch(_CANCEL + " RETURNING *", account_id)
-    return [ExportJob.from_record(r) for r in rows]
 
 
 async def recover_stale(

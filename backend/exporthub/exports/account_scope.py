@@ -1,0 +1,192 @@
+"""Everything an account does with ExportHub's own rows goes through `AccountScope(conn, account_id)`.
+
+Every statement here is bound to the account the scope was made for: no method takes an account id,
+so a handler cannot ask for another account's export, secret or deliveries by mistake. Another
+account's id is exactly as unknown as an id that never existed. The rows of the exported data (the
+catalog's tables) are scoped by exports/query.py `tenant_scope`; the statements that act on every
+account's jobs (the worker's, the sweeps') live apart, in unscoped.py. tests/unit/test_tenant_scope.py
+holds the code to this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+from exporthub.webhooks.signing import generate_secret
+from exporthub.webhooks.store import ensure_secret
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    secret: str
+    created_at: dt.datetime
+    previous_expires_at: dt.datetime | None  # None when no previous secret signs any more
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountJobs:
+    """The account's rows of export_jobs."""
+
+    conn: Conn
+    account_id: uuid.UUID
+
+    async def lock(self) -> None:
+        """Serialise submits of this account until the transaction ends (the active-export cap)."""
+        await self.conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", self.account_id)
+
+    async def insert(self, request: ExportRequest, *, idempotency_key: str | None) -> ExportJob:
+        row = await self.conn.fetchrow(
+            """
+            INSERT INTO export_jobs (id, account_id, resource, format, filters, columns, options,
+                                     webhook_url, idempotency_key, request_hash, enqueued_at)
+            VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, now())
+            RETURNING *
+            """,
+            self.account_id,
+            uuid.uuid4(),
+            request.resource,
+            request.format.value,
+            json.dumps(request.filters.to_json()),
+            list(request.columns),
+            json.dumps({"csvBom": request.csv_bom}),
+            request.webhook_url,
+            idempotency_key,
+            request.fingerprint(),
+        )
+        return ExportJob.from_record(row)
+
+    async def get(self, job_id: uuid.UUID) -> ExportJob | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM export_jobs WHERE account_id = $1 AND id = $2", self.account_id, job_id
+        )
+        return ExportJob.from_record(row) if row else None
+
+    async def recent(self, *, limit: int, status: ExportStatus | None = None) -> list[ExportJob]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM export_jobs WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)"
+            " ORDER BY created_at DESC, id DESC LIMIT $3",
+            self.account_id,
+            status.value if status else None,
+            limit,
+        )
+        return [ExportJob.from_record(r) for r in rows]
+
+    async def by_idempotency_key(self, key: str) -> asyncpg.Record | None:
+        """The export submitted with this key, with its `age`."""
+        return await self.conn.fetchrow(
+            "SELECT *, now() - created_at AS age FROM export_jobs WHERE account_id = $1 AND idempotency_key = $2",
+            self.account_id,
+            key,
+        )
+
+    async def release_idempotency_key(self, job_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "UPDATE export_jobs SET idempotency_key = NULL WHERE account_id = $1 AND id = $2", self.account_id, job_id
+        )
+
+    async def count_active(self) -> int:
+        return await self.conn.fetchval(
+            "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status IN ('queued', 'processing')",
+            self.account_id,
+        )
+
+    async def queue_position(self, job: ExportJob) -> int:
+        """1 for the next queued export of the account."""
+        return 1 + await self.conn.fetchval(
+            "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status = 'queued' AND created_at < $2",
+            self.account_id,
+            job.created_at,
+        )
+
+    async def cancel(self, job_id: uuid.UUID) -> ExportJob | None:
+        """Cancel one export (see _CANCEL); None if the account has no such active export."""
+        row = await self.conn.fetchrow(_CANCEL + " AND id = $2 RETURNING *", self.account_id, job_id)
+        return ExportJob.from_record(row) if row else None
+
+    async def cancel_all(self) -> list[ExportJob]:
+        """Every queued or processing export of the account (a disabled account's), cancelled alike."""
+        rows = await self.conn.fetch(_CANCEL + " RETURNING *", self.account_id)
+        return [ExportJob.from_record(r) for r in rows]
+
+
+# A queued job is cancelled at once; a processing one is flagged and stops at its next batch.
+_CANCEL = """
+    UPDATE export_jobs
+       SET cancel_requested = true,
+           status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+           completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END
+     WHERE account_id = $1 AND status IN ('queued', 'processing')
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountWebhooks:
+    """The account's webhook signing secret, and the events and attempts of its exports."""
+
+    conn: Conn
+    account_id: uuid.UUID
+
+    async def secret(self) -> WebhookSecret:
+        """The current secret, made on first need."""
+        await ensure_secret(self.conn, self.account_id)
+        row = await self.conn.fetchrow(
+            "SELECT *, now() AS now FROM webhook_secrets WHERE account_id = $1", self.account_id
+        )
+        return _secret(row)
+
+    async def rotate_secret(self, *, grace_seconds: int) -> WebhookSecret:
+        """A new secret; the one it replaces keeps signing (alongside) for `grace_seconds`."""
+        row = await self.conn.fetchrow(
+            """
+            INSERT INTO webhook_secrets (account_id, secret) VALUES ($1, $2)
+            ON CONFLICT (account_id) DO UPDATE
+               SET previous_secret = webhook_secrets.secret,
+                   previous_expires_at = now() + make_interval(secs => $3),
+                   secret = EXCLUDED.secret, created_at = now()
+            RETURNING *, now() AS now
+            """,
+            self.account_id,
+            generate_secret(),
+            grace_seconds,
+        )
+        return _secret(row)
+
+    async def events(self, export_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT id, event, url, state, attempts, next_attempt_at, created_at, finished_at FROM webhook_events"
+            " WHERE account_id = $1 AND export_id = $2 ORDER BY created_at, id",
+            self.account_id,
+            export_id,
+        )
+
+    async def attempts(self, export_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT a.*, e.event FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id"
+            " WHERE a.account_id = $1 AND a.export_id = $2 ORDER BY a.attempted_at, a.attempt",
+            self.account_id,
+            export_id,
+        )
+
+
+def _secret(row: Any) -> WebhookSecret:
+    expires = row["previous_expires_at"]
+    live = row["previous_secret"] is not None and expires is not None and expires > row["now"]
+    return WebhookSecret(row["secret"], row["created_at"], expires if live else None)
+
+
+class AccountScope:
+    """One account's view of ExportHub's tables: `.jobs`, `.webhooks`."""
+
+    def __init__(self, conn: Conn, account_id: uuid.UUID) -> None:
+        self.account_id = account_id
+        self.jobs = AccountJobs(conn, account_id)
+        self.webhooks = AccountWebhooks(conn, account_id)

@@ -1,0 +1,153 @@
+"""CSV straight from PostgreSQL: `COPY (...) TO STDOUT (FORMAT csv)` formats the cells, and
+formats/csv_copy.py (`CsvFromCopy`) only fixes the line endings as it writes the file.
+Byte-identical to the reference `CsvWriter` (formats/csv.py) over a cursor, and far faster
+(500,000 payroll rows, 16 columns: COPY about 1.7 s on an idle 2-core machine, 4 s under load, where
+the csv module over a cursor took 12-16 s).
+
+How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL, CRLF) is removed:
+
+- Cell text: `csv_text_sql` turns each column into the text `CsvWriter` writes (the rules are in its
+  docstring), so COPY only has to quote. That SQL needs `DateStyle` ISO and `TimeZone` UTC:
+  `copy_csv` sets both (`SESSION_SQL`) for the transaction. Formula neutralising is
+  `sanitize.is_formula` in SQL: one `ascii()` test for text that starts with a letter or digit, a
+  regular expression only for text that starts with white space or a sign (measured on 1,000,000
+  texts: 0.18 s, as fast as the former single test; 0.8 s when every text starts with a space).
+- Empty text: COPY writes NULL as nothing and '' as `""`; the reference writes nothing for both. So
+  text cells go through NULLIF(x, ''). A row of one empty cell is the exception: the reference writes
+  `""` (an empty line would be no record), so a single column gets COALESCE(x, '') instead.
+- Quoting: both quote exactly the cells that contain `,`, `"`, CR or LF, doubling `"` (checked by
+  the property test), except that COPY also quotes a lone `\\.` when it is the row's only cell;
+  `formats.csv_copy.CrlfRecords` unquotes that record again.
+- Line endings: COPY ends records with LF, the reference with CRLF; LF and CR inside quoted cells
+  stay as they are. `CrlfRecords` tells them apart by the parity of the quotes seen so far.
+- BOM and header row: written by `CsvWriter` itself, before the COPY output is appended.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+
+from exporthub.catalog import Column, ColumnType
+from exporthub.formats.csv_copy import CsvFromCopy
+from exporthub.formats.sanitize import FORMULA_ALONE, FORMULA_FIRST, FORMULA_SIGNS, FORMULA_SPACE
+
+
+def _codes(chars: str | frozenset[str]) -> str:
+    """Characters as code points for `ascii()` (cheaper than left(x, 1) IN (...))."""
+    return ", ".join(str(ord(c)) for c in sorted(chars))
+
+
+def _bracket(chars: str) -> str:
+    """A regex bracket expression of exactly these characters, each as a `\\uXXXX` escape (so that
+    none is special, not even `-`), with the backslash doubled for the E'' literal it goes into."""
+    return "[" + "".join(f"\\\\u{ord(c):04x}" for c in chars) + "]"
+
+
+# `sanitize.is_formula` in SQL. A first character outside FORMULA_FIRST (nearly all text) settles it
+# with one `ascii()` test; tab or CR first is a formula; otherwise the regex decides: white space,
+# then a sign. An E'' literal, so that its backslashes mean the same whatever
+# standard_conforming_strings is.
+_FIRST_CODES = _codes(FORMULA_FIRST)
+_ALONE_CODES = _codes(FORMULA_ALONE)
+_FORMULA_RE = f"E'^{_bracket(FORMULA_SPACE)}*{_bracket(FORMULA_SIGNS)}'"
+
+_ISO_MICROSECONDS = 'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'
+
+# Session settings the cell SQL relies on: `date::text` as 2024-01-31, timestamps shown in UTC. And
+# no parallel plan: the formatting makes the target list look costly, so the planner would move it
+# into parallel workers behind a Gather Merge, which measured 3x slower than the plain index scan.
+SESSION_SQL = (
+    "SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL TimeZone TO 'UTC'; SET LOCAL max_parallel_workers_per_gather = 0"
+)
+
+
+def csv_text_sql(column_type: ColumnType, expr: str, *, only_column: bool = False) -> str:
+    """SQL that turns `expr` (a catalog column's `sql`) into the exact text `CsvWriter` writes for it.
+
+    NULL stays NULL (COPY writes nothing), except for an only column, where it becomes '' (COPY
+    writes `""`, as the reference does for a row of one empty cell).
+    """
+    x = f"({expr})"
+    if column_type is ColumnType.TEXT:
+        t = f"{x}::text"
+        empty = "COALESCE" if only_column else "NULLIF"
+        return (
+            f"CASE WHEN ascii({t}) NOT IN ({_FIRST_CODES}) THEN {empty}({t}, '')"
+            f" WHEN ascii({t}) IN ({_ALONE_CODES}) OR {t} ~ {_FORMULA_RE} THEN '''' || {t}"
+            f" ELSE {empty}({t}, '') END"
+        )
+    if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.BOOLEAN):
+        # int -> digits; numeric -> plain digits at its own scale (never an exponent), as
+        # format(Decimal, "f"); boolean -> 'true' / 'false'.
+        text = f"{x}::text"
+    elif column_type is ColumnType.MONEY:
+        text = _money_sql(x)
+    elif column_type is ColumnType.DATE:
+        # ISO under DateStyle ISO; asyncpg reads +-infinity as date.max / date.min.
+        text = f"CASE {x} WHEN 'infinity' THEN '9999-12-31' WHEN '-infinity' THEN '0001-01-01' ELSE {x}::text END"
+    elif column_type is ColumnType.DATETIME:
+        # value.astimezone(UTC).isoformat(): a 'T', "+00:00", and microseconds only when not zero.
+        # to_char formats in the session's TimeZone (UTC); asyncpg reads +-infinity as datetime.max / min.
+        t = f"{x}::timestamptz"
+        text = (
+            f"CASE {t} WHEN 'infinity' THEN '9999-12-31T23:59:59.999999+00:00'"
+            f" WHEN '-infinity' THEN '0001-01-01T00:00:00+00:00'"
+            f" ELSE replace(to_char({t}, '{_ISO_MICROSECONDS}'), '.000000+', '+') END"
+        )
+    else:  # pragma: no cover - every ColumnType is handled above
+        raise ValueError(f"no CSV text for column type {column_type!r}")
+    return f"COALESCE({text}, '')" if only_column else text
+
+
+def _money_sql(x: str) -> str:
+    """f"{value:.2f}" for a numeric: two decimals, rounded half to even (Python's default context),
+    and "-0.00" for a negative amount that rounds to zero. Columns of scale 2 (all of ours) take
+    the first branch; the others are there so that any numeric comes out right."""
+    t = f"trunc({x}, 2)"
+    half_even = f"CASE WHEN abs({x} - {t}) = 0.005 AND mod({t} * 100, 2) = 0 THEN {t} ELSE round({x}, 2) END"
+    return (
+        f"CASE WHEN scale({x}) = 2 THEN {x}::text WHEN scale({x}) < 2 THEN round({x}, 2)::text"
+        f" WHEN {x} < 0 AND {half_even} = 0 THEN '-' || ({half_even})::text"
+        f" ELSE ({half_even})::text END"
+    )
+
+
+async def copy_csv(
+    conn: asyncpg.Connection,
+    select_sql: str,
+    args: Sequence[object],
+    path: pathlib.Path,
+    columns: Sequence[Column],
+    *,
+    bom: bool,
+    copy_timeout: float,
+    on_records: Callable[[int], Awaitable[None]],
+) -> int:
+    """Write `path` as `CsvWriter` would: BOM and header, then the rows of `select_sql` (built with
+    `build_export_query(..., csv_text=True)`), streamed by COPY. Returns the number of rows.
+
+    `conn` must be in a transaction (the session settings are SET LOCAL). `copy_timeout` bounds the whole
+    COPY. `on_records(n)` is awaited after every piece of output with the rows it completed; whatever
+    it raises aborts the COPY (asyncpg cancels the query; the transaction then rolls back).
+    """
+    file = CsvFromCopy(path, columns, bom=bom)
+    try:
+        await conn.execute(SESSION_SQL)
+
+        async def write(chunk: bytes) -> None:
+            for count in file.write(chunk):
+                await on_records(count)
+
+        status = await conn.copy_from_query(
+            select_sql, *args, output=write, format="csv", encoding="UTF8", timeout=copy_timeout
+        )
+        file.close()
+    finally:
+        file.abort()  # a no-op after close
+    copied = int(status.split()[-1])  # "COPY 500000"
+    if copied != file.records:
+        raise RuntimeError(f"COPY sent {copied} rows but {file.records} CSV records were counted")
+    return copied

@@ -1,0 +1,55 @@
+"""Every table with an account_id is guarded, and its references stay inside one account."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from tests.unit.test_tenant_scope import HR_TENANT_TABLES, OWN_TENANT_TABLES
+
+
+async def test_the_guards_name_every_table_with_an_account_id(pool: asyncpg.Pool) -> None:
+    tables = {
+        r["table_name"]
+        for r in await pool.fetch(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND column_name = 'account_id'"
+        )
+    }
+    assert tables == set(OWN_TENANT_TABLES) | set(HR_TENANT_TABLES)
+
+
+async def test_a_row_cannot_point_at_another_accounts_row(pool: asyncpg.Pool) -> None:
+    """Composite foreign keys over (account_id, id): a payroll row naming another account's employee,
+    or a webhook event naming another account's export, is refused by PostgreSQL itself."""
+    acme_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = 'acme'")
+    globex_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = 'globex'")
+    employee = await pool.fetchval("SELECT id FROM employees WHERE account_id = $1 LIMIT 1", globex_id)
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="payroll_employee_same_account"):
+            await conn.execute(
+                "INSERT INTO payroll (account_id, employee_id, period_start, period_end, pay_date, hours_worked,"
+                " gross_pay, tax, deductions, net_pay, currency, status) SELECT $1, $2, period_start, period_end,"
+                " pay_date, hours_worked, gross_pay, tax, deductions, net_pay, currency, status FROM payroll LIMIT 1",
+                acme_id,
+                employee,
+            )
+    export_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO export_jobs (id, account_id, resource, format, columns) VALUES ($1, $2, 'payroll', 'csv', '{}')",
+        export_id,
+        globex_id,
+    )
+    try:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="webhook_events_export_same_account"):
+            await pool.execute(
+                "INSERT INTO webhook_events (id, account_id, export_id, event, url, body, give_up_at)"
+                " VALUES ($1, $2, $3, 'export.completed', 'https://x.example/', '{}', now())",
+                uuid.uuid4(),
+                acme_id,
+                export_id,
+            )
+    finally:
+        await pool.execute("DELETE FROM export_jobs WHERE id = $1", export_id)
