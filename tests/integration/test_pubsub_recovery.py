@@ -61,7 +61,7 @@ async def test_a_short_restart_brings_one_resync_and_events_again(
     assert await publish_until_received(own_redis.port, "account", subscriber, 5) == []
     caplog.set_level(logging.INFO, logger="exporthub.progress.subscribe")
     own_redis.stop()
-    await asyncio.sleep(1)
+    await asyncio.sleep(1)  # the scenario: a short outage
     own_redis.start()
     # Once, though the subscriber is on two channels; then events flow on both.
     assert await publish_until_received(own_redis.port, "account", subscriber, 20) == [RESYNC]
@@ -83,9 +83,9 @@ async def test_a_long_outage_with_subscribes_during_it(
     first = await subscribe(plugin, ["first"])
     assert await publish_until_received(own_redis.port, "first", first, 5) == []
     own_redis.stop()
-    await asyncio.sleep(1)
+    await asyncio.sleep(1)  # the scenario: Redis already away when the second channel is asked for
     second = await subscribe(plugin, ["second"])  # waits out the client's retries, then gives up
-    await asyncio.sleep(1)
+    await asyncio.sleep(1)  # the scenario: and a while longer
     own_redis.start()
     assert await publish_until_received(own_redis.port, "first", first, 20) == [RESYNC]
     assert await publish_until_received(own_redis.port, "second", second, 10) == [RESYNC]

@@ -19,6 +19,7 @@ from litestar.channels.subscriber import Subscriber
 from redis.asyncio import Redis
 
 from exporthub.progress.subscribe import RESYNC, EventSubscriber, RedisPubSubBackend, budgeted_subscriber
+from tests.harness import wait_for_async
 
 
 def plugin(budget: int = 1000) -> ChannelsPlugin:
@@ -64,7 +65,8 @@ async def test_past_the_byte_budget_the_subscriber_overflows_once_and_queues_not
         subscriber.on_overflow = lambda: overflows.append(subscriber.queued_bytes)
         for _ in range(4):
             await channels.wait_published(b"1234", "a")
-        await asyncio.sleep(0.1)  # the plugin's listener task hands them over
+        # The plugin's listener task hands them over: the third is one too many.
+        await wait_for_async(lambda: subscriber.overflowed, 5, "the subscriber to overflow")
         assert overflows == [8]
         assert subscriber.overflowed
         assert subscriber.qsize == 2
@@ -97,7 +99,7 @@ async def test_run_in_background_reads_our_queue() -> None:
         async with subscriber.run_in_background(on_event):
             await channels.wait_published(b"x", "a")
             await channels.wait_published(b"y", "a")
-            await asyncio.sleep(0.1)
+            await wait_for_async(lambda: len(received) == 2, 5, "both events to be handed to on_event")
         assert received == [b"x", b"y"]
         await channels.unsubscribe(subscriber)
 
