@@ -261,12 +261,6 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
         await pool.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a CSV export stopped (Cancelled raised by on_records) in the buffer that ends its COPY never ends:"
-    " asyncpg then cancels a query that is already over and its connection waits forever for the answer,"
-    " while the lease keeper keeps the export claimed; to be fixed in exports/copy_csv.py or the pipeline",
-)
 async def test_a_csv_export_cancelled_in_its_last_copy_buffer_ends(settings, clean_jobs, tmp_path: Path) -> None:
     # Few enough rows that the whole COPY (and its end) arrives in one buffer; held after it, then cancelled.
     pool = await asyncpg.create_pool(settings.db.url, min_size=2, max_size=2)

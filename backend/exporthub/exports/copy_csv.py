@@ -125,25 +125,41 @@ async def copy_csv(
     bom: bool,
     copy_timeout: float,
     on_records: Callable[[int], Awaitable[None]],
+    expected_rows: int | None = None,
 ) -> int:
     """Write `path` as `CsvWriter` would: BOM and header, then the rows of `select_sql` (built with
     `build_export_query(..., csv_text=True)`), streamed by COPY. Returns the number of rows.
 
     `conn` must be in a transaction (the session settings are SET LOCAL). `copy_timeout` bounds the whole
     COPY. `on_records(n)` is awaited after every piece of output with the rows it completed; whatever
-    it raises aborts the COPY (asyncpg cancels the query; the transaction then rolls back).
+    it raises stops the export: asyncpg cancels the query, and the transaction then rolls back.
+
+    `expected_rows` is the count of the same snapshot. Once every row has arrived, the COPY may
+    already be over on the server, and asyncpg's cancel of a finished query leaves the connection
+    waiting for an answer that never comes: so what `on_records` raises then is raised after the COPY
+    returns instead (tests/integration/test_csv_copy.py holds both cases).
     """
     file = CsvFromCopy(path, columns, bom=bom)
+    stopped: BaseException | None = None
     try:
         await conn.execute(SESSION_SQL)
 
         async def write(chunk: bytes) -> None:
+            nonlocal stopped
             for count in file.write(chunk):
-                await on_records(count)
+                if stopped is None:
+                    try:
+                        await on_records(count)
+                    except Exception as exc:
+                        stopped = exc
+            if stopped is not None and (expected_rows is None or file.records < expected_rows):
+                raise stopped  # more rows to come: the query is still running, so cancelling it is safe
 
         status = await conn.copy_from_query(
             select_sql, *args, output=write, format="csv", encoding="UTF8", timeout=copy_timeout
         )
+        if stopped is not None:
+            raise stopped
         file.close()
     finally:
         file.abort()  # a no-op after close

@@ -240,6 +240,7 @@ async def _produce(
                     # so that a slow source ends with PostgreSQL's clear cancel, not a client-side timeout.
                     copy_timeout=config.statement_timeout_ms / 1000 + 10,
                     on_records=lambda rows: _advance(job, state, publish, rows),
+                    expected_rows=state.total,
                 )
             else:
                 writer = await in_writer_thread(
