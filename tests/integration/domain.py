@@ -24,11 +24,8 @@ async def exports_domain(
     settings: Settings, *, enqueue: Enqueue | None = None, catalog: Catalog | None = None
 ) -> AsyncIterator[Exports]:
     async with open_connections(settings, pool_size=4) as conns:
-        yield Exports(
-            pool=conns.pool,
-            source=conns.source,
-            redis=conns.redis,
-            storage=conns.storage,
+        yield Exports.over(
+            conns,
             catalog=catalog or load_catalog(settings.exports.catalog_path),
             settings=settings,
             enqueue=enqueue or NoQueue(),

@@ -50,6 +50,19 @@ class Enqueue(Protocol):
     async def __call__(self, export_id: uuid.UUID, /) -> None: ...
 
 
+class Connected(Protocol):
+    """What a process has opened (connections.Connections): the domain needs these four."""
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
+    @property
+    def source(self) -> asyncpg.Pool: ...
+    @property
+    def redis(self) -> Redis: ...
+    @property
+    def storage(self) -> Storage: ...
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Download:
     """What a valid download link leads to: a file on local disk, or a redirect to the storage."""
@@ -69,6 +82,28 @@ class Exports:
     settings: Settings
     enqueue: Enqueue
     webhook_recorded: Callable[[], None] | None = None  # the worker's dispatcher wakes on it
+
+    @classmethod
+    def over(
+        cls,
+        conns: Connected,
+        *,
+        catalog: Catalog,
+        settings: Settings,
+        enqueue: Enqueue,
+        webhook_recorded: Callable[[], None] | None = None,
+    ) -> Exports:
+        """The domain over a process's connections: how the web app and the worker each build theirs."""
+        return cls(
+            pool=conns.pool,
+            source=conns.source,
+            redis=conns.redis,
+            storage=conns.storage,
+            catalog=catalog,
+            settings=settings,
+            enqueue=enqueue,
+            webhook_recorded=webhook_recorded,
+        )
 
     # --- for an account ---------------------------------------------------------------------------
 

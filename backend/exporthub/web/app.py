@@ -38,15 +38,7 @@ def create_app(settings: Settings) -> Litestar:
         async with open_connections(settings) as conns:
             await queue.broker.startup()
             app.state.connections = conns
-            app.state.exports = Exports(
-                pool=conns.pool,
-                source=conns.source,
-                redis=conns.redis,
-                storage=conns.storage,
-                catalog=catalog,
-                settings=settings,
-                enqueue=queue,
-            )
+            app.state.exports = Exports.over(conns, catalog=catalog, settings=settings, enqueue=queue)
             try:
                 yield
             finally:

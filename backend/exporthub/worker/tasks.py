@@ -73,15 +73,8 @@ def register_tasks(broker: ExportStreamBroker, settings: Settings, catalog: Cata
             open_connections(settings, pool_size=settings.exports.worker_concurrency * 2 + 2)
         )
         state.webhooks = WebhookDispatcher(conns.pool, settings)
-        state.exports = Exports(
-            pool=conns.pool,
-            source=conns.source,
-            redis=conns.redis,
-            storage=conns.storage,
-            catalog=catalog,
-            settings=settings,
-            enqueue=ExportQueue(broker),
-            webhook_recorded=state.webhooks.wake,
+        state.exports = Exports.over(
+            conns, catalog=catalog, settings=settings, enqueue=ExportQueue(broker), webhook_recorded=state.webhooks.wake
         )
         state.webhooks.start()
 
