@@ -21,6 +21,7 @@ from exporthub.exports.service import Exports
 from exporthub.exports.validation import ExportRequestIn
 from exporthub.settings import Settings
 from exporthub.web.auth import api_account
+from exporthub.web.rate_limit import start_rate_headers
 from exporthub.web.schemas import (
     ExportCreated,
     ExportList,
@@ -69,14 +70,16 @@ class ExportsController(Controller):
         idempotency_key: Annotated[
             str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
         ] = None,
-    ) -> ExportCreated:
+    ) -> Response[ExportCreated]:
         # Litestar has checked the shape; the body goes on as the console's does, to the one submit path.
-        job = await exports.submit(account, data, idempotency_key=idempotency_key)
-        return ExportCreated(
+        submitted = await exports.submit(account, data, idempotency_key=idempotency_key)
+        job = submitted.job
+        created = ExportCreated(
             export_id=job.id,
             status=job.status.value,
             poll_url=f"{settings.web.public_url}/api/v1/exports/{job.id}",
         )
+        return Response(created, status_code=202, headers=start_rate_headers(submitted.start_rate))
 
     @get("/exports", summary="The account's exports, newest first")
     async def list_exports(
