@@ -198,3 +198,16 @@ async def test_an_accounts_own_rate_is_set_and_cleared_with_the_cli(
         assert result.returncode == 1 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
     unknown = cli("set-rate", "--slug", "umbrella", "--rate", "5/min")
     assert unknown.returncode == 1 and "account 'umbrella' not found" in unknown.stderr
+
+
+async def test_the_openapi_schema_describes_the_429_and_the_headers(rate_hub: Hub) -> None:
+    async with httpx.AsyncClient(base_url=rate_hub.base_url, timeout=30) as client:
+        schema = (await client.get("/schema/openapi.json")).json()
+    responses = schema["paths"]["/api/v1/exports"]["post"]["responses"]
+    assert set(responses["202"]["headers"]) == {"RateLimit-Policy", "RateLimit"}
+    refused = responses["429"]
+    assert set(refused["headers"]) == {"Retry-After", "RateLimit-Policy", "RateLimit"}
+    assert "application/problem+json" in refused["content"]
+    problem = schema["components"]["schemas"]["QuotaExceededOut"]["properties"]
+    assert {"violated-policies", "retryAfter", "detail", "type"} <= set(problem)
+    assert "start rate" in refused["description"]
