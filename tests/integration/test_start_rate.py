@@ -1,6 +1,7 @@
 """The start rate over HTTP, on a hub of its own at the shipped default (10 a minute; the session's other
 hubs allow far more): the 429 and its headers, two web processes sharing one count, replays and
-refusals that do not count, the window passing, and an account's own rate set with the CLI.
+refusals that do not count, the window passing, an account's own rate set with the CLI, the
+console's message, and the OpenAPI schema.
 
 Each test starts exports for accounts of its own, so that no count carries over from another test.
 """
@@ -22,7 +23,7 @@ import pytest
 from exporthub.accounts import create_account, create_api_key
 from exporthub.settings import Rate, Settings
 from tests.conftest import Hub
-from tests.harness import LOG_DIR, ROOT, exporthub_command, extra_web, start_worker, web_server, with_new_port
+from tests.harness import LOG_DIR, ROOT, exporthub_command, extra_web, sign_in, start_worker, web_server, with_new_port
 
 DEFAULT_RATE = Settings().exports.start_rate  # what a deployment gets without EXPORTHUB_START_RATE
 BODY = {"format": "csv", "resource": "compliance", "columns": ["recordId"]}
@@ -198,6 +199,34 @@ async def test_an_accounts_own_rate_is_set_and_cleared_with_the_cli(
         assert result.returncode == 1 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
     unknown = cli("set-rate", "--slug", "umbrella", "--rate", "5/min")
     assert unknown.returncode == 1 and "account 'umbrella' not found" in unknown.stderr
+
+
+async def test_the_console_says_when_the_next_export_can_start(
+    rate_hub: Hub, pool: asyncpg.Pool, clean_jobs: None
+) -> None:
+    _, key = await new_account(pool, Rate(1, 60))
+    form = {"resource": "compliance", "format": "csv", "columns": ["recordId"]}
+    async with httpx.AsyncClient(base_url=rate_hub.base_url, timeout=30, follow_redirects=False) as browser:
+        assert (await sign_in(browser, key)).status_code == 303
+        page = await browser.get("/console")
+        token = re.search(r'"X-CSRFToken": "([^"]+)"', page.text)
+        assert token
+        headers = {"X-CSRFToken": token[1], "HX-Request": "true"}
+        started = await browser.post("/console/exports", data=form, headers=headers)
+        assert started.status_code == 200, started.text
+        refused = await browser.post("/console/exports", data=form, headers=headers)
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert 55 <= wait <= 60
+    # In the form's actions, beside the Start button, which points at it.
+    actions = refused.text[refused.text.index('<div class="actions">') :]
+    assert 'id="export-submit" class="button primary" aria-describedby="start-error"' in actions
+    assert (
+        '<p class="form-error start-error" role="alert" id="start-error">'
+        f"This account may start at most 1 export per minute; try again in {wait} s.</p>"
+    ) in actions
+    assert refused.text.lstrip().startswith('<form id="export-form"')  # the form, kept as it was filled in
+    assert 'value="recordId" checked' in refused.text
 
 
 async def test_the_openapi_schema_describes_the_429_and_the_headers(rate_hub: Hub) -> None:

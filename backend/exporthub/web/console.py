@@ -249,7 +249,7 @@ async def submit_export(
         form.add_problems(exc.problems)
         return html(await render_form(request, exports, account, form), status_code=422)
     except (TooManyActiveExports, TooManyExportsStarted) as exc:
-        form.errors["form"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
+        form.errors["start"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
         refused = html(await render_form(request, exports, account, form), status_code=429)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
