@@ -1,7 +1,6 @@
 """The start rate over HTTP, on a hub of its own at the shipped default (10 a minute; the session's other
-hubs allow far more): the 429 and its headers, two web processes sharing one count, replays and
-refusals that do not count, the window passing, an account's own rate set with the CLI, the
-console's message, and the OpenAPI schema.
+hubs allow far more): the 429 and its headers, two web processes sharing one count, an account's own
+rate set with the CLI, the console's message, and `exporthub export` waiting and trying again.
 
 Each test starts exports for accounts of its own, so that no count carries over from another test.
 """
@@ -15,6 +14,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -227,6 +227,41 @@ async def test_the_console_says_when_the_next_export_can_start(
     ) in actions
     assert refused.text.lstrip().startswith('<form id="export-form"')  # the form, kept as it was filled in
     assert 'value="recordId" checked' in refused.text
+
+
+def test_exporthub_export_waits_as_told_and_tries_again(rate_hub: Hub, tmp_path: Path) -> None:
+    _, key = asyncio.run(used_up_account(rate_hub, Rate(1, 6)))  # its one start of these 6 s is taken
+    args = ["export", "--resource", "compliance", "--columns", "recordId", "--api-url", rate_hub.base_url]
+    result = exporthub_command(rate_hub.settings, *args, "-o", str(tmp_path / "out.csv"), EXPORTHUB_API_KEY=key)
+    assert result.returncode == 0, result.stderr
+    assert "HTTP 429: this account may start at most 1 export per 6 seconds; try again in" in result.stderr
+    assert re.search(r"waiting [1-6] s before trying again \(retry 1 of 5\)", result.stderr), result.stderr
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8-sig").splitlines() == [
+        "Record ID"
+    ]  # no rows: a new account
+
+
+def test_exporthub_export_told_not_to_retry_stops_at_the_429(rate_hub: Hub, tmp_path: Path) -> None:
+    _, key = asyncio.run(used_up_account(rate_hub, Rate(1, 60)))
+    args = ["export", "--resource", "compliance", "--api-url", rate_hub.base_url, "--retries", "0"]
+    result = exporthub_command(rate_hub.settings, *args, "-o", str(tmp_path / "out.csv"), EXPORTHUB_API_KEY=key)
+    assert result.returncode == 1
+    assert "HTTP 429: this account may start at most 1 export per minute" in result.stderr
+    assert "waiting" not in result.stderr and not (tmp_path / "out.csv").exists()
+
+
+async def used_up_account(hub: Hub, rate: Rate) -> tuple[str, str]:
+    """A new account whose rate allows one start, already made (a synchronous test's own connection)."""
+    conn = await asyncpg.connect(hub.settings.db.url)
+    try:
+        slug = f"rate-{uuid.uuid4().hex[:8]}"
+        account = await create_account(conn, slug, "Start rate test", start_rate=rate)
+        key = await create_api_key(conn, account.id, label="rate-test")
+    finally:
+        await conn.close()
+    async with api(hub.base_url, key) as client:
+        assert (await client.post("/api/v1/exports", json=BODY)).status_code == 202
+    return slug, key
 
 
 async def test_the_openapi_schema_describes_the_429_and_the_headers(rate_hub: Hub) -> None:
