@@ -3,8 +3,9 @@
 Three runs, each `--duration` seconds with `--connections` keep-alive connections (acme's API key):
 
 - submit, cap raised: POST /api/v1/exports (CSV, 5,000 payroll rows) with EXPORTHUB_MAX_ACTIVE_EXPORTS
-  raised, so every submit is accepted (202: a transaction under the account's row lock, an insert,
-  an enqueue). No worker reads the bench's queue (a queue name of its own), and the queued jobs and
+  raised (and, as in every benchmark, EXPORTHUB_START_RATE: bench_settings), so every submit is
+  accepted (202: a transaction under the account's row lock, the start-rate script in Redis, an
+  insert, an enqueue). No worker reads the bench's queue (a queue name of its own), and the queued jobs and
   the stream are deleted afterwards, so the queue never runs away.
 - submit, default cap: the same POST with the default cap of 5 active exports: after 5 accepted
   submits the rest are refused with 429, so this measures mostly the refusal path.

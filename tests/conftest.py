@@ -18,7 +18,7 @@ import pytest
 from exporthub import embedded
 from exporthub.db.migrate import migrate
 from exporthub.db.seed import issue_demo_keys, seed
-from exporthub.settings import Settings, load_settings
+from exporthub.settings import Rate, Settings, load_settings
 from tests.harness import (
     LOG_DIR,
     Pauses,
@@ -37,6 +37,7 @@ from tests.own_data import OwnHub, own_data_hub
 TEST_DB = f"exporthub_test_{os.getpid()}"  # concurrent sessions never share a database
 SEED_EMPLOYEES = 3_000
 SEED_PAYROLL = 200_000  # enough for a browser test to watch a bar move
+TEST_START_RATE = Rate(100_000, 60)
 
 
 def with_redis_db(url: str, db: int) -> str:
@@ -67,7 +68,8 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         },
         storage={"data_dir": data_dir},
         recovery={"lease_seconds": 4, "sweep_interval_seconds": 1.0, "requeue_after_seconds": 5},
-        exports={"max_rows_per_sheet": 1_048_575},
+        # Tests submit far faster than 10 a minute; tests/integration/test_start_rate.py has hubs at the real rate.
+        exports={"max_rows_per_sheet": 1_048_575, "start_rate": TEST_START_RATE},
         webhooks={"allow_private": True, "allow_http": True, "retry_base_seconds": 0.2, "poll_seconds": 0.1},
         secret_keys=(secrets.token_urlsafe(48),),
     )

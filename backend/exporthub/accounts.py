@@ -21,6 +21,7 @@ import asyncpg
 
 from exporthub.catalog import Catalog
 from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem
+from exporthub.settings import Rate, parse_rate
 
 KEY_PREFIX = "ehk_"
 PREFIX_LENGTH = 12  # characters of a key kept in clear: "ehk_" and 8 random ones
@@ -68,6 +69,7 @@ class AccountDetails:
     tenant_key: str
     created_at: dt.datetime
     disabled_at: dt.datetime | None
+    start_rate: Rate | None = None  # None: the deployment's EXPORTHUB_START_RATE
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,17 +108,34 @@ def checked_resources(resources: Iterable[str], catalog: Catalog) -> tuple[str, 
     return wanted
 
 
+def checked_rate(text: str) -> Rate:
+    """An account's own start rate as an operator writes it ("30/min"); InvalidRequest says what is wrong."""
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise InvalidRequest([Problem("rate", str(exc))]) from None
+
+
 # --- accounts ----------------------------------------------------------------------------------------
 
-_DETAILS = "SELECT id, slug, name, tenant_key, created_at, disabled_at FROM accounts"
+_COLUMNS = "id, slug, name, tenant_key, created_at, disabled_at, start_rate_limit, start_rate_window_seconds"
+_DETAILS = f"SELECT {_COLUMNS} FROM accounts"
 
 
 def _details(row: asyncpg.Record) -> AccountDetails:
-    return AccountDetails(row["id"], row["slug"], row["name"], row["tenant_key"], row["created_at"], row["disabled_at"])
+    rate = None
+    if row["start_rate_limit"] is not None:
+        rate = Rate(row["start_rate_limit"], row["start_rate_window_seconds"])
+    return AccountDetails(
+        row["id"], row["slug"], row["name"], row["tenant_key"], row["created_at"], row["disabled_at"], rate
+    )
 
 
-async def create_account(conn: Conn, slug: str, name: str, *, tenant_key: str | None = None) -> AccountDetails:
-    """A new account; its tenant key defaults to its id (the demo catalog's tenant column)."""
+async def create_account(
+    conn: Conn, slug: str, name: str, *, tenant_key: str | None = None, start_rate: Rate | None = None
+) -> AccountDetails:
+    """A new account; its tenant key defaults to its id (the demo catalog's tenant column), its start
+    rate to the deployment's."""
     problems = []
     if not SLUG_RULE.match(slug):
         rule = "2-63 characters: lowercase letters, digits and '-', starting with a letter or digit"
@@ -129,11 +148,13 @@ async def create_account(conn: Conn, slug: str, name: str, *, tenant_key: str | 
         raise InvalidRequest(problems)
     try:
         row = await conn.fetchrow(
-            "INSERT INTO accounts (slug, name, tenant_key) VALUES ($1, $2, $3)"
-            " RETURNING id, slug, name, tenant_key, created_at, disabled_at",
+            "INSERT INTO accounts (slug, name, tenant_key, start_rate_limit, start_rate_window_seconds)"
+            f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
             slug,
             name.strip(),
             tenant_key.strip() if tenant_key is not None else None,
+            start_rate.limit if start_rate else None,
+            start_rate.window_seconds if start_rate else None,
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(f"an account with slug {slug!r} already exists") from None
@@ -151,6 +172,21 @@ async def list_accounts(conn: Conn) -> list[AccountDetails]:
     return [_details(r) for r in await conn.fetch(f"{_DETAILS} ORDER BY slug")]
 
 
+async def set_start_rate(conn: Conn, slug: str, rate: Rate | None) -> AccountDetails:
+    """The account's own start rate (None: back to the deployment's). The next submit uses it: starts
+    already in the window count against it, so lowering it may refuse the next one for a while."""
+    row = await conn.fetchrow(
+        "UPDATE accounts SET start_rate_limit = $2, start_rate_window_seconds = $3"
+        f" WHERE slug = $1 RETURNING {_COLUMNS}",
+        slug,
+        rate.limit if rate else None,
+        rate.window_seconds if rate else None,
+    )
+    if row is None:
+        raise NotFound("account", repr(slug))
+    return _details(row)
+
+
 async def account_by_slug(conn: Conn, slug: str) -> Account | None:
     row = await conn.fetchrow("SELECT id, slug, name, tenant_key FROM accounts WHERE slug = $1", slug)
     return Account.from_record(row) if row else None
@@ -162,8 +198,7 @@ async def disable_account(conn: asyncpg.Connection, slug: str) -> Disabled:
     the same transaction; the caller announces it (`publish_revocation`) so that open sockets close."""
     async with conn.transaction():
         row = await conn.fetchrow(
-            "UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE slug = $1"
-            " RETURNING id, slug, name, tenant_key, created_at, disabled_at",
+            f"UPDATE accounts SET disabled_at = coalesce(disabled_at, now()) WHERE slug = $1 RETURNING {_COLUMNS}",
             slug,
         )
         if row is None:

@@ -21,9 +21,12 @@ import asyncpg
 from exporthub import accounts
 from exporthub.errors import Conflict, ExportHubError
 from exporthub.exports import service
-from exporthub.settings import Settings
+from exporthub.settings import Rate, Settings
 
 T = TypeVar("T")
+
+_RATE_HELP = "new exports the account may start per window, e.g. 30/min, 100/h, 5/10s (default: EXPORTHUB_START_RATE)"
+DEFAULT_RATE = "default"
 
 
 def add_admin_commands(sub: Any) -> None:
@@ -35,6 +38,7 @@ def add_admin_commands(sub: Any) -> None:
     create.add_argument("--slug", required=True, help="short unique name: lowercase letters, digits, '-'")
     create.add_argument("--name", required=True, help="display name")
     create.add_argument("--tenant-key", help="the account's tenant in the source data (default: its id)")
+    create.add_argument("--rate", help=_RATE_HELP)
     create.set_defaults(func=cmd_accounts_create)
     listing = acc_sub.add_parser("list", help="list accounts")
     listing.add_argument("--json", action="store_true", help="a JSON array, for scripts")
@@ -44,6 +48,10 @@ def add_admin_commands(sub: Any) -> None:
     )
     disable.add_argument("slug")
     disable.set_defaults(func=cmd_accounts_disable, needs_redis=True)
+    set_rate = acc_sub.add_parser("set-rate", help="give an account its own start rate, or back the default")
+    set_rate.add_argument("--slug", required=True, help="the account")
+    set_rate.add_argument("--rate", required=True, help=_RATE_HELP + "; 'default' removes the account's own")
+    set_rate.set_defaults(func=cmd_accounts_set_rate)
 
     key = sub.add_parser("apikey", help="manage API keys")
     key_sub = key.add_subparsers(dest="apikey_command", required=True)
@@ -121,10 +129,29 @@ def _announce(settings: Settings, account_id: uuid.UUID, key_id: uuid.UUID | Non
 # --- accounts ----------------------------------------------------------------------------------------
 
 
+def _rate_words(rate: Rate | None, settings: Settings) -> str:
+    return str(rate) if rate is not None else f"default ({settings.exports.start_rate})"
+
+
 @_command
 def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
-    account = _run(settings, lambda c: accounts.create_account(c, args.slug, args.name, tenant_key=args.tenant_key))
-    print(f"created account {account.slug} ({account.name}), tenant key {account.tenant_key}, id {account.id}")
+    rate = accounts.checked_rate(args.rate) if args.rate is not None else None
+    account = _run(
+        settings,
+        lambda c: accounts.create_account(c, args.slug, args.name, tenant_key=args.tenant_key, start_rate=rate),
+    )
+    print(
+        f"created account {account.slug} ({account.name}), tenant key {account.tenant_key}, "
+        f"start rate {_rate_words(account.start_rate, settings)}, id {account.id}"
+    )
+    return 0
+
+
+@_command
+def cmd_accounts_set_rate(settings: Settings, args: argparse.Namespace) -> int:
+    rate = None if args.rate.strip().lower() == DEFAULT_RATE else accounts.checked_rate(args.rate)
+    account = _run(settings, lambda c: accounts.set_start_rate(c, args.slug, rate))
+    print(f"account {account.slug}: start rate {_rate_words(account.start_rate, settings)}")
     return 0
 
 
@@ -142,6 +169,7 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
                         "tenantKey": a.tenant_key,
                         "createdAt": _iso(a.created_at),
                         "disabledAt": _iso(a.disabled_at),
+                        "startRate": str(a.start_rate) if a.start_rate is not None else None,
                     }
                     for a in found
                 ],
@@ -149,8 +177,11 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
         return 0
-    rows = [(a.slug, a.name, a.tenant_key, _when(a.disabled_at), str(a.id)) for a in found]
-    _table(("SLUG", "NAME", "TENANT KEY", "DISABLED", "ID"), rows)
+    rows = [
+        (a.slug, a.name, a.tenant_key, str(a.start_rate or DEFAULT_RATE), _when(a.disabled_at), str(a.id))
+        for a in found
+    ]
+    _table(("SLUG", "NAME", "TENANT KEY", "START RATE", "DISABLED", "ID"), rows)
     return 0
 
 

@@ -1,7 +1,9 @@
 """`exporthub export`: submit over the REST API, show a progress bar, download the file.
 
-Progress comes live over the WebSocket `/api/v1/exports/ws`; when it cannot connect or drops, the
-client polls `GET /api/v1/exports/{id}` instead.
+A submit refused with 429 (the account's start rate, or its active-export cap) is tried again after
+the answer's `Retry-After`, saying so on stderr, at most `--retries` times and never after a wait
+longer than MAX_RETRY_WAIT_SECONDS. Progress comes live over the WebSocket `/api/v1/exports/ws`;
+when it cannot connect or drops, the client polls `GET /api/v1/exports/{id}` instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from exporthub.settings import Settings
 TERMINAL = {"completed", "failed", "cancelled", "expired"}
 WS_PATH = "/api/v1/exports/ws"
 WS_IDLE_SECONDS = 30  # with no message for this long, check the export over REST
+SUBMIT_RETRIES = 5
+MAX_RETRY_WAIT_SECONDS = 300  # a 429 asking to wait longer ends the command instead
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +43,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="file or folder to save to (default: the export's file name here)")
     parser.add_argument(
         "--ws-url", help=f"WebSocket for live progress (default: the API URL's {WS_PATH}); polls if unreachable"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=SUBMIT_RETRIES,
+        help=f"times to try the submit again when the server answers 429 (default {SUBMIT_RETRIES}; 0: never)",
     )
     parser.add_argument("--poll-interval", type=float, default=0.5, help=argparse.SUPPRESS)
 
@@ -71,6 +81,35 @@ def _explain(response: httpx.Response) -> str:
     return "\n".join(lines)
 
 
+def retry_after(response: httpx.Response) -> int | None:
+    """The whole seconds a 429 asks to wait (Retry-After in delay-seconds, as ExportHub sends it)."""
+    value = response.headers.get("Retry-After", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def submit(
+    client: httpx.Client,
+    body: dict[str, Any],
+    *,
+    retries: int = SUBMIT_RETRIES,
+    sleep: Callable[[float], None] = time.sleep,
+) -> httpx.Response:
+    """POST the export; a 429 with Retry-After is waited out and tried again, at most `retries` times.
+    The last answer is returned, whatever it is."""
+    for attempt in range(1, retries + 2):
+        response = client.post("/api/v1/exports", json=body)
+        wait = retry_after(response) if response.status_code == 429 else None
+        if wait is None or attempt > retries or wait > MAX_RETRY_WAIT_SECONDS:
+            return response
+        print(
+            f"{_explain(response)}\nwaiting {wait} s before trying again (retry {attempt} of {retries})",
+            file=sys.stderr,
+            flush=True,
+        )
+        sleep(wait)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
 def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
     api_url = (args.api_url or settings.web.public_url).rstrip("/")
     api_key = args.api_key or settings.api_key
@@ -79,7 +118,7 @@ def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=api_url, headers=headers, timeout=30) as client:
-        response = client.post("/api/v1/exports", json=build_request(args))
+        response = submit(client, build_request(args), retries=max(args.retries, 0))
         if response.status_code != 202:
             print(_explain(response), file=sys.stderr)
             return 1

@@ -8,6 +8,8 @@ ExportHubError
 ├── ResourceNotAllowed(resource)              the API key is limited to other resources -> 403
 ├── Conflict(reason)                          idempotency key reuse, cancel a finished export -> 409
 ├── TooManyActiveExports(limit, retry_after)  per-account cap -> 429
+├── TooManyExportsStarted(limit, window_seconds, retry_after, rate, policy)
+│                                             per-account start rate -> 429 with RateLimit headers
 ├── LinkError                                 download links
 │   ├── LinkInvalid                           tampered -> 403
 │   └── LinkExpired                           past its expiry -> 410
@@ -80,6 +82,19 @@ class TooManyActiveExports(ExportHubError):
         )
         self.limit = limit
         self.retry_after = retry_after
+
+
+class TooManyExportsStarted(ExportHubError):
+    """The account has started as many exports as its rate allows in the window. `rate` in words
+    ("10 exports per minute"); `policy` names the limit in the RateLimit headers."""
+
+    def __init__(self, limit: int, window_seconds: int, *, retry_after: int, rate: str, policy: str) -> None:
+        super().__init__(f"this account may start at most {rate}; try again in {retry_after} s")
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.retry_after = retry_after
+        self.rate = rate
+        self.policy = policy
 
 
 class LinkError(ExportHubError):

@@ -11,6 +11,8 @@ variable. `to_environ(settings)` is the inverse, for starting another process wi
     settings.recovery   leases, retries, the periodic sweeps
     settings.webhooks   delivery, retries, which addresses may be reached
     settings.secret_keys, settings.api_key
+
+A `Rate` ("10/min") is declared here too: the start-rate setting, the admin CLI and the domain share it.
 """
 
 from __future__ import annotations
@@ -34,12 +36,59 @@ MIB = 1024 * 1024
 
 def env(name: str, expect: str = "", *, parse: str = "") -> msgspec.Meta:
     """The variable that sets a field; `expect` words the error; `parse`: "duration" (600, 10min, 2h),
-    "list" (comma-separated), "cidrs" (comma-separated networks), "url" (trailing / dropped)."""
+    "list" (comma-separated), "cidrs" (comma-separated networks), "url" (trailing / dropped), "rate" (10/min)."""
     return msgspec.Meta(extra={"env": name, "expect": expect, "parse": parse})
 
 
 class _Group(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
+
+
+MAX_RATE_LIMIT = 100_000  # the limiter keeps one entry per start still in the window
+MAX_RATE_WINDOW_SECONDS = 24 * 3600
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*([a-z]+)?\s*$")
+_RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60, "minutes": 60}
+_RATE_UNITS |= {"h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
+RATE_EXAMPLES = "a rate such as 10/min, 30/h or 3/5s"
+
+
+class Rate(msgspec.Struct, frozen=True):
+    """At most `limit` events in any `window_seconds`; written "10/min", "30/h", "3/5s" (`parse_rate`)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_RATE_LIMIT)]
+    window_seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_RATE_WINDOW_SECONDS)]
+
+    def __str__(self) -> str:
+        for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+            if self.window_seconds % seconds == 0:
+                count = self.window_seconds // seconds
+                return f"{self.limit}/{count if count > 1 else ''}{unit}"
+        raise AssertionError("unreachable: every window is a whole number of seconds")
+
+    def window_words(self) -> str:
+        """What follows "per" in a sentence: "minute", "5 seconds", "hour"."""
+        for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+            if self.window_seconds % seconds == 0:
+                count = self.window_seconds // seconds
+                return unit if count == 1 else f"{count} {unit}s"
+        raise AssertionError("unreachable: every window is a whole number of seconds")
+
+
+def parse_rate(text: str) -> Rate:
+    """A rate as people write it: "10/min" -> Rate(10, 60). A count, "/", an optional number and a unit
+    (s, min, h, d, or their words); a bare number is seconds ("3/5"). ValueError says what is wrong."""
+    match = _RATE.match(text.lower())
+    if match is None or (match[2] is None and match[3] is None):
+        raise ValueError(f"expected {RATE_EXAMPLES}, got {text!r}")
+    unit = _RATE_UNITS.get(match[3] or "s")
+    if unit is None:
+        raise ValueError(f"unknown unit {match[3]!r} in {text!r}: use s, min, h or d")
+    limit, window = int(match[1]), int(match[2] or 1) * unit
+    if not 1 <= limit <= MAX_RATE_LIMIT:
+        raise ValueError(f"the count in {text!r} must be from 1 to {MAX_RATE_LIMIT:,}")
+    if not 1 <= window <= MAX_RATE_WINDOW_SECONDS:
+        raise ValueError(f"the window in {text!r} must be from 1 second to 1 day")
+    return Rate(limit, window)
 
 
 class DatabaseSettings(_Group, frozen=True, kw_only=True):
@@ -137,6 +186,9 @@ class ExportSettings(_Group, frozen=True, kw_only=True):
     pdf_max_rows: Annotated[int, env("EXPORTHUB_PDF_MAX_ROWS"), msgspec.Meta(ge=1)] = 100_000
     csv_bom: Annotated[bool, env("EXPORTHUB_CSV_BOM")] = True
     idempotency_ttl_seconds: Annotated[int, env("EXPORTHUB_IDEMPOTENCY_TTL_SECONDS"), msgspec.Meta(ge=1)] = 24 * 3600
+    # New exports an account may start in any window, across all web processes (exports/start_rate.py);
+    # `exporthub accounts set-rate` gives an account its own.
+    start_rate: Annotated[Rate, env("EXPORTHUB_START_RATE", RATE_EXAMPLES, parse="rate")] = Rate(10, 60)
     # Tests only, never set in production: every export waits after its first batch (exports/pause_hook.py).
     test_pause_dir: Annotated[Path | None, env("EXPORTHUB_TEST_PAUSE_DIR")] = None
 
@@ -275,6 +327,12 @@ def _raw_value(field: Variable, raw: str) -> Any:
         return networks
     if field.parse == "url":
         return raw.rstrip("/")
+    if field.parse == "rate":
+        try:
+            rate = parse_rate(raw)
+        except ValueError as exc:
+            raise ConfigError(field.env, str(exc)) from None
+        return msgspec.to_builtins(rate)
     return raw
 
 

@@ -90,7 +90,7 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
     )
     one_at_a_time = {"EXPORTHUB_WORKER_CONCURRENCY": "1"}
     acme = await account_by_slug(pool, "acme")
-    job, _ = await service.submit_export(
+    submitted = await service.submit_export(
         pool,
         pool,
         HR,
@@ -100,6 +100,7 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
         max_active=100,
         idempotency_ttl_seconds=60,
     )
+    job = submitted.job
     first = start_worker(isolated, LOG_DIR, "worker-killed", **one_at_a_time)
     scheduler = start_scheduler(isolated, LOG_DIR, "scheduler-kill")  # sends the recovery sweep
     second = None
@@ -141,7 +142,7 @@ async def test_a_worker_killed_mid_export_is_replaced_with_exactly_one_file(
 
 async def _pipeline_job(pool: asyncpg.Pool, body: dict) -> ExportJob:
     acme = await account_by_slug(pool, "acme")
-    job, _ = await service.submit_export(
+    submitted = await service.submit_export(
         pool,
         pool,
         HR,
@@ -151,7 +152,7 @@ async def _pipeline_job(pool: asyncpg.Pool, body: dict) -> ExportJob:
         max_active=100,
         idempotency_ttl_seconds=60,
     )
-    return job
+    return submitted.job
 
 
 CONFIG = PipelineConfig(

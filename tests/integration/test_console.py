@@ -478,7 +478,8 @@ async def test_too_many_active_exports_shows_the_message(hub: Hub, clean_jobs: N
             headers={"X-CSRFToken": token, "HX-Request": "true"},
         )
         assert response.status_code == 429
-        assert 'class="form-error" role="alert"' in response.text
+        assert response.headers["Retry-After"] == "30"
+        assert '<p class="form-error start-error" role="alert" id="start-error">' in response.text  # by the button
         assert "already has 5 exports queued or running" in response.text
     await pool.execute("DELETE FROM export_jobs")
 

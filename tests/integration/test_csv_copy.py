@@ -210,9 +210,10 @@ async def test_a_cancelled_csv_export_stops_mid_copy_and_leaves_the_connections_
     acme = await account_by_slug(pool, "acme")
     assert acme is not None
     request = parse_export_request({"format": "csv", "resource": "payroll", "columns": ["payrollId", "grossPay"]}, HR)
-    job, _ = await service.submit_export(
+    submitted = await service.submit_export(
         pool, pool, HR, acme, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
     )
+    job = submitted.job
     config = PipelineConfig(
         batch_size=500,
         lease_seconds=10,
@@ -275,9 +276,10 @@ async def test_a_csv_export_cancelled_in_its_last_copy_buffer_ends(settings, cle
         },
         HR,
     )
-    job, _ = await service.submit_export(
+    submitted = await service.submit_export(
         pool, pool, HR, acme, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
     )
+    job = submitted.job
     pauses = Pauses(tmp_path / "pauses")
     config = PipelineConfig(
         batch_size=500,

@@ -252,9 +252,10 @@ async def test_xlsx_continues_on_a_second_sheet_past_the_row_limit(
     request = parse_export_request(
         {"format": "xlsx", "resource": "employees", "columns": ["employeeNumber", "salary"]}, HR
     )
-    job, _ = await service.submit_export(
+    submitted = await service.submit_export(
         pool, pool, HR, acme, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
     )
+    job = submitted.job
     config = PipelineConfig(
         batch_size=700, lease_seconds=10, link_ttl_seconds=60, max_rows_per_sheet=1_000, max_attempts=1
     )

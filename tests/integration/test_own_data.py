@@ -333,9 +333,10 @@ async def _run_with_column(own_hub: OwnHub, tmp_path: Path, column: Column, fmt:
         request = parse_export_request(
             {"format": fmt, "resource": "people", "columns": ["staffNo", column.key]}, catalog
         )
-        job, _ = await service.submit_export(
+        submitted = await service.submit_export(
             pool, source, catalog, account, request, idempotency_key=None, max_active=100, idempotency_ttl_seconds=60
         )
+        job = submitted.job
         config = PipelineConfig(
             batch_size=500,
             lease_seconds=10,

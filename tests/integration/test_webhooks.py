@@ -200,7 +200,7 @@ async def test_failed_and_cancelled_exports_send_their_events(
     acme = await account_by_slug(pool, "acme")
 
     async def queued_only(body: dict) -> str:  # recorded, never enqueued
-        job, _ = await service.submit_export(
+        submitted = await service.submit_export(
             pool,
             pool,
             HR,
@@ -210,6 +210,7 @@ async def test_failed_and_cancelled_exports_send_their_events(
             max_active=100,
             idempotency_ttl_seconds=60,
         )
+        job = submitted.job
         return str(job.id)
 
     # failed: a column that no longer exists when the worker runs it

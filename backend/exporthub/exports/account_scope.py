@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+from exporthub.settings import Rate
 from exporthub.webhooks.signing import generate_secret
 from exporthub.webhooks.store import ensure_secret
 
@@ -39,9 +40,16 @@ class AccountJobs:
     conn: Conn
     account_id: uuid.UUID
 
-    async def lock(self) -> None:
-        """Serialise submits of this account until the transaction ends (the active-export cap)."""
-        await self.conn.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", self.account_id)
+    async def lock(self) -> Rate | None:
+        """Serialise submits of this account until the transaction ends (the active-export cap).
+        Returns the account's own start rate (None: the deployment's), read under the same lock."""
+        row = await self.conn.fetchrow(
+            "SELECT start_rate_limit, start_rate_window_seconds FROM accounts WHERE id = $1 FOR UPDATE",
+            self.account_id,
+        )
+        if row is None or row["start_rate_limit"] is None:
+            return None
+        return Rate(row["start_rate_limit"], row["start_rate_window_seconds"])
 
     async def insert(self, request: ExportRequest, *, idempotency_key: str | None) -> ExportJob:
         row = await self.conn.fetchrow(

@@ -34,6 +34,7 @@ from exporthub.exports.account_scope import AccountScope, WebhookSecret
 from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
+from exporthub.exports.start_rate import StartRateLimiter, StartRateState
 from exporthub.exports.validation import parse_export_request
 from exporthub.progress import publish_event
 from exporthub.settings import Settings
@@ -73,15 +74,30 @@ class Download:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Submitted:
+    """What a submit did: the export (new, or an idempotent replay's), and the account's start rate
+    after it (None: not known, Redis did not answer)."""
+
+    job: ExportJob
+    created: bool
+    start_rate: StartRateState | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Exports:
     pool: asyncpg.Pool  # ExportHub's own tables
     source: asyncpg.Pool  # the data the catalog reads (often `pool` itself)
-    redis: Redis  # progress events
+    redis: Redis  # progress events, the start-rate count
     storage: Storage
     catalog: Catalog
     settings: Settings
     enqueue: Enqueue
     webhook_recorded: Callable[[], None] | None = None  # the worker's dispatcher wakes on it
+    start_limiter: StartRateLimiter = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        limiter = StartRateLimiter(self.redis, self.settings.redis.queue_name, self.settings.exports.start_rate)
+        object.__setattr__(self, "start_limiter", limiter)  # frozen; it remembers a Redis failure for a while
 
     @classmethod
     def over(
@@ -113,9 +129,10 @@ class Exports:
     async def departments(self, account: Account) -> list[asyncpg.Record]:
         return await list_departments(self.source, self.catalog, account)
 
-    async def submit(self, account: Account, body: Any, *, idempotency_key: str | None = None) -> ExportJob:
+    async def submit(self, account: Account, body: Any, *, idempotency_key: str | None = None) -> Submitted:
         """Validate, record (commit first), then enqueue: the one submit path of the API and the console.
-        `body`: the request as JSON-like builtins, or an ExportRequestIn."""
+        `body`: the request as JSON-like builtins, or an ExportRequestIn. Raises InvalidRequest,
+        ResourceNotAllowed, Conflict, TooManyActiveExports or TooManyExportsStarted."""
         body = _plain(body)
         resource = body.get("resource") if isinstance(body, dict) else None
         if isinstance(resource, str) and not account.allows(resource):
@@ -123,7 +140,7 @@ class Exports:
             raise ResourceNotAllowed(resource)
         request = await parse_submission(body, self.settings, self.catalog)
         settings = self.settings
-        job, created = await submit_export(
+        submitted = await submit_export(
             self.pool,
             self.source,
             self.catalog,
@@ -133,13 +150,14 @@ class Exports:
             max_active=settings.exports.max_active_exports,
             idempotency_ttl_seconds=settings.exports.idempotency_ttl_seconds,
             pdf_max_rows=settings.exports.pdf_max_rows,
+            start_limiter=self.start_limiter,
         )
-        if created:
+        if submitted.created:
             try:
-                await self.enqueue(job.id)
+                await self.enqueue(submitted.job.id)
             except Exception:  # the job is saved; the recovery sweep sends it later
-                log.exception("could not enqueue export %s now; it will be re-sent", job.id)
-        return job
+                log.exception("could not enqueue export %s now; it will be re-sent", submitted.job.id)
+        return submitted
 
     async def get(self, account: Account, export_id: uuid.UUID) -> ExportJob:
         job = await self.find(account, export_id)
@@ -332,36 +350,51 @@ async def submit_export(
     max_active: int,
     idempotency_ttl_seconds: int,
     pdf_max_rows: int | None = None,
-) -> tuple[ExportJob, bool]:
-    """Record a new export (status queued). Returns (job, created); created is False on an idempotent replay.
+    start_limiter: StartRateLimiter | None = None,
+) -> Submitted:
+    """Record a new export (status queued); `created` is False on an idempotent replay.
 
     The caller enqueues the job after this returns: commit first, enqueue second. `source` is the
-    pool of the database the catalog reads (often `pool` itself).
+    pool of the database the catalog reads (often `pool` itself). With a `start_limiter`, a new
+    export counts against the account's start rate, checked last: a refused request (invalid, a
+    replay, over the active cap) never counts, and a start whose export is not recorded is given back.
     """
     # The source is read before the account lock: no connection is held while another is awaited
     # (the source pool may be `pool` itself), and the lock serialises only the cap check and insert.
     await _check_departments(source, catalog, account, request)
     if request.format is ExportFormat.PDF and pdf_max_rows is not None:
         await _check_pdf_size(source, catalog, account, request, pdf_max_rows)
-    async with pool.acquire() as conn, conn.transaction():
-        scoped = AccountScope(conn, account.id).jobs
-        await scoped.lock()  # serialises submits per account, so the active-export cap holds under concurrent requests
-        if idempotency_key is not None:
-            previous = await scoped.by_idempotency_key(idempotency_key)
-            if previous is not None:
-                if previous["age"] < dt.timedelta(seconds=idempotency_ttl_seconds):
-                    if previous["request_hash"] != request.fingerprint():
-                        raise Conflict(
-                            "this Idempotency-Key was already used with a different request body; "
-                            "use a new key for a new export"
-                        )
-                    return ExportJob.from_record(previous), False
-                await scoped.release_idempotency_key(previous["id"])
-        active = await scoped.count_active()
-        if active >= max_active:
-            raise TooManyActiveExports(max_active, retry_after=30)
-        job = await scoped.insert(request, idempotency_key=idempotency_key)
-    return job, True
+    started: StartRateState | None = None
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            scoped = AccountScope(conn, account.id).jobs
+            # Serialises submits per account, so the active-export cap holds under concurrent requests.
+            own_rate = await scoped.lock()
+            if idempotency_key is not None:
+                previous = await scoped.by_idempotency_key(idempotency_key)
+                if previous is not None:
+                    if previous["age"] < dt.timedelta(seconds=idempotency_ttl_seconds):
+                        if previous["request_hash"] != request.fingerprint():
+                            raise Conflict(
+                                "this Idempotency-Key was already used with a different request body; "
+                                "use a new key for a new export"
+                            )
+                        standing = await start_limiter.peek(account.id, own_rate) if start_limiter else None
+                        return Submitted(ExportJob.from_record(previous), False, standing)
+                    await scoped.release_idempotency_key(previous["id"])
+            active = await scoped.count_active()
+            if active >= max_active:
+                raise TooManyActiveExports(max_active, retry_after=30)
+            if start_limiter is not None:
+                started = await start_limiter.take(account.id, own_rate)
+                if started is not None and not started.counted:
+                    raise started.refusal()
+            job = await scoped.insert(request, idempotency_key=idempotency_key)
+    except Exception:
+        if start_limiter is not None:
+            await start_limiter.give_back(account.id, started)
+        raise
+    return Submitted(job, True, started)
 
 
 async def list_departments(source: asyncpg.Pool, catalog: Catalog, account: Account) -> list[asyncpg.Record]:

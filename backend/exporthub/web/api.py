@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from typing import Annotated, Any
@@ -9,7 +10,8 @@ from typing import Annotated, Any
 import asyncpg
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
-from litestar.openapi.spec import Example
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import Body, Parameter
 from litestar.response import File, Redirect
 
@@ -21,10 +23,13 @@ from exporthub.exports.service import Exports
 from exporthub.exports.validation import ExportRequestIn
 from exporthub.settings import Settings
 from exporthub.web.auth import api_account
+from exporthub.web.errors import PROBLEM_JSON
+from exporthub.web.rate_limit import POLICY_HEADER_DOC, RATELIMIT_HEADER_DOC, RETRY_AFTER_DOC, start_rate_headers
 from exporthub.web.schemas import (
     ExportCreated,
     ExportList,
     ExportOut,
+    QuotaExceededOut,
     ResourceList,
     ResourceOut,
     WebhookAttemptOut,
@@ -34,6 +39,33 @@ from exporthub.web.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+
+_STRING = Schema(type=OpenAPIType.STRING)
+_TOO_MANY = (
+    "Too many exports started: the account's start rate allows no new export yet (type "
+    '`https://iana.org/assignments/http-problem-types#quota-exceeded`, `violated-policies: ["start"]`, '
+    "`retryAfter`; with the RateLimit headers). Or too many active: the account already has its maximum of "
+    "exports queued or running (5 by default; `Retry-After` only). Either way, wait `Retry-After` seconds "
+    "and try again."
+)
+
+
+@dataclasses.dataclass
+class SubmitOperation(Operation):
+    """POST /api/v1/exports in OpenAPI, with the headers of its answers (a ResponseSpec cannot name
+    headers, and a documentation-only ResponseHeader has no schema)."""
+
+    def __post_init__(self) -> None:
+        rate = {
+            "RateLimit-Policy": OpenAPIHeader(schema=_STRING, description=POLICY_HEADER_DOC),
+            "RateLimit": OpenAPIHeader(schema=_STRING, description=RATELIMIT_HEADER_DOC),
+        }
+        retry = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description=RETRY_AFTER_DOC)}
+        for status, headers in (("202", rate), ("429", retry | rate)):
+            response = (self.responses or {}).get(status)
+            if isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), **headers}
 
 
 def export_out(job: ExportJob, download_url: str | None) -> ExportOut:
@@ -51,7 +83,18 @@ class ExportsController(Controller):
     async def resources(self, account: Account, exports: Exports) -> ResourceList:
         return ResourceList([ResourceOut.from_resource(r) for r in exports.resources(account)])
 
-    @post("/exports", status_code=202, summary="Submit an export; answers at once with its id")
+    @post(
+        "/exports",
+        status_code=202,
+        summary="Submit an export; answers at once with its id",
+        description="Each new export counts against the account's start rate (an idempotent replay, or a "
+        "refused request, does not): the answer's `RateLimit-Policy` and `RateLimit` headers say how many more "
+        "may start now; over the rate, 429 with `Retry-After`.",
+        responses={
+            429: ResponseSpec(QuotaExceededOut, description=_TOO_MANY, media_type=PROBLEM_JSON, generate_examples=False)
+        },
+        operation_class=SubmitOperation,
+    )
     async def submit(
         self,
         data: Annotated[
@@ -69,14 +112,16 @@ class ExportsController(Controller):
         idempotency_key: Annotated[
             str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
         ] = None,
-    ) -> ExportCreated:
+    ) -> Response[ExportCreated]:
         # Litestar has checked the shape; the body goes on as the console's does, to the one submit path.
-        job = await exports.submit(account, data, idempotency_key=idempotency_key)
-        return ExportCreated(
+        submitted = await exports.submit(account, data, idempotency_key=idempotency_key)
+        job = submitted.job
+        created = ExportCreated(
             export_id=job.id,
             status=job.status.value,
             poll_url=f"{settings.web.public_url}/api/v1/exports/{job.id}",
         )
+        return Response(created, status_code=202, headers=start_rate_headers(submitted.start_rate))
 
     @get("/exports", summary="The account's exports, newest first")
     async def list_exports(

@@ -40,6 +40,7 @@ from exporthub.errors import (
     NotFound,
     ResourceNotAllowed,
     TooManyActiveExports,
+    TooManyExportsStarted,
 )
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.service import Exports
@@ -243,13 +244,15 @@ async def submit_export(
     values = await request.form()
     form, body = form_from_input(exports.resources(account), values, lambda name: values.getall(name, []))
     try:
-        job = await exports.submit(account, body)
+        job = (await exports.submit(account, body)).job
     except InvalidRequest as exc:
         form.add_problems(exc.problems)
         return html(await render_form(request, exports, account, form), status_code=422)
-    except TooManyActiveExports as exc:
-        form.errors["form"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
-        return html(await render_form(request, exports, account, form), status_code=429)
+    except (TooManyActiveExports, TooManyExportsStarted) as exc:
+        form.errors["start"] = [str(exc)[:1].upper() + str(exc)[1:] + "."]
+        refused = html(await render_form(request, exports, account, form), status_code=429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except ResourceNotAllowed as exc:  # a stale page, or a hand-made post: the form offers only allowed ones
         form.errors["resource"] = [f"The key you signed in with may not export {exc.resource!r}."]
         return html(await render_form(request, exports, account, form), status_code=403)

@@ -18,9 +18,11 @@ from exporthub.errors import (
     Problem,
     ResourceNotAllowed,
     TooManyActiveExports,
+    TooManyExportsStarted,
 )
 from exporthub.exports.validation import shape_problem
-from exporthub.web.schemas import FieldProblem, ProblemOut
+from exporthub.web.rate_limit import QUOTA_EXCEEDED, refusal_headers
+from exporthub.web.schemas import FieldProblem, ProblemOut, QuotaExceededOut
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ _STATUS: dict[type[ExportHubError], tuple[int, str]] = {
     ResourceNotAllowed: (403, "Resource not allowed for this API key"),
     Conflict: (409, "Conflict"),
     TooManyActiveExports: (429, "Too many active exports"),
+    TooManyExportsStarted: (429, "Too many exports started"),
     LinkInvalid: (403, "Invalid download link"),
     LinkExpired: (410, "Download link expired"),
 }
@@ -60,6 +63,16 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: ExportHubError) -> Resp
     if status == 500:
         log.error("unmapped domain error: %r", exc)
         return problem(500, title, "something went wrong on our side; please try again")
+    if isinstance(exc, TooManyExportsStarted):
+        body = QuotaExceededOut(
+            title=title,
+            status=status,
+            detail=str(exc),
+            type=QUOTA_EXCEEDED,
+            violated_policies=[exc.policy],
+            retry_after=exc.retry_after,
+        )
+        return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=refusal_headers(exc))
     errors = [FieldProblem(p.field, p.message) for p in exc.problems] if isinstance(exc, InvalidRequest) else []
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyActiveExports) else None
     return problem(status, title, str(exc), errors, headers)

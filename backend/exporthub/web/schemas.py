@@ -152,3 +152,11 @@ class ProblemOut(msgspec.Struct):
     detail: str
     errors: list[FieldProblem] = []
     type: str = "about:blank"
+
+
+class QuotaExceededOut(ProblemOut):
+    """429 of the start rate: the IETF ratelimit draft's "quota-exceeded" problem, naming the policy
+    that refused (`violated-policies`, as RateLimit-Policy names it) and the seconds to wait."""
+
+    violated_policies: list[str] = msgspec.field(default_factory=list, name="violated-policies")
+    retry_after: int | None = msgspec.field(default=None, name="retryAfter")
