@@ -137,6 +137,8 @@ class ExportSettings(_Group, frozen=True, kw_only=True):
     pdf_max_rows: Annotated[int, env("EXPORTHUB_PDF_MAX_ROWS"), msgspec.Meta(ge=1)] = 100_000
     csv_bom: Annotated[bool, env("EXPORTHUB_CSV_BOM")] = True
     idempotency_ttl_seconds: Annotated[int, env("EXPORTHUB_IDEMPOTENCY_TTL_SECONDS"), msgspec.Meta(ge=1)] = 24 * 3600
+    # Scheduled exports one account may keep.
+    max_schedules: Annotated[int, env("EXPORTHUB_MAX_SCHEDULES"), msgspec.Meta(ge=0)] = 100
     # Tests only, never set in production: every export waits after its first batch (exports/pause_hook.py).
     test_pause_dir: Annotated[Path | None, env("EXPORTHUB_TEST_PAUSE_DIR")] = None
 

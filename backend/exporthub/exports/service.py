@@ -31,9 +31,20 @@ from exporthub.errors import (
 )
 from exporthub.exports import events, links, unscoped
 from exporthub.exports.account_scope import AccountScope, WebhookSecret
+from exporthub.exports.cron import next_due, parse_zone
 from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
+from exporthub.exports.schedules import (
+    Schedule,
+    ScheduleIn,
+    ScheduleSpec,
+    check_schedule,
+    export_part,
+    merge_changes,
+    read_changes,
+    read_schedule,
+)
 from exporthub.exports.validation import parse_export_request
 from exporthub.progress import publish_event
 from exporthub.settings import Settings
@@ -155,6 +166,62 @@ class Exports:
         grace = self.settings.webhooks.secret_grace_seconds
         return await AccountScope(self.pool, account.id).webhooks.rotate_secret(grace_seconds=grace)
 
+    # --- scheduled exports ------------------------------------------------------------------------
+
+    async def create_schedule(self, account: Account, body: Any) -> Schedule:
+        """Check the body (the export part exactly as a submit checks it) and record the schedule,
+        due first at its next due time from now (none while paused)."""
+        spec = await self._check_schedule(account, read_schedule(_plain(body)))
+        limit = self.settings.exports.max_schedules
+        async with self.pool.acquire() as conn, conn.transaction():
+            scope = AccountScope(conn, account.id)
+            await scope.jobs.lock()  # the account's submits and new schedules, one at a time: the cap holds
+            if await scope.schedules.count() >= limit:
+                raise Conflict(f"this account already has {limit} schedules, the most it may keep; delete one first")
+            return await scope.schedules.insert(spec, next_run_at=_first_due(spec))
+
+    async def schedules(self, account: Account) -> list[Schedule]:
+        return await AccountScope(self.pool, account.id).schedules.all()
+
+    async def schedule(self, account: Account, schedule_id: uuid.UUID) -> Schedule:
+        """The account's schedule; another account's id is exactly as unknown (NotFound)."""
+        schedule = await AccountScope(self.pool, account.id).schedules.get(schedule_id)
+        if schedule is None:
+            raise NotFound("schedule", schedule_id)
+        return schedule
+
+    async def update_schedule(self, account: Account, schedule_id: uuid.UUID, changes: Any) -> Schedule:
+        """Apply PATCH's changes and check the whole schedule again. A new cron, zone or enabled
+        reschedules it from now; other changes leave its due time (and a run waiting for a place) alone."""
+        current = await self.schedule(account, schedule_id)
+        spec = await self._check_schedule(account, read_schedule(merge_changes(current.body(), read_changes(changes))))
+        timing = (spec.cron.text, spec.time_zone, spec.enabled)
+        reschedule = timing != (current.cron, current.time_zone, current.enabled)
+        updated = await AccountScope(self.pool, account.id).schedules.update(
+            schedule_id, spec, reschedule=reschedule, next_run_at=_first_due(spec)
+        )
+        if updated is None:  # deleted meanwhile
+            raise NotFound("schedule", schedule_id)
+        return updated
+
+    async def delete_schedule(self, account: Account, schedule_id: uuid.UUID) -> None:
+        """Delete the schedule; the exports its runs made stay."""
+        if not await AccountScope(self.pool, account.id).schedules.delete(schedule_id):
+            raise NotFound("schedule", schedule_id)
+
+    async def _check_schedule(self, account: Account, schedule: ScheduleIn) -> ScheduleSpec:
+        if not account.allows(schedule.resource):
+            raise ResourceNotAllowed(schedule.resource)
+        spec, problems = check_schedule(schedule, self.catalog)
+        try:
+            request = await parse_submission(export_part(schedule), self.settings, self.catalog)
+            await _check_departments(self.source, self.catalog, account, request)
+        except InvalidRequest as exc:
+            problems = [*exc.problems, *problems]
+        if problems or spec is None:
+            raise InvalidRequest(problems)
+        return spec
+
     # --- links ------------------------------------------------------------------------------------
 
     async def link(self, job: ExportJob) -> str | None:
@@ -250,6 +317,13 @@ class Exports:
             url = links.signed_link(self.settings.web.public_url, self.settings.secret_keys, job)
             await self.record_webhook_event(job, url if job.status is ExportStatus.COMPLETED else None)
         return len(missed)
+
+
+def _first_due(spec: ScheduleSpec) -> dt.datetime | None:
+    """When a new (or newly enabled, or retimed) schedule is first due; None while paused."""
+    if not spec.enabled:
+        return None
+    return next_due(spec.cron, parse_zone(spec.time_zone), dt.datetime.now(dt.UTC))
 
 
 def _plain(body: Any) -> Any:

@@ -19,7 +19,7 @@ from exporthub.exports.service import Exports
 from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.queue import create_queue
 from exporthub.settings import Settings
-from exporthub.web.api import ExportsController, download, healthz
+from exporthub.web.api import ExportsController, SchedulesController, download, healthz
 from exporthub.web.api_docs import OfflineScalarRenderPlugin, openapi_router
 from exporthub.web.console import console_router, static_files_router, template_config
 from exporthub.web.console_live import SharedFragments, console_socket
@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             ExportsController,
+            SchedulesController,
             download,
             healthz,
             exports_socket,
