@@ -23,6 +23,7 @@ from exporthub.web.api import ExportsController, SchedulesController, download, 
 from exporthub.web.api_docs import OfflineScalarRenderPlugin, openapi_router
 from exporthub.web.console import console_router, static_files_router, template_config
 from exporthub.web.console_live import SharedFragments, console_socket
+from exporthub.web.console_schedules import console_schedules_router
 from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import SocketLimits, exports_socket
 from exporthub.web.request import ExportHubRequest
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> Litestar:
             healthz,
             exports_socket,
             console_router,
+            console_schedules_router,
             console_socket,
             static_files_router(),
         ],
