@@ -350,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
     sub.add_parser(
-        "scheduler", help="send periodic work (recovery, webhook backfill, expiry) to the workers; run exactly one"
+        "scheduler",
+        help="send periodic work (recovery, webhook backfill, expiry, due schedules) to the workers; run exactly one",
     ).set_defaults(func=cmd_scheduler)
     storage = sub.add_parser("storage", help="manage the file storage")
     storage_sub = storage.add_subparsers(dest="storage_command", required=True)

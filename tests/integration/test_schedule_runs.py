@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from exporthub.accounts import Account, account_by_slug
+from exporthub.accounts import Account, account_by_slug, create_account, disable_account
 from exporthub.exports.schedules import RunOutcome, run_key
 from exporthub.exports.service import Exports
 from exporthub.settings import Settings
@@ -227,3 +227,19 @@ async def test_the_hubs_schedulers_run_a_due_schedule_once_as_a_normal_export(
             assert len(await exports_of(pool, uuid.UUID(schedule_id))) == 1
             listed = (await api.get("/api/v1/exports")).json()["items"]
             assert run["exportId"] in [e["id"] for e in listed]  # a normal export of the account
+
+
+async def test_a_disabled_accounts_schedules_do_not_run(settings: Settings, pool: asyncpg.Pool, clean: None) -> None:
+    slug = f"sched-{uuid.uuid4().hex[:8]}"
+    details = await create_account(pool, slug, "Scheduled Ltd")
+    account = await account_by_slug(pool, slug)
+    assert account is not None and account.id == details.id
+    try:
+        async with domain(settings) as exports:
+            schedule = await exports.create_schedule(account, YEARLY)
+            async with pool.acquire() as conn:
+                await disable_account(conn, slug)
+            assert schedule.next_run_at is not None
+            assert await exports.run_due_schedules(schedule.next_run_at) == []
+    finally:
+        await pool.execute("DELETE FROM accounts WHERE id = $1", account.id)  # its schedule goes with it

@@ -1,6 +1,7 @@
 """The one way in: submit, read, list, cancel, link and download exports, and what happens when one
-ends. The web app and the worker each build one `Exports` with their connections and their way to
-reach the queue (`Enqueue`); neither decides any of this itself.
+ends; keep scheduled exports and run them when they are due (each run an ordinary submit). The web
+app and the worker each build one `Exports` with their connections and their way to reach the queue
+(`Enqueue`); neither decides any of this itself.
 """
 
 from __future__ import annotations
