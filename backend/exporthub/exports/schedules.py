@@ -237,6 +237,8 @@ def check_schedule(schedule: ScheduleIn, catalog: Catalog) -> tuple[ScheduleSpec
     """The schedule's own fields (cron, timeZone, window, with the resource it applies to); the export
     part is the caller's (Exports checks it as a submit does)."""
     problems: list[Problem] = []
+    if schedule.name and any(ord(c) < 32 or ord(c) == 127 for c in schedule.name):
+        problems.append(Problem("name", "must not contain control characters (line breaks, tabs, ...)"))
     cron: Cron | None = None
     try:
         cron = parse_cron(schedule.cron)

@@ -103,6 +103,12 @@ def test_a_window_needs_a_resource_with_a_date_filter() -> None:
     assert problems_of(body, OWN) == {"window": "headcount has no date filter for a window to set"}
 
 
+def test_a_name_is_one_line_of_text() -> None:
+    assert problems_of({**BODY, "name": "a\x00b"}) == {
+        "name": "must not contain control characters (line breaks, tabs, ...)"
+    }
+
+
 def test_the_shape_is_read_as_litestar_reads_it() -> None:
     with pytest.raises(InvalidRequest) as info:
         read_schedule({**BODY, "window": {"kind": "last_days", "days": 400}})
