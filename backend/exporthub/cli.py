@@ -1,5 +1,5 @@
 """The `exporthub` command: serve | worker | scheduler | dev | migrate | seed | catalog | accounts | apikey | storage |
-export."""
+export | schedule."""
 
 from __future__ import annotations
 
@@ -333,6 +333,12 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return run_export_command(settings, args)
 
 
+def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.client import run_schedule_command
+
+    return run_schedule_command(settings, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exporthub", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -344,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
     sub.add_parser(
-        "scheduler", help="send periodic work (recovery, webhook backfill, expiry) to the workers; run exactly one"
+        "scheduler",
+        help="send periodic work (recovery, webhook backfill, expiry, due schedules) to the workers; run exactly one",
     ).set_defaults(func=cmd_scheduler)
     storage = sub.add_parser("storage", help="manage the file storage")
     storage_sub = storage.add_subparsers(dest="storage_command", required=True)
@@ -370,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="submit an export, follow its progress and download the file")
     add_export_arguments(export)
     export.set_defaults(func=cmd_export)
+    from exporthub.client import add_schedule_arguments
+
+    schedule = sub.add_parser("schedule", help="scheduled exports: create, list, delete (over the REST API)")
+    add_schedule_arguments(schedule)
+    schedule.set_defaults(func=cmd_schedule)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""`exporthub export`: submit over the REST API, show a progress bar, download the file.
+"""`exporthub export`: submit over the REST API, show a progress bar, download the file; and
+`exporthub schedule create | list | delete` over /api/v1/schedules.
 
 A submit refused with 429 (the account's start rate, or its active-export cap) is tried again after
 the answer's `Retry-After`, saying so on stderr, at most `--retries` times and never after a wait
@@ -233,3 +234,91 @@ def download(url: str, target: Path, size: int | None, *, transport: httpx.BaseT
                 out.write(chunk)
                 bar.update(len(chunk))
     partial.replace(target)
+
+
+# --- `exporthub schedule create | list | delete` --------------------------------------------------------
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """`exporthub schedule ...`: scheduled exports over /api/v1/schedules."""
+    sub = parser.add_subparsers(dest="schedule_command", required=True)
+
+    def connection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)")
+        p.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
+
+    create = sub.add_parser("create", help="create a schedule: an export run at the times of a cron expression")
+    create.add_argument("--resource", required=True, help="employees, payroll, timesheets or compliance")
+    create.add_argument("--format", default="csv", help="csv, xlsx or pdf")
+    create.add_argument("--columns", help="comma-separated column keys (default: the resource's defaults)")
+    create.add_argument("--status", help="only rows with this status")
+    create.add_argument("--department", action="append", default=[], help="department id (repeatable)")
+    create.add_argument("--cron", required=True, help="minute hour day-of-month month day-of-week, e.g. '0 6 1 * *'")
+    create.add_argument("--time-zone", default="UTC", help="IANA zone the cron is read in, e.g. Europe/Berlin")
+    create.add_argument(
+        "--window", help="days each run exports: previous_day, last_days:N, previous_week, previous_month, ..."
+    )
+    create.add_argument("--webhook-url", help="called when each run's export ends")
+    create.add_argument("--name", help="a label")
+    create.add_argument("--paused", action="store_true", help="create it paused")
+    connection(create)
+    listing = sub.add_parser("list", help="the account's schedules")
+    listing.add_argument("--json", action="store_true", help="print the API's JSON")
+    connection(listing)
+    delete = sub.add_parser("delete", help="delete a schedule (the exports it made stay)")
+    delete.add_argument("schedule_id", help="the id `exporthub schedule list` shows")
+    connection(delete)
+
+
+def build_schedule(args: argparse.Namespace) -> dict[str, Any]:
+    body = build_request(argparse.Namespace(**{**vars(args), "date_from": None, "date_to": None}))
+    body |= {"cron": args.cron, "timeZone": args.time_zone}
+    if args.window:
+        kind, _, days = args.window.partition(":")
+        body["window"] = {"kind": kind, **({"days": int(days)} if days.isdigit() else {})}
+    if args.webhook_url:
+        body["webhookUrl"] = args.webhook_url
+    if args.name:
+        body["name"] = args.name
+    if args.paused:
+        body["enabled"] = False
+    return body
+
+
+def run_schedule_command(settings: Settings, args: argparse.Namespace) -> int:
+    api_key = args.api_key or settings.api_key
+    if not api_key:
+        print("an API key is needed: --api-key or EXPORTHUB_API_KEY", file=sys.stderr)
+        return 2
+    api_url = (args.api_url or settings.web.public_url).rstrip("/")
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as client:
+        if args.schedule_command == "create":
+            response = client.post("/api/v1/schedules", json=build_schedule(args))
+            if response.status_code != 201:
+                print(_explain(response), file=sys.stderr)
+                return 1
+            schedule = response.json()
+            print(schedule["id"])
+            print(f"{schedule['description']}; next run {schedule['nextRunAt'] or '(paused)'}", file=sys.stderr)
+            return 0
+        if args.schedule_command == "list":
+            response = client.get("/api/v1/schedules")
+            if response.status_code != 200:
+                print(_explain(response), file=sys.stderr)
+                return 1
+            items = response.json()["items"]
+            if args.json:
+                print(json.dumps(items, indent=2))
+            for s in [] if args.json else items:
+                last = s["lastRun"]
+                print(
+                    f"{s['id']}  {s['name'] or s['resource'] + ' ' + s['format']}  {s['cron']} {s['timeZone']}"
+                    f"  next {s['nextRunAt'] or 'paused'}  last {last['outcome'] if last else '-'}"
+                )
+            return 0
+        response = client.delete(f"/api/v1/schedules/{args.schedule_id}")
+        if response.status_code != 204:
+            print(_explain(response), file=sys.stderr)
+            return 1
+        print(f"schedule {args.schedule_id} deleted", file=sys.stderr)
+        return 0

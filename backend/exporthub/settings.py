@@ -189,6 +189,8 @@ class ExportSettings(_Group, frozen=True, kw_only=True):
     # New exports an account may start in any window, across all web processes (exports/start_rate.py);
     # `exporthub accounts set-rate` gives an account its own.
     start_rate: Annotated[Rate, env("EXPORTHUB_START_RATE", RATE_EXAMPLES, parse="rate")] = Rate(10, 60)
+    # Scheduled exports one account may keep.
+    max_schedules: Annotated[int, env("EXPORTHUB_MAX_SCHEDULES"), msgspec.Meta(ge=0)] = 100
     # Tests only, never set in production: every export waits after its first batch (exports/pause_hook.py).
     test_pause_dir: Annotated[Path | None, env("EXPORTHUB_TEST_PAUSE_DIR")] = None
 

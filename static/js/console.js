@@ -3,9 +3,55 @@
 //    form's own answer, which is older than whatever the socket has already shown;
 //  - while the socket is down, cards of active exports poll their own URL every 2 s;
 //  - keyboard focus stays on a card's button when the socket replaces the card;
-//  - a refused socket (signed out, 4401) goes to the sign-in page instead of retrying.
+//  - a refused socket (signed out, 4401) goes to the sign-in page instead of retrying;
+//  - times marked data-local-time are shown in the browser's time zone, and the new-schedule form's
+//    time zone starts as the browser's.
 (function () {
   "use strict";
+
+  var browserZone = "";
+  try {
+    browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (e) {
+    browserZone = "";
+  }
+  var localFormat = null;
+  try {
+    localFormat = new Intl.DateTimeFormat(undefined, {
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      timeZoneName: "short",
+    });
+  } catch (e) {
+    localFormat = null;
+  }
+
+  function showLocalTimes(root) {
+    root.querySelectorAll("time[data-local-time]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime"));
+      if (!localFormat || isNaN(at.getTime())) return;
+      if (!el.title) el.title = el.textContent.trim(); // the schedule's own zone stays at hand
+      el.textContent = localFormat.format(at);
+    });
+    root.querySelectorAll("[data-browser-zone]").forEach(function (el) {
+      if (browserZone) el.textContent = browserZone;
+    });
+    root.querySelectorAll("input[data-browser-zone-input]").forEach(function (input) {
+      if (!input.value && browserZone) input.value = browserZone;
+    });
+  }
+
+  document.addEventListener("htmx:load", function (evt) {
+    var el = evt.detail && evt.detail.elt;
+    if (el && el.querySelectorAll) showLocalTimes(el.parentElement || el);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    showLocalTimes(document);
+  });
 
   var POLL_MS = 2000;
   var pollTimer = null;

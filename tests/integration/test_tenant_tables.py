@@ -53,3 +53,33 @@ async def test_a_row_cannot_point_at_another_accounts_row(pool: asyncpg.Pool) ->
             )
     finally:
         await pool.execute("DELETE FROM export_jobs WHERE id = $1", export_id)
+
+
+async def test_a_schedule_cannot_name_another_accounts_export_as_its_last_run(pool: asyncpg.Pool) -> None:
+    acme_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = 'acme'")
+    globex_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = 'globex'")
+    export_id = uuid.uuid4()
+    schedule = (
+        "INSERT INTO schedules (id, account_id, export, cron, time_zone, next_run_at, last_export_id)"
+        " VALUES ($1, $2, '{}', '@daily', 'UTC', now(), $3)"
+    )
+    async with pool.acquire() as conn:
+        outer = conn.transaction()  # rolled back: nothing of this test stays
+        await outer.start()
+        try:
+            await conn.execute(
+                "INSERT INTO export_jobs (id, account_id, resource, format, columns)"
+                " VALUES ($1, $2, 'payroll', 'csv', '{}')",
+                export_id,
+                globex_id,
+            )
+            await conn.execute(schedule, uuid.uuid4(), globex_id, export_id)  # its own account's export: fine
+            with pytest.raises(asyncpg.ForeignKeyViolationError, match="schedules_last_export_same_account"):
+                async with conn.transaction():
+                    await conn.execute(schedule, uuid.uuid4(), acme_id, export_id)
+            # Deleting the export forgets it; the schedule stays.
+            await conn.execute("DELETE FROM export_jobs WHERE id = $1", export_id)
+            assert await conn.fetchval("SELECT count(*) FROM schedules WHERE account_id = $1", globex_id) >= 1
+            assert await conn.fetchval("SELECT count(*) FROM schedules WHERE last_export_id = $1", export_id) == 0
+        finally:
+            await outer.rollback()

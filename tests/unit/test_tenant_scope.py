@@ -19,6 +19,7 @@ OWN_TENANT_TABLES = (
     "webhook_attempts",
     "api_keys",
     "console_sessions",
+    "schedules",
 )
 HR_TENANT_TABLES = ("departments", "employees", "payroll", "timesheets", "compliance")
 

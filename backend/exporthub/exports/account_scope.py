@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+from exporthub.exports.schedules import Schedule, ScheduleSpec
 from exporthub.settings import Rate
 from exporthub.webhooks.signing import generate_secret
 from exporthub.webhooks.store import ensure_secret
@@ -185,6 +186,77 @@ class AccountWebhooks:
         )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountSchedules:
+    """The account's scheduled exports. Their runs are the worker's (unscoped.py)."""
+
+    conn: Conn
+    account_id: uuid.UUID
+
+    async def count(self) -> int:
+        return await self.conn.fetchval("SELECT count(*) FROM schedules WHERE account_id = $1", self.account_id)
+
+    async def insert(self, spec: ScheduleSpec, *, next_run_at: dt.datetime | None) -> Schedule:
+        row = await self.conn.fetchrow(
+            """
+            INSERT INTO schedules (account_id, id, name, export, cron, time_zone, date_window, enabled, next_run_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            RETURNING *
+            """,
+            self.account_id,
+            uuid.uuid4(),
+            *_spec_values(spec),
+            next_run_at,
+        )
+        return Schedule.from_record(row)
+
+    async def get(self, schedule_id: uuid.UUID) -> Schedule | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM schedules WHERE account_id = $1 AND id = $2", self.account_id, schedule_id
+        )
+        return Schedule.from_record(row) if row else None
+
+    async def all(self) -> list[Schedule]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM schedules WHERE account_id = $1 ORDER BY created_at, id", self.account_id
+        )
+        return [Schedule.from_record(r) for r in rows]
+
+    async def update(
+        self, schedule_id: uuid.UUID, spec: ScheduleSpec, *, reschedule: bool, next_run_at: dt.datetime | None
+    ) -> Schedule | None:
+        """Replace the schedule's fields. Its due time changes only with `reschedule` (a new cron, zone
+        or enabled): otherwise the runner's (the row as it is now, never as read before) stands."""
+        row = await self.conn.fetchrow(
+            """
+            UPDATE schedules
+               SET name = $3, export = $4, cron = $5, time_zone = $6, date_window = $7, enabled = $8,
+                   next_run_at = CASE WHEN $9 THEN $10 ELSE next_run_at END,
+                   retry_at = CASE WHEN $9 THEN NULL ELSE retry_at END,
+                   updated_at = now()
+             WHERE account_id = $1 AND id = $2
+            RETURNING *
+            """,
+            self.account_id,
+            schedule_id,
+            *_spec_values(spec),
+            reschedule,
+            next_run_at,
+        )
+        return Schedule.from_record(row) if row else None
+
+    async def delete(self, schedule_id: uuid.UUID) -> bool:
+        deleted = await self.conn.fetchval(
+            "DELETE FROM schedules WHERE account_id = $1 AND id = $2 RETURNING id", self.account_id, schedule_id
+        )
+        return deleted is not None
+
+
+def _spec_values(spec: ScheduleSpec) -> tuple[Any, ...]:
+    window = json.dumps(spec.window.to_json()) if spec.window is not None else None
+    return (spec.name, json.dumps(spec.export), spec.cron.text, spec.time_zone, window, spec.enabled)
+
+
 def _secret(row: Any) -> WebhookSecret:
     expires = row["previous_expires_at"]
     live = row["previous_secret"] is not None and expires is not None and expires > row["now"]
@@ -192,9 +264,10 @@ def _secret(row: Any) -> WebhookSecret:
 
 
 class AccountScope:
-    """One account's view of ExportHub's tables: `.jobs`, `.webhooks`."""
+    """One account's view of ExportHub's tables: `.jobs`, `.webhooks`, `.schedules`."""
 
     def __init__(self, conn: Conn, account_id: uuid.UUID) -> None:
         self.account_id = account_id
         self.jobs = AccountJobs(conn, account_id)
         self.webhooks = AccountWebhooks(conn, account_id)
+        self.schedules = AccountSchedules(conn, account_id)

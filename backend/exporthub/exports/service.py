@@ -1,6 +1,7 @@
 """The one way in: submit, read, list, cancel, link and download exports, and what happens when one
-ends. The web app and the worker each build one `Exports` with their connections and their way to
-reach the queue (`Enqueue`); neither decides any of this itself.
+ends; keep scheduled exports and run them when they are due (each run an ordinary submit). The web
+app and the worker each build one `Exports` with their connections and their way to reach the queue
+(`Enqueue`); neither decides any of this itself.
 """
 
 from __future__ import annotations
@@ -28,12 +29,27 @@ from exporthub.errors import (
     Problem,
     ResourceNotAllowed,
     TooManyActiveExports,
+    TooManyExportsStarted,
 )
 from exporthub.exports import events, links, unscoped
 from exporthub.exports.account_scope import AccountScope, WebhookSecret
+from exporthub.exports.cron import CronInvalid, next_due, parse_cron, parse_zone
 from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
+from exporthub.exports.schedules import (
+    RunOutcome,
+    Schedule,
+    ScheduleIn,
+    ScheduleSpec,
+    check_schedule,
+    export_part,
+    merge_changes,
+    read_changes,
+    read_schedule,
+    run_key,
+    run_request,
+)
 from exporthub.exports.start_rate import StartRateLimiter, StartRateState
 from exporthub.exports.validation import parse_export_request
 from exporthub.progress import publish_event
@@ -81,6 +97,20 @@ class Submitted:
     job: ExportJob
     created: bool
     start_rate: StartRateState | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScheduleRun:
+    """One due time of one schedule, as the runner left it."""
+
+    schedule_id: uuid.UUID
+    due: dt.datetime
+    outcome: RunOutcome
+    export_id: uuid.UUID | None
+    error: str | None
+
+
+SCHEDULE_ERROR_RETRY_SECONDS = 60  # a submit that failed for a reason of ours (a database away) is tried again
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -208,6 +238,130 @@ class Exports:
         grace = self.settings.webhooks.secret_grace_seconds
         return await AccountScope(self.pool, account.id).webhooks.rotate_secret(grace_seconds=grace)
 
+    # --- scheduled exports ------------------------------------------------------------------------
+
+    async def create_schedule(self, account: Account, body: Any) -> Schedule:
+        """Check the body (the export part exactly as a submit checks it) and record the schedule,
+        due first at its next due time from now (none while paused)."""
+        spec = await self._check_schedule(account, read_schedule(_plain(body)))
+        limit = self.settings.exports.max_schedules
+        async with self.pool.acquire() as conn, conn.transaction():
+            scope = AccountScope(conn, account.id)
+            await scope.jobs.lock()  # the account's submits and new schedules, one at a time: the cap holds
+            if await scope.schedules.count() >= limit:
+                raise Conflict(f"this account already has {limit} schedules, the most it may keep; delete one first")
+            return await scope.schedules.insert(spec, next_run_at=_first_due(spec))
+
+    async def schedules(self, account: Account) -> list[Schedule]:
+        return await AccountScope(self.pool, account.id).schedules.all()
+
+    async def schedule(self, account: Account, schedule_id: uuid.UUID) -> Schedule:
+        """The account's schedule; another account's id is exactly as unknown (NotFound)."""
+        schedule = await AccountScope(self.pool, account.id).schedules.get(schedule_id)
+        if schedule is None:
+            raise NotFound("schedule", schedule_id)
+        return schedule
+
+    async def update_schedule(self, account: Account, schedule_id: uuid.UUID, changes: Any) -> Schedule:
+        """Apply PATCH's changes and check the whole schedule again. A new cron, zone or enabled
+        reschedules it from now; other changes leave its due time (and a run waiting for a place) alone."""
+        current = await self.schedule(account, schedule_id)
+        spec = await self._check_schedule(account, read_schedule(merge_changes(current.body(), read_changes(changes))))
+        timing = (spec.cron.text, spec.time_zone, spec.enabled)
+        reschedule = timing != (current.cron, current.time_zone, current.enabled)
+        updated = await AccountScope(self.pool, account.id).schedules.update(
+            schedule_id, spec, reschedule=reschedule, next_run_at=_first_due(spec)
+        )
+        if updated is None:  # deleted meanwhile
+            raise NotFound("schedule", schedule_id)
+        return updated
+
+    async def delete_schedule(self, account: Account, schedule_id: uuid.UUID) -> None:
+        """Delete the schedule; the exports its runs made stay."""
+        if not await AccountScope(self.pool, account.id).schedules.delete(schedule_id):
+            raise NotFound("schedule", schedule_id)
+
+    async def _check_schedule(self, account: Account, schedule: ScheduleIn) -> ScheduleSpec:
+        if not account.allows(schedule.resource):
+            raise ResourceNotAllowed(schedule.resource)
+        spec, problems = check_schedule(schedule, self.catalog)
+        try:
+            request = await parse_submission(export_part(schedule), self.settings, self.catalog)
+            await _check_departments(self.source, self.catalog, account, request)
+        except InvalidRequest as exc:
+            problems = [*exc.problems, *problems]
+        if problems or spec is None:
+            raise InvalidRequest(problems)
+        return spec
+
+    async def run_due_schedules(self, now: dt.datetime | None = None, *, limit: int = 100) -> list[ScheduleRun]:
+        """Submit the export of each schedule whose due time has come, once per due time however many
+        runners look at once: a runner holds the schedule's row (FOR UPDATE SKIP LOCKED: the others pass
+        it by) while it submits, and moves the due time on before letting go. A runner that dies between
+        the two leaves the due time to the next, whose submit carries the same Idempotency-Key (derived
+        from the schedule and the due time) and so finds the export already made instead of a second.
+
+        The export goes through `submit`, like any other: it counts against the account's cap, shows in
+        the console and calls its webhook. At the cap, the due time stays due and is tried again after
+        the cap's Retry-After. Due times that passed meanwhile (a long wait, no scheduler running) are
+        not run one by one: the late run stands for them, and the next is the first due time after it."""
+        now = now or dt.datetime.now(dt.UTC)
+        runs = []
+        for schedule_id in await unscoped.due_schedules(self.pool, now=now, limit=limit):
+            async with self.pool.acquire() as conn, conn.transaction():
+                row = await unscoped.lock_due_schedule(conn, schedule_id, now=now)
+                if row is None:  # another runner has it, or ran it
+                    continue
+                schedule = Schedule.from_record(row)
+                account = Account(schedule.account_id, row["slug"], row["account_name"], row["tenant_key"])
+                run, next_run_at, retry_at = await self._run_schedule(conn, account, schedule, now)
+                await unscoped.record_schedule_run(
+                    conn,
+                    schedule.id,
+                    run.due,
+                    now=now,
+                    outcome=run.outcome.value,
+                    export_id=run.export_id,
+                    error=run.error,
+                    next_run_at=next_run_at,
+                    retry_at=retry_at,
+                )
+            log.info("schedule %s due %s: %s %s", schedule.id, run.due.isoformat(), run.outcome, run.export_id or "")
+            runs.append(run)
+        return runs
+
+    async def _run_schedule(
+        self, conn: asyncpg.Connection, account: Account, schedule: Schedule, now: dt.datetime
+    ) -> tuple[ScheduleRun, dt.datetime, dt.datetime | None]:
+        """Submit one due time's export. Returns the run, the next due time and when to try again."""
+        due = schedule.next_run_at
+        assert due is not None
+        try:
+            cron, zone = parse_cron(schedule.cron), parse_zone(schedule.time_zone)
+        except CronInvalid as exc:  # checked when saved; only a change of the zone database could do this
+            far = now + dt.timedelta(days=1)
+            return ScheduleRun(schedule.id, due, RunOutcome.FAILED, None, str(exc)), far, far
+        key = run_key(schedule.id, due)
+        outcome, export_id, error, retry_at = RunOutcome.SUBMITTED, None, None, None
+        try:
+            made = await AccountScope(conn, account.id).jobs.by_idempotency_key(key)
+            if made is not None:  # a runner that died after submitting: its export is this due time's
+                export_id = made["id"]
+            else:
+                body = run_request(schedule.export, schedule.window, due.astimezone(zone).date())
+                export_id = (await self.submit(account, body, idempotency_key=key)).job.id
+        except (TooManyActiveExports, TooManyExportsStarted) as exc:  # the cap or the start rate: later
+            outcome, error = RunOutcome.WAITING, str(exc)
+            retry_at = now + dt.timedelta(seconds=exc.retry_after)
+        except (InvalidRequest, ResourceNotAllowed, Conflict) as exc:
+            outcome, error = RunOutcome.FAILED, str(exc)
+        except Exception:
+            log.exception("schedule %s: could not submit the export due %s; trying again", schedule.id, due)
+            outcome, error = RunOutcome.WAITING, "the export could not be submitted just now; trying again shortly"
+            retry_at = now + dt.timedelta(seconds=SCHEDULE_ERROR_RETRY_SECONDS)
+        next_run_at = due if outcome is RunOutcome.WAITING else next_due(cron, zone, max(due, now))
+        return ScheduleRun(schedule.id, due, outcome, export_id, error), next_run_at, retry_at
+
     # --- links ------------------------------------------------------------------------------------
 
     async def link(self, job: ExportJob) -> str | None:
@@ -303,6 +457,13 @@ class Exports:
             url = links.signed_link(self.settings.web.public_url, self.settings.secret_keys, job)
             await self.record_webhook_event(job, url if job.status is ExportStatus.COMPLETED else None)
         return len(missed)
+
+
+def _first_due(spec: ScheduleSpec) -> dt.datetime | None:
+    """When a new (or newly enabled, or retimed) schedule is first due; None while paused."""
+    if not spec.enabled:
+        return None
+    return next_due(spec.cron, parse_zone(spec.time_zone), dt.datetime.now(dt.UTC))
 
 
 def _plain(body: Any) -> Any:

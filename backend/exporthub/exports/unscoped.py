@@ -1,6 +1,7 @@
-"""The export_jobs statements that act on every account's jobs: the worker's (claim, lease, finish)
-and the sweeps' (recover, expire, missed webhook events). Nothing here is reached from a client's
-request; what an account does with its own jobs goes through account_scope.py.
+"""The statements that act on every account's rows: the worker's on export_jobs (claim, lease,
+finish), the sweeps' (recover, expire, missed webhook events) and the schedule runner's (due
+schedules, held and claimed one at a time). Nothing here is reached from a client's request; what
+an account does with its own jobs and schedules goes through account_scope.py.
 
 A run holds a lease (`lease_expires_at`) that it renews while working; `attempts` counts claims and
 doubles as a fencing token, so a worker whose lease was taken over can no longer write.
@@ -8,8 +9,9 @@ doubles as a fencing token, so a worker whose lease was taken over can no longer
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -201,3 +203,67 @@ async def finished_without_event(conn: Conn, *, window_seconds: float, limit: in
         limit,
     )
     return [ExportJob.from_record(r) for r in rows]
+
+
+# --- scheduled exports: the runner's statements (Exports.run_due_schedules) ----------------------------
+
+_DUE = """
+    s.enabled AND s.next_run_at <= $1 AND (s.retry_at IS NULL OR s.retry_at <= $1) AND a.disabled_at IS NULL
+"""
+
+
+async def due_schedules(conn: Conn, *, now: dt.datetime, limit: int) -> list[uuid.UUID]:
+    """Schedules whose due time has come (and whose wait, if any, is over), earliest first."""
+    rows = await conn.fetch(
+        f"SELECT s.id FROM schedules s JOIN accounts a ON a.id = s.account_id WHERE {_DUE}"
+        " ORDER BY s.next_run_at LIMIT $2",
+        now,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def lock_due_schedule(conn: asyncpg.Connection, schedule_id: uuid.UUID, *, now: dt.datetime) -> Any:
+    """Inside the caller's transaction: the schedule with its account (slug, account_name, tenant_key),
+    held until the transaction ends, if it is still due; None if another runner holds it or has moved
+    its due time on meanwhile (PostgreSQL re-reads a row updated since the statement began)."""
+    return await conn.fetchrow(
+        "SELECT s.*, a.slug, a.name AS account_name, a.tenant_key FROM schedules s JOIN accounts a"
+        f" ON a.id = s.account_id WHERE {_DUE} AND s.id = $2 FOR UPDATE OF s SKIP LOCKED",
+        now,
+        schedule_id,
+    )
+
+
+async def record_schedule_run(
+    conn: Conn,
+    schedule_id: uuid.UUID,
+    due: dt.datetime,
+    *,
+    now: dt.datetime,
+    outcome: str,
+    export_id: uuid.UUID | None,
+    error: str | None,
+    next_run_at: dt.datetime,
+    retry_at: dt.datetime | None,
+) -> bool:
+    """Claim the due time: move next_run_at on (or keep it, with retry_at, for a run that waits) and
+    record the run. Only the holder of `due` can: False if the schedule moved on meanwhile."""
+    updated = await conn.fetchval(
+        """
+        UPDATE schedules
+           SET next_run_at = $4, retry_at = $5, last_due_at = $2, last_run_at = $3, last_outcome = $6,
+               last_error = $7, last_export_id = coalesce($8, last_export_id)
+         WHERE id = $1 AND next_run_at = $2
+        RETURNING id
+        """,
+        schedule_id,
+        due,
+        now,
+        next_run_at,
+        retry_at,
+        outcome,
+        error,
+        export_id,
+    )
+    return updated is not None

@@ -225,6 +225,7 @@ _GOT = {
 }
 _EXPECTED_GOT = re.compile(r"Expected `[^`]*`, got `(?P<got>\w+)`")
 _LENGTH = re.compile(r"Expected `(?P<kind>str|array|object)` of length (?P<op>>=|<=) (?P<n>\d+)")
+_BOUND = re.compile(r"Expected `(?P<kind>int|float)` (?P<op>>=|<=|>|<) (?P<n>[-\d.]+)")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<name>.*)`", re.DOTALL)
 _MISSING_FIELD = re.compile(r"Object missing required field `(?P<name>.*)`", re.DOTALL)
 _BAD_ENUM = re.compile(r"Invalid enum value (?P<value>.*)", re.DOTALL)
@@ -260,6 +261,8 @@ def shape_problem(message: str, at: str, root: Any = ExportRequestIn) -> Problem
         return Problem(
             at, "must not be empty" + (" (leave the field out for the default)" if _optional(expected) else "")
         )
+    if match := _BOUND.match(message):
+        return Problem(at, f"expected {_describe(expected)} {match['op']} {match['n']}")
     if match := _BAD_ENUM.fullmatch(message):
         return Problem(at, f"unknown {_leaf(at)} {_shorten(match['value'])}; {_describe(expected)}")
     if message.startswith("Invalid RFC3339 encoded date"):

@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 import asyncpg
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
@@ -19,6 +19,7 @@ from exporthub.accounts import Account
 from exporthub.exports.account_scope import WebhookSecret
 from exporthub.exports.links import DOWNLOAD_PATH
 from exporthub.exports.models import ExportJob, ExportStatus
+from exporthub.exports.schedules import ScheduleChangesIn, ScheduleIn
 from exporthub.exports.service import Exports
 from exporthub.exports.validation import ExportRequestIn
 from exporthub.settings import Settings
@@ -32,6 +33,8 @@ from exporthub.web.schemas import (
     QuotaExceededOut,
     ResourceList,
     ResourceOut,
+    ScheduleList,
+    ScheduleOut,
     WebhookAttemptOut,
     WebhookDeliveries,
     WebhookEventOut,
@@ -196,6 +199,86 @@ class ExportsController(Controller):
                 for a in attempts
             ],
         )
+
+
+class SchedulesController(Controller):
+    """Scheduled exports: each run submits the export request as POST /api/v1/exports does."""
+
+    path = "/api/v1/schedules"
+    tags = ["schedules"]
+    dependencies = {"account": Provide(api_account)}
+    security = [{"apiKey": []}]
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a schedule: an export request run at the due times of a cron expression in a time zone",
+    )
+    async def create(
+        self,
+        data: Annotated[
+            ScheduleIn,
+            Body(
+                description="The export request's fields (as POST /api/v1/exports takes them) plus cron, timeZone, "
+                "window, enabled and name. A field not listed here is refused.",
+                examples=[
+                    Example(
+                        summary="Payroll of the previous month, on the 1st at 06:00 in Berlin",
+                        value={
+                            "resource": "payroll",
+                            "format": "xlsx",
+                            "cron": "0 6 1 * *",
+                            "timeZone": "Europe/Berlin",
+                            "window": {"kind": "previous_month"},
+                            "webhookUrl": "https://hooks.example.com/exports",
+                        },
+                    ),
+                    Example(
+                        summary="Timesheets of the previous 7 days, every Monday at 07:30 in New York",
+                        value={
+                            "resource": "timesheets",
+                            "format": "csv",
+                            "cron": "30 7 * * 1",
+                            "timeZone": "America/New_York",
+                            "window": {"kind": "last_days", "days": 7},
+                        },
+                    ),
+                ],
+            ),
+        ],
+        account: Account,
+        exports: Exports,
+    ) -> ScheduleOut:
+        return ScheduleOut.from_schedule(await exports.create_schedule(account, data))
+
+    @get("/", summary="The account's schedules, oldest first")
+    async def list_schedules(self, account: Account, exports: Exports) -> ScheduleList:
+        return ScheduleList([ScheduleOut.from_schedule(s) for s in await exports.schedules(account)])
+
+    @get("/{schedule_id:uuid}", summary="One schedule: its next run and its last run")
+    async def get_schedule(self, schedule_id: uuid.UUID, account: Account, exports: Exports) -> ScheduleOut:
+        return ScheduleOut.from_schedule(await exports.schedule(account, schedule_id))
+
+    @patch("/{schedule_id:uuid}", summary="Change a schedule (e.g. pause it with enabled: false)")
+    async def update(
+        self,
+        schedule_id: uuid.UUID,
+        data: Annotated[
+            ScheduleChangesIn,  # type: ignore[valid-type]
+            Body(
+                description="The fields given replace the schedule's; null clears an optional one. A new cron, "
+                "timeZone or enabled reschedules it from now.",
+                examples=[Example(summary="Pause", value={"enabled": False})],
+            ),
+        ],
+        account: Account,
+        exports: Exports,
+    ) -> ScheduleOut:
+        return ScheduleOut.from_schedule(await exports.update_schedule(account, schedule_id, data))
+
+    @delete("/{schedule_id:uuid}", status_code=204, summary="Delete a schedule (the exports it made stay)")
+    async def delete_schedule(self, schedule_id: uuid.UUID, account: Account, exports: Exports) -> None:
+        await exports.delete_schedule(account, schedule_id)
 
 
 def _secret_out(secret: WebhookSecret) -> WebhookSecretOut:

@@ -19,10 +19,11 @@ from exporthub.exports.service import Exports
 from exporthub.progress.subscribe import create_channels_plugin
 from exporthub.queue import create_queue
 from exporthub.settings import Settings
-from exporthub.web.api import ExportsController, download, healthz
+from exporthub.web.api import ExportsController, SchedulesController, download, healthz
 from exporthub.web.api_docs import OfflineScalarRenderPlugin, openapi_router
 from exporthub.web.console import console_router, static_files_router, template_config
 from exporthub.web.console_live import SharedFragments, console_socket
+from exporthub.web.console_schedules import console_schedules_router
 from exporthub.web.errors import EXCEPTION_HANDLERS
 from exporthub.web.live import SocketLimits, exports_socket
 from exporthub.web.request import ExportHubRequest
@@ -72,10 +73,12 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             ExportsController,
+            SchedulesController,
             download,
             healthz,
             exports_socket,
             console_router,
+            console_schedules_router,
             console_socket,
             static_files_router(),
         ],

@@ -9,6 +9,7 @@
     POST /console/exports/{id}/cancel       -> the card
     GET  /console/exports/{id}/card         -> the card (polling fallback; 286 once it is finished)
     WS   /console/ws                        snapshot of the cards, then each change (console_live.py)
+    ...  /console/schedules...              the Schedules panel, loaded into the page (console_schedules.py)
 
 Every card, wherever it is rendered, comes from `partials/export_card.html` via `render_card`.
 """
@@ -71,7 +72,7 @@ class NotSignedIn(Exception):
     """Raised by the console's account dependency; answered with a redirect to the sign-in page."""
 
 
-def _not_signed_in(request: Request[Any, Any, Any], _: NotSignedIn) -> Response[Any]:
+def not_signed_in(request: Request[Any, Any, Any], _: NotSignedIn) -> Response[Any]:
     if request.headers.get("hx-request") == "true":
         return Response(None, status_code=204, headers={"HX-Redirect": SIGN_IN_PATH})
     return Redirect(SIGN_IN_PATH, status_code=303)
@@ -299,7 +300,7 @@ async def export_card(
 # --- realtime ----------------------------------------------------------------------------------------
 
 
-def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[str]:
+def not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[str]:
     return html(render(request, "pages/not_found.html", message=str(exc)), status_code=404)
 
 
@@ -314,7 +315,7 @@ def static_files_router() -> Router:
 
 
 # The console's pages load nothing from elsewhere and are never framed.
-_SECURITY_HEADERS = [
+SECURITY_HEADERS = [
     ResponseHeader(
         name="Content-Security-Policy",
         value="default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -339,7 +340,7 @@ console_router = Router(
         export_card,
     ],
     dependencies={"account": Provide(console_account)},
-    exception_handlers={NotSignedIn: _not_signed_in, NotFound: _not_found},
-    response_headers=_SECURITY_HEADERS,
+    exception_handlers={NotSignedIn: not_signed_in, NotFound: not_found},
+    response_headers=SECURITY_HEADERS,
     include_in_schema=False,
 )

@@ -1,4 +1,5 @@
-"""The API's JSON answers (camelCase). The export request's body is exports.validation.ExportRequestIn."""
+"""The API's JSON answers (camelCase). The export request's body is exports.validation.ExportRequestIn, a
+schedule's exports.schedules.ScheduleIn (and ScheduleChangesIn for PATCH)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import msgspec
 
 from exporthub.catalog import Resource
 from exporthub.exports.models import ExportJob
+from exporthub.exports.schedules import Schedule
 
 
 class ExportCreated(msgspec.Struct, rename="camel"):
@@ -160,3 +162,62 @@ class QuotaExceededOut(ProblemOut):
 
     violated_policies: list[str] = msgspec.field(default_factory=list, name="violated-policies")
     retry_after: int | None = msgspec.field(default=None, name="retryAfter")
+
+
+class ScheduleRunOut(msgspec.Struct, rename="camel"):
+    due_at: dt.datetime  # the due time the run was for
+    ran_at: dt.datetime | None
+    outcome: str  # submitted | waiting (at the active-export cap: tried again at retryAt) | failed
+    export_id: uuid.UUID | None  # the export the last successful run made
+    error: str | None
+
+
+class ScheduleOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    name: str
+    resource: str
+    format: str
+    columns: list[str] | None  # None: the resource's default columns at each run
+    filters: dict[str, Any]
+    webhook_url: str | None
+    csv_bom: bool | None
+    cron: str
+    time_zone: str
+    window: dict[str, Any] | None
+    enabled: bool
+    description: str  # the cron expression in words, with its zone
+    next_run_at: dt.datetime | None  # UTC; None while paused
+    retry_at: dt.datetime | None  # a due run waiting for a place under the account's cap is tried again then
+    last_run: ScheduleRunOut | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def from_schedule(cls, s: Schedule) -> ScheduleOut:
+        last = None
+        if s.last_due_at is not None and s.last_outcome is not None:
+            last = ScheduleRunOut(s.last_due_at, s.last_run_at, s.last_outcome.value, s.last_export_id, s.last_error)
+        return cls(
+            id=s.id,
+            name=s.name,
+            resource=s.resource,
+            format=s.format,
+            columns=s.export.get("columns"),
+            filters=s.export.get("filters") or {},
+            webhook_url=s.export.get("webhookUrl"),
+            csv_bom=s.export.get("csvBom"),
+            cron=s.cron,
+            time_zone=s.time_zone,
+            window=s.window.to_json() if s.window else None,
+            enabled=s.enabled,
+            description=s.describe(),
+            next_run_at=s.next_run_at,
+            retry_at=s.retry_at,
+            last_run=last,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+        )
+
+
+class ScheduleList(msgspec.Struct, rename="camel"):
+    items: list[ScheduleOut]  # oldest first

@@ -42,6 +42,8 @@ def periodic_work(settings: Settings) -> list[Periodic]:
         Periodic("exporthub.recover", often, Exports.recover),
         Periodic("exporthub.record_missed_webhook_events", often, Exports.record_missed_webhook_events),
         Periodic("exporthub.sweep_expired", settings.recovery.expiry_sweep_seconds, Exports.expire),
+        # Scheduled exports: each due time is claimed in PostgreSQL, so a repeated message runs nothing twice.
+        Periodic("exporthub.run_due_schedules", often, Exports.run_due_schedules),
     ]
 
 
