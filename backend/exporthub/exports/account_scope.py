@@ -108,14 +108,6 @@ class AccountJobs:
             self.account_id,
         )
 
-    async def queue_position(self, job: ExportJob) -> int:
-        """1 for the next queued export of the account."""
-        return 1 + await self.conn.fetchval(
-            "SELECT count(*) FROM export_jobs WHERE account_id = $1 AND status = 'queued' AND created_at < $2",
-            self.account_id,
-            job.created_at,
-        )
-
     async def cancel(self, job_id: uuid.UUID) -> ExportJob | None:
         """Cancel one export (see _CANCEL); None if the account has no such active export."""
         row = await self.conn.fetchrow(_CANCEL + " AND id = $2 RETURNING *", self.account_id, job_id)

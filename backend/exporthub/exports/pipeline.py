@@ -66,6 +66,7 @@ class PipelineConfig:
     statement_timeout_ms: int = 10 * 60 * 1000  # the source snapshot's statement_timeout
     heartbeat_seconds: float = 1.0
     retry_backoff_seconds: tuple[float, ...] = (1.0, 4.0)
+    account_concurrency: int = 2  # one account's exports running at once while others wait (claim_fair)
     test_pause_dir: Path | None = None  # tests only: exports/pause_hook.py
 
     @classmethod
@@ -77,6 +78,7 @@ class PipelineConfig:
             max_rows_per_sheet=settings.exports.max_rows_per_sheet,
             max_attempts=settings.recovery.max_attempts,
             statement_timeout_ms=int(settings.db.source_statement_timeout_seconds * 1000),
+            account_concurrency=settings.exports.account_concurrency,
             test_pause_dir=settings.exports.test_pause_dir,
         )
 
@@ -110,12 +112,21 @@ async def run_export(
     storage: Storage,
     publish: Publish,
     config: PipelineConfig,
+    enqueue: Callable[[uuid.UUID], Awaitable[None]] | None = None,
 ) -> ExportStatus | None:
     """Claim and run one export to its end. Returns the final status, or None if there was nothing to do.
 
+    The message names `job_id`, but the export started is the fairest one queued (unscoped.claim_fair);
+    a passed-over `job_id` is sent to the queue again with `enqueue`.
+
     `pool` holds the jobs; `source` is the database the catalog reads, in a read-only snapshot.
     """
-    job = await unscoped.claim_job(pool, job_id, config.lease_seconds)
+    async with pool.acquire() as conn:
+        job, passed_over = await unscoped.claim_fair(
+            conn, job_id, config.lease_seconds, per_account=config.account_concurrency
+        )
+    if passed_over and enqueue is not None:
+        await enqueue(job_id)  # its message started a fairer export: it waits with a message of its own
     if job is None:
         log.info("export %s is not claimable (done, running elsewhere or cancelled)", job_id)
         return None

@@ -220,9 +220,10 @@ class Exports:
         return job
 
     async def queue_position(self, job: ExportJob) -> int | None:
+        """Where a queued export stands in the order the workers take exports (unscoped.claim_fair)."""
         if job.status is not ExportStatus.QUEUED:
             return None
-        return await AccountScope(self.pool, job.account_id).jobs.queue_position(job)
+        return await unscoped.fair_queue_position(self.pool, job)
 
     async def webhook_deliveries(
         self, account: Account, export_id: uuid.UUID

@@ -45,6 +45,96 @@ async def claim_job(conn: Conn, job_id: uuid.UUID, lease_seconds: int) -> Export
     return ExportJob.from_record(row) if row else None
 
 
+# Claims are serialised (one short transaction each, per export started): the per-account limit then
+# holds across every worker process, and two slots freed at once go to two different accounts.
+FAIR_CLAIM_LOCK = 0x6661697263  # "fairc"
+
+# The next export to start, fairly across accounts: the account with the fewest exports running,
+# then the one that started one least recently (round-robin), then its oldest queued export. An
+# account at `$1` running exports waits while another account under its limit has work queued.
+_FAIREST = """
+    WITH running AS (
+        SELECT account_id, count(*)::int AS n FROM export_jobs
+         WHERE status = 'processing' AND lease_expires_at > now()
+         GROUP BY account_id
+    ), heads AS (
+        SELECT DISTINCT ON (j.account_id) j.id, j.account_id, j.created_at, coalesce(r.n, 0) AS running
+          FROM export_jobs j LEFT JOIN running r USING (account_id)
+         WHERE j.status = 'queued' AND NOT j.cancel_requested
+         ORDER BY j.account_id, j.created_at, j.id
+    )
+    SELECT h.id FROM heads h
+     WHERE h.running < $1 OR NOT EXISTS (SELECT 1 FROM heads o WHERE o.running < $1)
+     ORDER BY h.running,
+              (SELECT max(s.started_at) FROM export_jobs s WHERE s.account_id = h.account_id) NULLS FIRST,
+              h.created_at, h.id
+     LIMIT 1
+"""
+
+
+async def claim_fair(
+    conn: asyncpg.Connection, job_id: uuid.UUID, lease_seconds: int, *, per_account: int
+) -> tuple[ExportJob | None, bool]:
+    """Start a run for the queue message of `job_id`. Returns (the export started, if any; whether
+    `job_id` was passed over and still waits, so that the caller sends its message again).
+
+    - `job_id` whose run was cut short (its lease ran out): that export runs again.
+    - `job_id` still queued: the fairest queued export starts (_FAIREST), perhaps another account's;
+      the message then stands for `job_id` no more, and the passed-over export needs a new one.
+    - `job_id` running, ended or cancelled: nothing (a message sent twice, or a stale one).
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", FAIR_CLAIM_LOCK)
+        named = await conn.fetchrow(
+            "SELECT status, lease_expires_at < now() AS lapsed, cancel_requested FROM export_jobs WHERE id = $1",
+            job_id,
+        )
+        if named is None or named["cancel_requested"]:
+            return None, False
+        if named["status"] == "processing" and named["lapsed"]:
+            return await claim_job(conn, job_id, lease_seconds), False
+        if named["status"] != "queued":
+            return None, False
+        chosen = await conn.fetchval(_FAIREST, per_account)  # never None: job_id itself is queued
+        job = await claim_job(conn, chosen, lease_seconds)
+        return job, chosen != job_id
+
+
+async def fair_queue_position(conn: Conn, job: ExportJob) -> int:
+    """1 for the export that starts next, in the order claim_fair gives free slots (no slot freeing
+    meanwhile). An account with n exports running has its k-th queued export in round n + k. Within a
+    round, claim_fair's "fewer running, then served least recently" comes down to: accounts whose
+    turn started in a later round first (their last start is older), then by their last start
+    before the queue, then the older export. A count across accounts; no other row is read out."""
+    return (
+        await conn.fetchval(
+            """
+        WITH running AS (
+            SELECT account_id, count(*)::int AS n FROM export_jobs
+             WHERE status = 'processing' AND lease_expires_at > now()
+             GROUP BY account_id
+        ), queued AS (
+            SELECT j.id, j.account_id, j.created_at, coalesce(r.n, 0) + 1 AS first_round,
+                   coalesce(r.n, 0) + row_number() OVER (PARTITION BY j.account_id ORDER BY j.created_at, j.id)
+                       AS round
+              FROM export_jobs j LEFT JOIN running r USING (account_id)
+             WHERE j.status = 'queued' AND NOT j.cancel_requested
+        ), ranked AS (
+            SELECT q.id, row_number() OVER (
+                       ORDER BY q.round, q.first_round DESC,
+                                (SELECT max(s.started_at) FROM export_jobs s WHERE s.account_id = q.account_id)
+                                    NULLS FIRST,
+                                q.created_at, q.id) AS position
+              FROM queued q
+        )
+        SELECT position FROM ranked WHERE id = $1
+        """,
+            job.id,
+        )
+        or 1
+    )
+
+
 async def renew_lease(
     conn: Conn,
     job: ExportJob,

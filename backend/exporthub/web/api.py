@@ -71,9 +71,9 @@ class SubmitOperation(Operation):
                 response.headers = {**(response.headers or {}), **headers}
 
 
-def export_out(job: ExportJob, download_url: str | None) -> ExportOut:
-    """`download_url`: `await exports.link(job)`, the one decision of a finished export's link."""
-    return ExportOut.from_job(job, download_url if job.status is ExportStatus.COMPLETED else None)
+async def export_out(exports: Exports, job: ExportJob) -> ExportOut:
+    """The export as the API shows it: its link (the domain's one decision), or its place in the queue."""
+    return ExportOut.from_job(job, await exports.link(job), await exports.queue_position(job))
 
 
 class ExportsController(Controller):
@@ -135,16 +135,16 @@ class ExportsController(Controller):
         status: ExportStatus | None = None,
     ) -> ExportList:
         items = await exports.recent(account, limit=limit, status=status)
-        return ExportList([export_out(j, await exports.link(j)) for j in items])
+        return ExportList([await export_out(exports, j) for j in items])
 
     @get("/exports/{export_id:uuid}", summary="One export's status, progress and download link")
     async def get_export(self, export_id: uuid.UUID, account: Account, exports: Exports) -> ExportOut:
         job = await exports.get(account, export_id)
-        return export_out(job, await exports.link(job))
+        return await export_out(exports, job)
 
     @post("/exports/{export_id:uuid}/cancel", status_code=200, summary="Cancel a queued or running export")
     async def cancel(self, export_id: uuid.UUID, account: Account, exports: Exports) -> ExportOut:
-        return export_out(await exports.cancel(account, export_id), None)
+        return await export_out(exports, await exports.cancel(account, export_id))
 
     @get(
         "/webhook-secret",

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from exporthub.catalog import Resource
-from exporthub.exports.models import ExportJob
+from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.schedules import Schedule
 
 
@@ -38,9 +38,11 @@ class ExportOut(msgspec.Struct, rename="camel"):
     created_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
+    # Queued only: 1 for the export the workers start next, in their fair order across accounts.
+    queue_position: int | None = None
 
     @classmethod
-    def from_job(cls, job: ExportJob, download_url: str | None) -> ExportOut:
+    def from_job(cls, job: ExportJob, download_url: str | None, queue_position: int | None = None) -> ExportOut:
         return cls(
             id=job.id,
             resource=job.resource,
@@ -59,6 +61,7 @@ class ExportOut(msgspec.Struct, rename="camel"):
             created_at=job.created_at,
             started_at=job.started_at,
             completed_at=job.completed_at,
+            queue_position=queue_position if job.status is ExportStatus.QUEUED else None,
         )
 
 

@@ -62,6 +62,7 @@ def register_tasks(broker: ExportStreamBroker, settings: Settings, catalog: Cata
             storage=exports.storage,
             publish=exports.announce,  # progress to live clients; the end also records the webhook event
             config=PipelineConfig.from_settings(settings),
+            enqueue=exports.enqueue,
         )
         return status.value if status else None
 

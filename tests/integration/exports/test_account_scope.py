@@ -101,22 +101,6 @@ async def test_count_active_counts_the_accounts_queued_and_processing_exports(
     assert await AccountScope(conn, globex.id).jobs.count_active() == 1
 
 
-async def test_queue_position_counts_the_accounts_queued_exports_made_earlier(
-    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime
-) -> None:
-    def ago(minutes: int) -> dt.datetime:
-        return now - dt.timedelta(minutes=minutes)
-
-    first = await create_export(conn, acme.id, created_at=ago(10))
-    await create_export(conn, acme.id, created_at=ago(9), status="processing")  # running: not waiting
-    await create_export(conn, acme.id, created_at=ago(8), status="completed")
-    second = await create_export(conn, acme.id, created_at=ago(7))
-    await create_export(conn, globex.id, created_at=ago(20))  # another account's queue
-    third = await create_export(conn, acme.id, created_at=ago(1))
-    jobs = AccountScope(conn, acme.id).jobs
-    assert [await jobs.queue_position(j) for j in (first, second, third)] == [1, 2, 3]
-
-
 async def test_cancelling_a_queued_export_ends_it_at_once(conn: asyncpg.Connection, acme: Account) -> None:
     job = await create_export(conn, acme.id)
     cancelled = await AccountScope(conn, acme.id).jobs.cancel(job.id)
