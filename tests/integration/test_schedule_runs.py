@@ -107,8 +107,8 @@ async def test_a_runner_that_died_after_submitting_leaves_no_second_export(
             acme, {"resource": "payroll", "format": "csv"}, idempotency_key=run_key(schedule.id, due)
         )
         [run] = await exports.run_due_schedules(due + dt.timedelta(seconds=5))
-        assert (run.outcome, run.export_id) == (RunOutcome.SUBMITTED, made.id)
-        assert [r["id"] for r in await exports_of(pool, schedule.id)] == [made.id]
+        assert (run.outcome, run.export_id) == (RunOutcome.SUBMITTED, made.job.id)
+        assert [r["id"] for r in await exports_of(pool, schedule.id)] == [made.job.id]
         assert (await exports.schedule(acme, schedule.id)).next_run_at == due.replace(year=due.year + 1)
 
 
@@ -119,7 +119,7 @@ async def test_at_the_cap_a_due_time_waits_and_runs_once_a_place_is_free(
         schedule = await exports.create_schedule(acme, YEARLY)
         due = schedule.next_run_at
         assert due is not None
-        busy = await exports.submit(acme, {"resource": "payroll", "format": "csv"})
+        busy = (await exports.submit(acme, {"resource": "payroll", "format": "csv"})).job
 
         [run] = await exports.run_due_schedules(due)
         assert run.outcome is RunOutcome.WAITING and run.export_id is None
