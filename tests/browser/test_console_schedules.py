@@ -29,7 +29,9 @@ async def test_a_schedules_first_run_shows_as_its_export_card(chromium: object, 
     await pool.execute("DELETE FROM schedules")
     page = await signed_in_in_zone(chromium, hub, "America/New_York")
     zone = page.locator("#s-zone")  # type: ignore[attr-defined]
-    assert await zone.input_value() == "America/New_York"  # the browser's, filled in by the page
+    # The page's script fills in the browser's zone once it has loaded: wait for it, not a fixed time.
+    await page.wait_for_function("document.querySelector('#s-zone').value !== ''")  # type: ignore[attr-defined]
+    assert await zone.input_value() == "America/New_York"
 
     await page.get_by_label("Name (optional)").fill("Payroll, yearly")  # type: ignore[attr-defined]
     await page.locator("#s-resource").select_option("payroll")  # type: ignore[attr-defined]
