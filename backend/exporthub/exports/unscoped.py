@@ -49,9 +49,16 @@ async def claim_job(conn: Conn, job_id: uuid.UUID, lease_seconds: int) -> Export
 # holds across every worker process, and two slots freed at once go to two different accounts.
 FAIR_CLAIM_LOCK = 0x6661697263  # "fairc"
 
-# The next export to start, fairly across accounts: the account with the fewest exports running,
-# then the one that started one least recently (round-robin), then its oldest queued export. An
-# account at `$1` running exports waits while another account under its limit has work queued.
+# The next export to start, fairly across accounts. The accounts with exports waiting take turns
+# from the moment the last of them began to wait (`since`: its oldest queued export's submit):
+#   1. the account that has started the fewest exports since then goes first: one whose exports ran
+#      on a slower worker catches up, rather than keeping only the one slot it got;
+#   2. then the one with the fewest running;
+#   3. then the one that started an export least recently (round-robin);
+#   4. within an account, its oldest queued export.
+# Counting from `since`, and not from further back, gives an account that arrives no credit for the
+# time it had nothing queued. An account at `$1` running exports waits while another account under
+# its limit has work queued.
 _FAIREST = """
     WITH running AS (
         SELECT account_id, count(*)::int AS n FROM export_jobs
@@ -62,10 +69,14 @@ _FAIREST = """
           FROM export_jobs j LEFT JOIN running r USING (account_id)
          WHERE j.status = 'queued' AND NOT j.cancel_requested
          ORDER BY j.account_id, j.created_at, j.id
+    ), since AS (
+        SELECT max(created_at) AS t FROM heads
     )
     SELECT h.id FROM heads h
      WHERE h.running < $1 OR NOT EXISTS (SELECT 1 FROM heads o WHERE o.running < $1)
-     ORDER BY h.running,
+     ORDER BY (SELECT count(*) FROM export_jobs s
+                WHERE s.account_id = h.account_id AND s.started_at >= (SELECT t FROM since)),
+              h.running,
               (SELECT max(s.started_at) FROM export_jobs s WHERE s.account_id = h.account_id) NULLS FIRST,
               h.created_at, h.id
      LIMIT 1
@@ -102,10 +113,12 @@ async def claim_fair(
 
 async def fair_queue_position(conn: Conn, job: ExportJob) -> int:
     """1 for the export that starts next, in the order claim_fair gives free slots (no slot freeing
-    meanwhile). An account with n exports running has its k-th queued export in round n + k. Within a
-    round, claim_fair's "fewer running, then served least recently" comes down to: accounts whose
-    turn started in a later round first (their last start is older), then by their last start
-    before the queue, then the older export. A count across accounts; no other row is read out."""
+    meanwhile). An account that has started s exports since `since` has its k-th queued export in
+    round s + k: each claim adds one to both its starts and its running count, so within a round
+    claim_fair's "fewer started, then fewer running" comes down to running minus started, and its
+    "served least recently" to: accounts whose turn began in a later round first (they were served
+    longest ago), then by their last start before the queue, then the older export. A count across
+    accounts; no other row is read out."""
     return (
         await conn.fetchval(
             """
@@ -113,19 +126,24 @@ async def fair_queue_position(conn: Conn, job: ExportJob) -> int:
             SELECT account_id, count(*)::int AS n FROM export_jobs
              WHERE status = 'processing' AND lease_expires_at > now()
              GROUP BY account_id
-        ), queued AS (
-            SELECT j.id, j.account_id, j.created_at, coalesce(r.n, 0) + 1 AS first_round,
-                   coalesce(r.n, 0) + row_number() OVER (PARTITION BY j.account_id ORDER BY j.created_at, j.id)
-                       AS round
-              FROM export_jobs j LEFT JOIN running r USING (account_id)
+        ), waiting AS (
+            SELECT j.id, j.account_id, j.created_at,
+                   row_number() OVER (PARTITION BY j.account_id ORDER BY j.created_at, j.id) AS k
+              FROM export_jobs j
              WHERE j.status = 'queued' AND NOT j.cancel_requested
+        ), since AS (
+            SELECT max(created_at) AS t FROM waiting WHERE k = 1
+        ), accounts AS (
+            SELECT a.account_id, coalesce(r.n, 0) AS running,
+                   (SELECT count(*) FROM export_jobs s
+                     WHERE s.account_id = a.account_id AND s.started_at >= (SELECT t FROM since)) AS started,
+                   (SELECT max(s.started_at) FROM export_jobs s WHERE s.account_id = a.account_id) AS last_start
+              FROM (SELECT DISTINCT account_id FROM waiting) a LEFT JOIN running r USING (account_id)
         ), ranked AS (
-            SELECT q.id, row_number() OVER (
-                       ORDER BY q.round, q.first_round DESC,
-                                (SELECT max(s.started_at) FROM export_jobs s WHERE s.account_id = q.account_id)
-                                    NULLS FIRST,
-                                q.created_at, q.id) AS position
-              FROM queued q
+            SELECT w.id, row_number() OVER (
+                       ORDER BY a.started + w.k, a.running - a.started, a.started DESC,
+                                a.last_start NULLS FIRST, w.created_at, w.id) AS position
+              FROM waiting w JOIN accounts a USING (account_id)
         )
         SELECT position FROM ranked WHERE id = $1
         """,

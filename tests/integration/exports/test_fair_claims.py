@@ -4,11 +4,12 @@ starts, and where a queued export stands in that order."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 
 import asyncpg
 
-from exporthub.accounts import Account
+from exporthub.accounts import Account, account_by_slug
 from exporthub.exports import unscoped
 from exporthub.exports.models import ExportJob
 from tests.factories import create_export
@@ -146,3 +147,115 @@ async def test_the_queue_position_is_the_order_the_slots_are_given_in(
     assert claimed == sorted(positions, key=positions.__getitem__)
     # globex (none running) first, then acme (one running) and globex in turns
     assert claimed == [waiting[2].id, waiting[0].id, waiting[3].id, waiting[1].id]
+
+
+async def test_the_queue_position_counts_the_turns_each_account_has_had(
+    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime
+) -> None:
+    """acme has had a turn since both began waiting, globex none: globex's first export goes first,
+    then acme's (served longer ago), then globex's second."""
+    await running(conn, acme, now, started=5)
+    waiting = [
+        await queued(conn, acme, now, made=10),
+        await queued(conn, globex, now, made=9),
+        await queued(conn, globex, now, made=8),
+    ]
+    positions = [await unscoped.fair_queue_position(conn, j) for j in waiting]
+    assert positions == [2, 1, 3]
+    assert await claim_all(conn, free_slots=False) == [waiting[1].id, waiting[0].id, waiting[2].id]
+
+
+async def claim_all(conn: asyncpg.Connection, *, free_slots: bool, per_account: int = PER_ACCOUNT) -> list[uuid.UUID]:
+    """Claims one after another, each dated a second after the one before (now() stands still in the
+    test's transaction); with `free_slots` each run ends at once, as if its slot freed."""
+    order = []
+    for turn in range(1, 1000):
+        named = await conn.fetchval(
+            "SELECT id FROM export_jobs WHERE status = 'queued' AND NOT cancel_requested ORDER BY created_at LIMIT 1"
+        )
+        if named is None:
+            return order
+        job, _ = await unscoped.claim_fair(conn, named, LEASE, per_account=per_account)
+        assert job is not None
+        order.append(job.id)
+        status = "completed" if free_slots else "processing"
+        await conn.execute(
+            "UPDATE export_jobs SET status = $3, started_at = now() + make_interval(secs => $2) WHERE id = $1",
+            job.id,
+            turn,
+            status,
+        )
+    raise AssertionError("the queue never emptied")
+
+
+async def test_an_account_whose_exports_ran_slower_catches_up(
+    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime
+) -> None:
+    """Both waited from the same moment and run one export each now; acme has started two since,
+    globex one (its export runs on a slower worker). The slot acme's first run freed goes to globex,
+    although acme has as few running and started longer ago."""
+    await create_export(conn, acme.id, status="completed", started_at=ago(now, 8), completed_at=ago(now, 7))
+    await running(conn, acme, now, started=7)
+    await running(conn, globex, now, started=1)
+    acme_next = await queued(conn, acme, now, made=10)
+    globex_next = await queued(conn, globex, now, made=9)
+    assert (await claim(conn)).id == globex_next.id  # type: ignore[union-attr]
+    assert (await claim(conn)).id == acme_next.id  # type: ignore[union-attr]
+
+
+async def test_an_account_that_arrives_gets_turns_not_credit_for_the_time_it_had_nothing_queued(
+    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime
+) -> None:
+    """acme has started five exports while its oldest waited; globex arrives afterwards. From then
+    on they alternate: globex does not take five in a row to make up for acme's earlier starts."""
+    for minutes in (30, 29, 28, 27, 26):
+        await create_export(conn, acme.id, status="completed", started_at=ago(now, minutes), completed_at=ago(now, 25))
+    acme_jobs = [await queued(conn, acme, now, made=m) for m in (40, 39, 38)]
+    globex_jobs = [await queued(conn, globex, now, made=m) for m in (2, 1.5, 1)]
+    order = await claim_all(conn, free_slots=True)
+    assert order == [j.id for pair in zip(globex_jobs, acme_jobs, strict=True) for j in pair]
+
+
+async def test_the_export_shown_first_in_the_queue_is_the_one_that_starts_next(
+    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime, pool: asyncpg.Pool
+) -> None:
+    """Random queues of three accounts, some running and with earlier starts. At every step, as the
+    queue drains, the positions are 1..n, keep each account's exports in submit order, and position 1
+    is the export the next claim starts. (Further down the order is a forecast: it assumes no slot
+    frees, and the turn-taking window moves when an account's queue runs empty.)"""
+    initech = await account_by_slug(pool, "initech")
+    assert initech is not None
+    rng = random.Random(12)
+    for scenario in range(8):
+        savepoint = conn.transaction()
+        await savepoint.start()
+        try:
+            for account in (acme, globex, initech):
+                for _ in range(rng.randint(0, 2)):
+                    await running(conn, account, now, started=rng.uniform(1, 60))
+                for _ in range(rng.randint(0, 2)):
+                    began = rng.uniform(1, 60)
+                    await create_export(
+                        conn, account.id, status="completed", started_at=ago(now, began), completed_at=ago(now, 0.5)
+                    )
+                for _ in range(rng.randint(0, 4)):
+                    await queued(conn, account, now, made=rng.uniform(1, 60))
+            for turn in range(1, 100):
+                rows = await conn.fetch("SELECT * FROM export_jobs WHERE status = 'queued' ORDER BY created_at, id")
+                if not rows:
+                    break
+                jobs = [ExportJob.from_record(row) for row in rows]
+                positions = {j.id: await unscoped.fair_queue_position(conn, j) for j in jobs}
+                assert sorted(positions.values()) == list(range(1, len(jobs) + 1)), scenario
+                for account in {j.account_id for j in jobs}:
+                    own = [positions[j.id] for j in jobs if j.account_id == account]
+                    assert own == sorted(own), scenario
+                started, _ = await unscoped.claim_fair(conn, jobs[0].id, LEASE, per_account=100)
+                assert started is not None and positions[started.id] == 1, (scenario, turn)
+                await conn.execute(
+                    "UPDATE export_jobs SET started_at = now() + make_interval(secs => $2) WHERE id = $1",
+                    started.id,
+                    turn,
+                )
+        finally:
+            await savepoint.rollback()
