@@ -31,7 +31,7 @@ class Pruned:
 
 
 async def prune_old_records(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | asyncpg.Connection,
     *,
     audit_retention_days: int,
     webhook_retention_days: int,
