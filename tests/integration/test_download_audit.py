@@ -20,7 +20,7 @@ import pytest
 
 from exporthub.exports.downloads import MAX_USER_AGENT
 from tests.conftest import Hub
-from tests.harness import hidden_token, sign_in
+from tests.harness import exporthub_command, hidden_token, sign_in
 from tests.integration.helpers import submit, wait_status
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -121,6 +121,19 @@ async def test_a_console_download_names_the_session(hub: Hub, api: httpx.AsyncCl
     sample = (await api.get(f"/api/v1/exports/{status['id']}/downloads?limit=3")).json()
     assert sample["nextCursor"] is not None
     (ARTIFACTS / "download-audit.json").write_text(json.dumps(sample, indent=2) + "\n")
+
+
+def test_exporthub_export_downloads_with_its_key(hub: Hub, tmp_path: Path) -> None:
+    """The CLI sends its key along to the hub's own link (never to a bucket): the audit names it."""
+    args = ["export", "--resource", "compliance", "--columns", "recordId", "--api-url", hub.base_url]
+    result = exporthub_command(hub.settings, *args, "-o", str(tmp_path / "out.csv"), EXPORTHUB_API_KEY=hub.keys["acme"])
+    assert result.returncode == 0, result.stderr
+    queued = re.search(r"export ([0-9a-f-]{36}) queued", result.stderr)
+    assert queued is not None, result.stderr
+    with httpx.Client(base_url=hub.base_url, headers={"Authorization": f"Bearer {hub.keys['acme']}"}) as api:
+        [record] = api.get(f"/api/v1/exports/{queued.group(1)}/downloads").json()["items"]
+    assert record["via"] == "api_key" and record["apiKey"]["prefix"] == hub.keys["acme"][:12]
+    assert record["userAgent"].startswith("python-httpx/")
 
 
 async def test_a_trusted_proxys_forwarded_address_is_recorded_and_user_agents_are_cut(
