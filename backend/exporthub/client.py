@@ -132,7 +132,7 @@ def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"export {export_id} ended {status['status']}: {reason}", file=sys.stderr)
             return 1
         target = _target(args.output, status["fileName"])
-        download(status["downloadUrl"], target, status.get("fileSize"))
+        download(status["downloadUrl"], target, status.get("fileSize"), api_key=api_key, api_url=api_url)
         print(target)
     return 0
 
@@ -219,13 +219,23 @@ def _target(output: str | None, file_name: str) -> Path:
     return path / name if path.is_dir() else path
 
 
-def download(url: str, target: Path, size: int | None, *, transport: httpx.BaseTransport | None = None) -> None:
-    """GET the signed link with a client of its own: the link needs no API key, and its host may be
-    another's (a presigned S3 URL), so the key is never sent along."""
+def download(
+    url: str,
+    target: Path,
+    size: int | None,
+    *,
+    api_key: str | None = None,
+    api_url: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """GET the signed link with a client of its own. The link needs no API key; the key goes along
+    only to the hub itself (`api_url`'s origin), so the download audit names it. httpx drops it on a
+    redirect to another origin (the bucket's presigned URL), and no other host ever sees it."""
     partial = target.with_name(target.name + ".part")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key and api_url and _same_origin(url, api_url) else {}
     with (
         httpx.Client(timeout=30, follow_redirects=True, transport=transport) as client,
-        client.stream("GET", url) as response,
+        client.stream("GET", url, headers=headers) as response,
         partial.open("wb") as out,
     ):
         response.raise_for_status()
@@ -234,6 +244,11 @@ def download(url: str, target: Path, size: int | None, *, transport: httpx.BaseT
                 out.write(chunk)
                 bar.update(len(chunk))
     partial.replace(target)
+
+
+def _same_origin(a: str, b: str) -> bool:
+    x, y = httpx.URL(a), httpx.URL(b)
+    return (x.scheme, x.host, x.port) == (y.scheme, y.host, y.port)
 
 
 # --- `exporthub schedule create | list | delete` --------------------------------------------------------

@@ -193,6 +193,8 @@ class ExportSettings(_Group, frozen=True, kw_only=True):
     start_rate: Annotated[Rate, env("EXPORTHUB_START_RATE", RATE_EXAMPLES, parse="rate")] = Rate(10, 60)
     # Scheduled exports one account may keep.
     max_schedules: Annotated[int, env("EXPORTHUB_MAX_SCHEDULES"), msgspec.Meta(ge=0)] = 100
+    # Download records (GET /api/v1/exports/{id}/downloads) are kept this long, then pruned (exports/retention.py).
+    audit_retention_days: Annotated[int, env("EXPORTHUB_AUDIT_RETENTION_DAYS"), msgspec.Meta(ge=1)] = 400
     # Tests only, never set in production: every export waits after its first batch (exports/pause_hook.py).
     test_pause_dir: Annotated[Path | None, env("EXPORTHUB_TEST_PAUSE_DIR")] = None
 
@@ -235,6 +237,8 @@ class WebhookSettings(_Group, frozen=True, kw_only=True):
     ] = ()
     # True lets webhooks go over plain http (dev, tests); else https only.
     allow_http: Annotated[bool, env("EXPORTHUB_WEBHOOK_ALLOW_HTTP")] = False
+    # Delivered or failed events, with their attempts, are kept this long (never less than the retry window).
+    retention_days: Annotated[int, env("EXPORTHUB_WEBHOOK_RETENTION_DAYS"), msgspec.Meta(ge=1)] = 30
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -4,8 +4,8 @@
 //  - while the socket is down, cards of active exports poll their own URL every 2 s;
 //  - keyboard focus stays on a card's button when the socket replaces the card;
 //  - a refused socket (signed out, 4401) goes to the sign-in page instead of retrying;
-//  - times marked data-local-time are shown in the browser's time zone, and the new-schedule form's
-//    time zone starts as the browser's.
+//  - times marked data-local-time are shown in the browser's time zone ("clock": the time of day
+//    alone, as in a card's "last 09:12"), and the new-schedule form's time zone starts as the browser's.
 (function () {
   "use strict";
 
@@ -29,11 +29,31 @@
   } catch (e) {
     localFormat = null;
   }
+  var clockFormat = null;
+  var dayClockFormat = null;
+  try {
+    clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+    dayClockFormat = new Intl.DateTimeFormat(undefined, {
+      day: "numeric",
+      month: "short",
+      hour: "2-digit",
+      minute: "2-digit",
+    });
+  } catch (e) {
+    localFormat = null; // then every time keeps the server's UTC text
+  }
 
   function showLocalTimes(root) {
     root.querySelectorAll("time[data-local-time]").forEach(function (el) {
       var at = new Date(el.getAttribute("datetime"));
       if (!localFormat || isNaN(at.getTime())) return;
+      if (el.getAttribute("data-local-time") === "clock") {
+        // A card's "last 09:12": the time alone today, with the day otherwise; the full date on hover.
+        var today = new Date().toDateString() === at.toDateString();
+        el.textContent = (today ? clockFormat : dayClockFormat).format(at);
+        el.title = localFormat.format(at);
+        return;
+      }
       if (!el.title) el.title = el.textContent.trim(); // the schedule's own zone stays at hand
       el.textContent = localFormat.format(at);
     });

@@ -25,6 +25,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from tests.conftest import Hub
+from tests.harness import wait_for
 
 EXAMPLES_PER_MODE = 12  # per operation, once with schema-valid and once with schema-invalid input
 HOSTILE_EXAMPLES = 60
@@ -79,6 +80,7 @@ def test_every_rest_operation_survives_generated_input(hub: Hub, no_exports_afte
     schema = schemathesis.openapi.from_url(f"{hub.base_url}/schema/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10, [op.label for op in operations]
+    assert "GET /api/v1/exports/{export_id}/downloads" in {op.label for op in operations}
     session = requests.Session()
     auth = {"Authorization": f"Bearer {hub.keys['acme']}"}
     before = sum(tally.statuses.values())
@@ -102,6 +104,43 @@ def test_every_rest_operation_survives_generated_input(hub: Hub, no_exports_afte
     assert tally.server_errors == []
 
 
+def test_the_download_audit_pages_of_a_real_export_survive_generated_paging(
+    hub: Hub, no_exports_after: None, tally: Tally
+) -> None:
+    """The listing's limit and cursor, generated for an export that exists and has records (a random id
+    stops at 404 before the page is read)."""
+    with httpx.Client(base_url=hub.base_url, headers={"Authorization": f"Bearer {hub.keys['acme']}"}) as api:
+        created = api.post("/api/v1/exports", json={"format": "csv", "resource": "compliance", "columns": ["recordId"]})
+        export_id = created.json()["exportId"]
+        status = wait_for(
+            lambda: (body := api.get(f"/api/v1/exports/{export_id}").json())["status"] == "completed" and body,
+            60,
+            "the export to complete",
+        )
+        for _ in range(3):
+            assert api.get(status["downloadUrl"]).status_code == 200
+    schema = schemathesis.openapi.from_url(f"{hub.base_url}/schema/openapi.json")
+    operation = schema["/api/v1/exports/{export_id}/downloads"]["GET"]
+    session = requests.Session()
+    auth = {"Authorization": f"Bearer {hub.keys['acme']}"}
+    statuses: collections.Counter[int] = collections.Counter()
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+        @FUZZ
+        @given(case=operation.as_strategy(generation_mode=mode, headers=auth, path_parameters={"export_id": export_id}))
+        def run(case: schemathesis.Case) -> None:
+            response = case.call(base_url=hub.base_url, session=session, timeout=15)
+            statuses[response.status_code] += 1
+            tally.record(f"{case.operation.label} (an export with records)", response.status_code, response.text)
+            if response.status_code == 200:
+                body = response.json()
+                assert len(body["items"]) <= int(case.query.get("limit", 20) if case.query else 20)
+
+        run()
+    assert statuses[200] > 0 and statuses[400] > 0, statuses
+    assert tally.server_errors == []
+
+
 _HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=300)
 _PATHS = [
     "/console",
@@ -110,6 +149,7 @@ _PATHS = [
     "/api/v1/resources",
     f"/api/v1/exports/{uuid.uuid4()}",
     f"/api/v1/exports/{uuid.uuid4()}/download",
+    f"/api/v1/exports/{uuid.uuid4()}/downloads",
     "/api/v1/webhook-secret",
     "/healthz",
     "/schema",
@@ -125,7 +165,7 @@ def hostile_requests(draw: st.DrawFn, key: str) -> tuple[str, str, list[tuple[by
             st.text(max_size=200),  # anything, percent-encoded by the client
             st.lists(
                 st.tuples(
-                    st.sampled_from(["limit", "status", "expires", "signature", "apiKey", "next"]),
+                    st.sampled_from(["limit", "status", "expires", "signature", "apiKey", "next", "cursor"]),
                     st.one_of(st.text(max_size=50), st.sampled_from(["%C3%A9", "%FF", "%00", "-1", "1e309", "9" * 40])),
                 ),
                 max_size=5,

@@ -29,7 +29,6 @@ from werkzeug.serving import make_server
 from exporthub.connections import open_storage
 from exporthub.errors import ExportFailed
 from exporthub.exports.expiry import sweep_expired
-from exporthub.exports.links import sign_download_link
 from exporthub.settings import Settings
 from exporthub.storage.s3 import LIFECYCLE_RULE_ID, MIB, S3Storage
 from tests.harness import ROOT, free_port, running, settings_env, start_process, wait_http
@@ -276,8 +275,9 @@ async def test_lifecycle_rule_keeps_the_buckets_other_rules(s3: S3Storage) -> No
 async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
     s3_settings: Settings, s3: S3Storage, pool: asyncpg.Pool, clean_jobs: None, demo_keys: dict[str, str]
 ) -> None:
-    """A real web server and worker with STORAGE_URL=s3://…: downloadUrl is a presigned URL to the bucket;
-    after the expiry sweep the object is gone and our signed link answers 410."""
+    """A real web server and worker with STORAGE_URL=s3://…: downloadUrl, our signed link, records the
+    download and answers 307 to a presigned URL of the bucket; after the expiry sweep the object is gone
+    and our signed link answers 410."""
     env = settings_env(s3_settings)
     log_dir = ROOT / "test-artifacts" / "logs"
     web = start_process("s3-web", ["serve"], env, log_dir)
@@ -291,11 +291,17 @@ async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
             created = await submit(api, {"format": "csv", "resource": "compliance"})
             status = await wait_status(api, created["exportId"])
             assert status["status"] == "completed", status
-            url = status["downloadUrl"]
-            assert url.startswith(f"{s3_settings.storage.s3_endpoint_url}/{s3.bucket}/exports/"), url
-            assert "X-Amz-Signature=" in url
-            async with httpx.AsyncClient(timeout=30) as anonymous:  # no API key: the bucket serves it
-                response = await anonymous.get(url)
+            # downloadUrl is our signed link: it records the download, then sends the client to the bucket
+            signed = status["downloadUrl"]
+            assert signed.startswith(f"{s3_settings.web.public_url}/api/v1/exports/{status['id']}/download?"), signed
+            export_id = uuid.UUID(status["id"])
+            async with httpx.AsyncClient(timeout=30) as anonymous:  # no API key: the link alone
+                redirect = await anonymous.get(signed, headers={"User-Agent": "s3-audit-test"})
+                assert redirect.status_code == 307
+                url = redirect.headers["location"]
+                assert url.startswith(f"{s3_settings.storage.s3_endpoint_url}/{s3.bucket}/exports/"), url
+                assert "X-Amz-Signature=" in url
+                response = await anonymous.get(url)  # the bucket serves it
                 assert response.status_code == 200
                 assert response.content.startswith(b"\xef\xbb\xbfEmployee No.,")
                 assert len(response.content) == status["fileSize"]
@@ -303,14 +309,13 @@ async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
                     r'attachment; filename="compliance-\d{8}-\d{6}\.csv"', response.headers["content-disposition"]
                 )
                 assert (await anonymous.get(url, headers={"Range": "bytes=0-2"})).content == b"\xef\xbb\xbf"
-                # our own signed link redirects to a fresh presigned URL
-                export_id = uuid.UUID(status["id"])
-                expires_at = dt.datetime.fromisoformat(status["expiresAt"])
-                signed = sign_download_link(s3_settings.web.public_url, s3_settings.secret_keys, export_id, expires_at)
-                redirect = await anonymous.get(signed)
-                assert redirect.status_code == 307
-                assert redirect.headers["location"].startswith(f"{s3_settings.storage.s3_endpoint_url}/{s3.bucket}/")
-                assert (await anonymous.get(redirect.headers["location"])).content == response.content
+                # with the API key sent along (as `exporthub export` does), followed to the bucket by httpx
+                followed = await api.get(signed, follow_redirects=True)
+                assert followed.status_code == 200 and followed.content == response.content
+                audit = (await api.get(f"/api/v1/exports/{export_id}/downloads")).json()["items"]
+                assert [(r["via"], r["redirected"]) for r in audit] == [("api_key", True), ("signed_link", True)]
+                assert audit[1]["userAgent"] == "s3-audit-test" and audit[1]["clientIp"] == "127.0.0.1"
+                assert audit[0]["apiKey"]["prefix"] == key[:12]
 
                 # the link's time passes; the sweep deletes the object and marks the export expired
                 file_key = await pool.fetchval("SELECT file_key FROM export_jobs WHERE id = $1", export_id)

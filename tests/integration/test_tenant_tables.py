@@ -83,3 +83,43 @@ async def test_a_schedule_cannot_name_another_accounts_export_as_its_last_run(po
             assert await conn.fetchval("SELECT count(*) FROM schedules WHERE last_export_id = $1", export_id) == 0
         finally:
             await outer.rollback()
+
+
+async def test_a_download_record_cannot_name_another_accounts_export_key_or_session(
+    pool: asyncpg.Pool, demo_keys: dict[str, str]
+) -> None:
+    """export_downloads references its export, key and console session over (account_id, id)."""
+    acme_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = 'acme'")
+    globex_id = await pool.fetchval("SELECT id FROM accounts WHERE slug = 'globex'")
+    record = (
+        "INSERT INTO export_downloads (account_id, export_id, via, api_key_id, console_session_id, redirected)"
+        " VALUES ($1, $2, $3, $4, $5, false)"
+    )
+    async with pool.acquire() as conn:
+        outer = conn.transaction()  # rolled back: nothing of this test stays
+        await outer.start()
+        try:
+            acme_export, globex_export = uuid.uuid4(), uuid.uuid4()
+            for export_id, account_id in ((acme_export, acme_id), (globex_export, globex_id)):
+                await conn.execute(
+                    "INSERT INTO export_jobs (id, account_id, resource, format, columns)"
+                    " VALUES ($1, $2, 'payroll', 'csv', '{}')",
+                    export_id,
+                    account_id,
+                )
+            globex_key = await conn.fetchval("SELECT id FROM api_keys WHERE account_id = $1 LIMIT 1", globex_id)
+            globex_session = await conn.fetchval(
+                "INSERT INTO console_sessions (account_id, expires_at) VALUES ($1, now()) RETURNING id", globex_id
+            )
+            await conn.execute(record, acme_id, acme_export, "signed_link", None, None)  # its own: fine
+            refused = [
+                ("export_downloads_export_same_account", (acme_id, globex_export, "signed_link", None, None)),
+                ("export_downloads_key_same_account", (acme_id, acme_export, "api_key", globex_key, None)),
+                ("export_downloads_session_same_account", (acme_id, acme_export, "console", None, globex_session)),
+            ]
+            for constraint, args in refused:
+                with pytest.raises(asyncpg.ForeignKeyViolationError, match=constraint):
+                    async with conn.transaction():
+                        await conn.execute(record, *args)
+        finally:
+            await outer.rollback()

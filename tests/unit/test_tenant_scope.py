@@ -20,6 +20,7 @@ OWN_TENANT_TABLES = (
     "api_keys",
     "console_sessions",
     "schedules",
+    "export_downloads",
 )
 HR_TENANT_TABLES = ("departments", "employees", "payroll", "timesheets", "compliance")
 

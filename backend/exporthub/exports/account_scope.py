@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from exporthub.exports.downloads import DownloadPage, DownloadRecord, DownloadSummary, Requester
 from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.schedules import Schedule, ScheduleSpec
 from exporthub.settings import Rate
@@ -244,6 +245,70 @@ class AccountSchedules:
         return deleted is not None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountDownloads:
+    """The download audit of the account's exports (exports/downloads.py)."""
+
+    conn: Conn
+    account_id: uuid.UUID
+
+    async def record(
+        self,
+        export_id: uuid.UUID,
+        requester: Requester,
+        *,
+        redirected: bool,
+        client_ip: str | None,
+        user_agent: str | None,
+    ) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO export_downloads (account_id, export_id, via, api_key_id, console_session_id,
+                                          redirected, client_ip, user_agent)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            self.account_id,
+            export_id,
+            requester.via.value,
+            requester.api_key_id,
+            requester.console_session_id,
+            redirected,
+            client_ip,
+            user_agent,
+        )
+
+    async def page(self, export_id: uuid.UUID, *, limit: int, before: int | None = None) -> DownloadPage:
+        """The export's downloads, newest first, older than the record `before` (the cursor)."""
+        rows = await self.conn.fetch(
+            """
+            SELECT d.id, d.downloaded_at, d.via, d.redirected, d.client_ip, d.user_agent,
+                   k.prefix AS key_prefix, k.label AS key_name, s.created_at AS session_started_at
+              FROM export_downloads d
+              LEFT JOIN api_keys k ON k.account_id = d.account_id AND k.id = d.api_key_id
+              LEFT JOIN console_sessions s ON s.account_id = d.account_id AND s.id = d.console_session_id
+             WHERE d.account_id = $1 AND d.export_id = $2 AND ($3::bigint IS NULL OR d.id < $3)
+             ORDER BY d.id DESC
+             LIMIT $4
+            """,
+            self.account_id,
+            export_id,
+            before,
+            limit + 1,  # one more tells whether an older page exists
+        )
+        items = [DownloadRecord.from_record(r) for r in rows[:limit]]
+        return DownloadPage(items, items[-1].id if len(rows) > limit else None)
+
+    async def summary(self, export_id: uuid.UUID) -> DownloadSummary | None:
+        """How often the export's file was downloaded, and when last; None if never."""
+        row = await self.conn.fetchrow(
+            "SELECT count(*) AS n, max(downloaded_at) AS last_at FROM export_downloads"
+            " WHERE account_id = $1 AND export_id = $2",
+            self.account_id,
+            export_id,
+        )
+        return DownloadSummary(row["n"], row["last_at"]) if row is not None and row["n"] else None
+
+
 def _spec_values(spec: ScheduleSpec) -> tuple[Any, ...]:
     window = json.dumps(spec.window.to_json()) if spec.window is not None else None
     return (spec.name, json.dumps(spec.export), spec.cron.text, spec.time_zone, window, spec.enabled)
@@ -256,10 +321,11 @@ def _secret(row: Any) -> WebhookSecret:
 
 
 class AccountScope:
-    """One account's view of ExportHub's tables: `.jobs`, `.webhooks`, `.schedules`."""
+    """One account's view of ExportHub's tables: `.jobs`, `.webhooks`, `.schedules`, `.downloads`."""
 
     def __init__(self, conn: Conn, account_id: uuid.UUID) -> None:
         self.account_id = account_id
         self.jobs = AccountJobs(conn, account_id)
         self.webhooks = AccountWebhooks(conn, account_id)
         self.schedules = AccountSchedules(conn, account_id)
+        self.downloads = AccountDownloads(conn, account_id)

@@ -1,8 +1,9 @@
 """A finished export's download link: the one place that decides it.
 
 Our own link is signed and expiring: HMAC-SHA256 over the export id and the expiry time, served by
-the web app's download route (`DOWNLOAD_PATH`), which answers with the file on local disk or a
-redirect to a fresh presigned URL. A storage that serves files itself (S3) hands out its own link.
+the web app's download route (`DOWNLOAD_PATH`), which records the download and answers with the file
+on local disk or a redirect to a fresh presigned URL (S3). It is the only link handed out, so that no
+download bypasses the record.
 
 The HMAC key is derived from each configured secret (keys.py): the first signs, any verifies, so a
 link made before a secret rotation keeps working while the old secret is still listed.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import uuid
 from collections.abc import Sequence
 from urllib.parse import urlencode
@@ -21,9 +21,6 @@ from urllib.parse import urlencode
 from exporthub.errors import LinkExpired, LinkInvalid
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.keys import DOWNLOAD_LINK, derive_keys
-from exporthub.storage import Storage
-
-log = logging.getLogger(__name__)
 
 DOWNLOAD_PATH = "/api/v1/exports/{export_id}/download"  # the web app serves it (web/api.py `download`)
 
@@ -65,19 +62,10 @@ def signed_link(public_url: str, secrets: Sequence[str], job: ExportJob) -> str 
     return sign_download_link(public_url, secrets, job.id, job.expires_at)
 
 
-async def download_link(public_url: str, secrets: Sequence[str], job: ExportJob, storage: Storage) -> str | None:
-    """The link handed out for a completed export: the storage's own (S3: a presigned GET straight
-    from the bucket, valid until expires_at) when it has one, else our signed link."""
-    if job.status is not ExportStatus.COMPLETED or job.expires_at is None or job.file_key is None:
+def download_link(public_url: str, secrets: Sequence[str], job: ExportJob) -> str | None:
+    """The link handed out for a completed export: our signed link, whatever the storage. With S3 it
+    answers 307 to a fresh presigned URL, so the bucket still serves the bytes (and Range), while every
+    download passes our download route and is recorded (the download audit)."""
+    if job.status is not ExportStatus.COMPLETED:
         return None
-    try:
-        direct = await storage.download_url(
-            job.file_key,
-            filename=job.file_name or job.file_key.rsplit("/", 1)[-1],
-            media_type=job.format.media_type,
-            expires_at=job.expires_at,
-        )
-    except Exception:  # e.g. credentials that cannot be refreshed now: our link still works (it redirects)
-        log.warning("could not presign the download of export %s; handing out our signed link", job.id, exc_info=True)
-        direct = None
-    return direct or signed_link(public_url, secrets, job)
+    return signed_link(public_url, secrets, job)

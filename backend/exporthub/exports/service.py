@@ -1,7 +1,7 @@
-"""The one way in: submit, read, list, cancel, link and download exports, and what happens when one
-ends; keep scheduled exports and run them when they are due (each run an ordinary submit). The web
-app and the worker each build one `Exports` with their connections and their way to reach the queue
-(`Enqueue`); neither decides any of this itself.
+"""The one way in: submit, read, list, cancel, link and download exports (every download recorded),
+and what happens when one ends; keep scheduled exports and run them when they are due (each run an
+ordinary submit). The web app and the worker each build one `Exports` with their connections and
+their way to reach the queue (`Enqueue`); neither decides any of this itself.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
-from exporthub.accounts import Account, Disabled
+from exporthub import console_sessions
+from exporthub.accounts import Account, Disabled, account_for_key
 from exporthub.accounts import disable_account as disable_account_access
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import (
@@ -33,9 +34,18 @@ from exporthub.errors import (
 from exporthub.exports import events, links, unscoped
 from exporthub.exports.account_scope import AccountScope, WebhookSecret
 from exporthub.exports.cron import next_due, parse_zone
+from exporthub.exports.downloads import (
+    SIGNED_LINK_ONLY,
+    DownloadPage,
+    DownloadSummary,
+    DownloadVia,
+    Presented,
+    Requester,
+)
 from exporthub.exports.expiry import sweep_expired
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
+from exporthub.exports.retention import Pruned, prune_old_records
 from exporthub.exports.schedule_runs import ScheduleRun, run_due_schedules
 from exporthub.exports.schedules import (
     Schedule,
@@ -215,6 +225,19 @@ class Exports:
         scope = AccountScope(self.pool, account.id)
         return await scope.webhooks.events(export_id), await scope.webhooks.attempts(export_id)
 
+    async def downloads(
+        self, account: Account, export_id: uuid.UUID, *, limit: int, before: int | None = None
+    ) -> DownloadPage:
+        """The export's recorded downloads, newest first; `before`: the previous page's `next_before`."""
+        await self.get(account, export_id)  # 404 for another account's export, exactly as for an unknown id
+        return await AccountScope(self.pool, account.id).downloads.page(export_id, limit=limit, before=before)
+
+    async def download_summary(self, job: ExportJob) -> DownloadSummary | None:
+        """How often the export's file was downloaded, and when last (None: never), for the console card."""
+        if job.status not in (ExportStatus.COMPLETED, ExportStatus.EXPIRED):
+            return None
+        return await AccountScope(self.pool, job.account_id).downloads.summary(job.id)
+
     async def webhook_secret(self, account: Account) -> WebhookSecret:
         return await AccountScope(self.pool, account.id).webhooks.secret()
 
@@ -286,11 +309,14 @@ class Exports:
     # --- links ------------------------------------------------------------------------------------
 
     async def link(self, job: ExportJob) -> str | None:
-        """The link handed out for a completed export (S3: presigned; else our signed link)."""
-        return await links.download_link(self.settings.web.public_url, self.settings.secret_keys, job, self.storage)
+        """The link handed out for a completed export: always our signed link (links.download_link)."""
+        return links.download_link(self.settings.web.public_url, self.settings.secret_keys, job)
 
-    async def download(self, export_id: uuid.UUID, expires: str, signature: str) -> Download:
-        """What a signed link leads to. Raises LinkInvalid, LinkExpired or NotFound."""
+    async def download(
+        self, export_id: uuid.UUID, expires: str, signature: str, presented: Presented | None = None
+    ) -> Download:
+        """What a signed link leads to, recorded with who asked (`presented`: what the request carried).
+        Raises LinkInvalid, LinkExpired or NotFound; those are not recorded."""
         now = dt.datetime.now(dt.UTC)
         links.verify_download_link(self.settings.secret_keys, export_id, expires, signature, now)
         job = await unscoped.get_job(self.pool, export_id)  # the signature names the job: no account to scope by
@@ -310,10 +336,38 @@ class Exports:
             )
             if url is None:
                 raise LinkExpired()
+            await self._record_download(job, presented or Presented(), redirected=True)
             return Download(job, redirect_url=url)
         if not path.is_file():
             raise NotFound("file for export", export_id)
+        await self._record_download(job, presented or Presented(), redirected=False)
         return Download(job, path=path)
+
+    async def _record_download(self, job: ExportJob, presented: Presented, *, redirected: bool) -> None:
+        """Before the file goes out: a download that cannot be recorded does not happen (the error is a 500)."""
+        requester = await self._requester(job, presented)
+        await AccountScope(self.pool, job.account_id).downloads.record(
+            job.id,
+            requester,
+            redirected=redirected,
+            client_ip=presented.clean_ip(),
+            user_agent=presented.clean_user_agent(),
+        )
+
+    async def _requester(self, job: ExportJob, presented: Presented) -> Requester:
+        """Who the request came from, for the export's own account: a working key sent along, else a live
+        console session, else the link alone (another account's key or session counts as nothing)."""
+        if presented.api_key:
+            account = await account_for_key(self.pool, presented.api_key)
+            if account is not None and account.id == job.account_id:
+                return Requester(DownloadVia.API_KEY, api_key_id=account.key_id)
+        if presented.session_id is not None:
+            account = await console_sessions.session_account(self.pool, presented.session_id)
+            if account is not None and account.id == job.account_id:
+                return Requester(
+                    DownloadVia.CONSOLE, api_key_id=account.key_id, console_session_id=presented.session_id
+                )
+        return SIGNED_LINK_ONLY
 
     # --- running and ending -----------------------------------------------------------------------
 
@@ -369,6 +423,15 @@ class Exports:
         for job in result.expired:
             await self.announce(job)
         return len(result.expired)
+
+    async def prune(self) -> Pruned:
+        """Delete download records and finished webhook events past their retention, in short batches."""
+        return await prune_old_records(
+            self.pool,
+            audit_retention_days=self.settings.exports.audit_retention_days,
+            webhook_retention_days=self.settings.webhooks.retention_days,
+            webhook_retry_window_seconds=self.settings.webhooks.retry_window_seconds,
+        )
 
     async def record_missed_webhook_events(self, limit: int = 100) -> int:
         """Exports that ended with a webhook but no event: cancelled by an operator, or a worker died."""

@@ -1,6 +1,6 @@
 """The statements that act on every account's rows: the worker's on export_jobs (claim, lease,
-finish), the sweeps' (recover, expire, missed webhook events) and the schedule runner's (due
-schedules, held and claimed one at a time). Nothing here is reached from a client's request; what
+finish), the sweeps' (recover, expire, missed webhook events, retention) and the schedule runner's
+(due schedules, held and claimed one at a time). Nothing here is reached from a client's request; what
 an account does with its own jobs and schedules goes through account_scope.py.
 
 A run holds a lease (`lease_expires_at`) that it renews while working; `attempts` counts claims and
@@ -311,6 +311,51 @@ async def finished_without_event(conn: Conn, *, window_seconds: float, limit: in
         limit,
     )
     return [ExportJob.from_record(r) for r in rows]
+
+
+# --- retention (exports/retention.py): one short statement per batch, so no lock is held for long -----
+
+
+async def delete_old_downloads(conn: Conn, *, older_than_seconds: float, limit: int) -> int:
+    """Delete at most `limit` download records older than this, oldest first; returns how many."""
+    status = await conn.execute(
+        """
+        DELETE FROM export_downloads d
+         USING (SELECT id FROM export_downloads
+                 WHERE downloaded_at < now() - make_interval(secs => $1)
+                 ORDER BY downloaded_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED) old
+         WHERE d.id = old.id
+        """,
+        float(older_than_seconds),
+        limit,
+    )
+    return _deleted(status)
+
+
+async def delete_old_webhook_events(conn: Conn, *, older_than_seconds: float, limit: int) -> int:
+    """Delete at most `limit` finished webhook events (delivered or failed) recorded longer ago than
+    this, with their attempts (ON DELETE CASCADE); pending ones are never touched. Returns how many."""
+    status = await conn.execute(
+        """
+        DELETE FROM webhook_events e
+         USING (SELECT id FROM webhook_events
+                 WHERE state <> 'pending' AND created_at < now() - make_interval(secs => $1)
+                 ORDER BY created_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED) old
+         WHERE e.id = old.id
+        """,
+        float(older_than_seconds),
+        limit,
+    )
+    return _deleted(status)
+
+
+def _deleted(status: str) -> int:
+    """The row count of asyncpg's command tag, "DELETE 42"."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 # --- scheduled exports: the runner's statements (Exports.run_due_schedules) ----------------------------

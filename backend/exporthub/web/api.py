@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 import asyncpg
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
@@ -25,8 +25,11 @@ from exporthub.exports.validation import ExportRequestIn
 from exporthub.settings import Settings
 from exporthub.web.auth import api_account
 from exporthub.web.errors import PROBLEM_JSON
+from exporthub.web.presented import presented
 from exporthub.web.rate_limit import POLICY_HEADER_DOC, RATELIMIT_HEADER_DOC, RETRY_AFTER_DOC, start_rate_headers
 from exporthub.web.schemas import (
+    DownloadList,
+    DownloadOut,
     ExportCreated,
     ExportList,
     ExportOut,
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 
 _STRING = Schema(type=OpenAPIType.STRING)
+DOWNLOAD_CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"  # a record id; opaque to clients
 _TOO_MANY = (
     "Too many exports started: the account's start rate allows no new export yet (type "
     '`https://iana.org/assignments/http-problem-types#quota-exceeded`, `violated-policies: ["start"]`, '
@@ -145,6 +149,36 @@ class ExportsController(Controller):
     @post("/exports/{export_id:uuid}/cancel", status_code=200, summary="Cancel a queued or running export")
     async def cancel(self, export_id: uuid.UUID, account: Account, exports: Exports) -> ExportOut:
         return await export_out(exports, await exports.cancel(account, export_id))
+
+    @get(
+        "/exports/{export_id:uuid}/downloads",
+        summary="Who downloaded the export's file, and when: newest first, a page at a time",
+        description="One record per answer of the export's download link (the file, or the 307 to S3): when, "
+        "the client's address and user agent, and `via`: `api_key` (a key of this account sent along, as "
+        "`exporthub export` does), `console` (a signed-in console session) or `signed_link` (the link alone). "
+        "Records are kept `EXPORTHUB_AUDIT_RETENTION_DAYS` (400 days). Pass `nextCursor` as `cursor` for the "
+        "next, older page; it is null on the last.",
+    )
+    async def downloads(
+        self,
+        export_id: uuid.UUID,
+        account: Account,
+        exports: Exports,
+        limit: Annotated[int, Parameter(ge=1, le=100, description="records per page")] = 20,
+        cursor: Annotated[
+            str | None,
+            Parameter(
+                pattern=DOWNLOAD_CURSOR_PATTERN,
+                max_length=18,
+                description="`nextCursor` of the previous page (opaque); leave out for the newest",
+            ),
+        ] = None,
+    ) -> DownloadList:
+        page = await exports.downloads(account, export_id, limit=limit, before=int(cursor) if cursor else None)
+        return DownloadList(
+            items=[DownloadOut.from_record(r) for r in page.items],
+            next_cursor=str(page.next_before) if page.next_before is not None else None,
+        )
 
     @get(
         "/webhook-secret",
@@ -293,10 +327,18 @@ def _secret_out(secret: WebhookSecret) -> WebhookSecretOut:
     DOWNLOAD_PATH.replace("{export_id}", "{export_id:uuid}"),
     tags=["exports"],
     summary="Download a finished export through its signed link (no API key needed)",
-    description="Serves a file on local disk; a file in S3 answers 307 to a fresh presigned URL.",
+    description="Serves a file on local disk; a file in S3 answers 307 to a fresh presigned URL. Each such answer "
+    "is recorded (GET /api/v1/exports/{id}/downloads), with the API key or console session sent along, if any.",
 )
-async def download(export_id: uuid.UUID, expires: str, signature: str, exports: Exports) -> File | Redirect:
-    found = await exports.download(export_id, expires, signature)
+async def download(
+    export_id: uuid.UUID,
+    expires: str,
+    signature: str,
+    exports: Exports,
+    request: Request[Any, Any, Any],
+    settings: Settings,
+) -> File | Redirect:
+    found = await exports.download(export_id, expires, signature, presented(request, settings))
     if found.redirect_url is not None:
         return Redirect(found.redirect_url, status_code=307)
     assert found.path is not None

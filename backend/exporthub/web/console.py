@@ -105,6 +105,7 @@ async def card_for(exports: Exports, job: ExportJob, now: dt.datetime | None = N
         now=now or dt.datetime.now(dt.UTC),
         queue_position=await exports.queue_position(job),
         download_url=await exports.link(job),
+        downloads=await exports.download_summary(job),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from exporthub.catalog import Resource
 from exporthub.errors import Problem
+from exporthub.exports.downloads import DownloadSummary
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 
 STATUS_LABELS = {
@@ -55,6 +56,24 @@ class CardView:
     expires_at: dt.datetime | None
     expires_in: str | None
     error_message: str | None
+    downloads: DownloadSummary | None = None  # completed or expired exports whose file was downloaded
+
+    @property
+    def downloads_text(self) -> str:
+        """ "downloaded 3 times, last" (the template adds the time)."""
+        if self.downloads is None:
+            return ""
+        n = self.downloads.count
+        return f"Downloaded {'once' if n == 1 else f'{n:,} times'}, last"
+
+    @property
+    def downloads_last_utc(self) -> str:
+        """The last download's time in UTC, zone named: console.js shows it in the browser's zone."""
+        if self.downloads is None:
+            return ""
+        at = self.downloads.last_at.astimezone(dt.UTC)
+        same_day = at.date() == dt.datetime.now(dt.UTC).date()
+        return at.strftime("%H:%M UTC" if same_day else "%d %b, %H:%M UTC")
 
     @property
     def rows_text(self) -> str:
@@ -70,6 +89,7 @@ def card_view(
     now: dt.datetime,
     queue_position: int | None = None,
     download_url: str | None = None,
+    downloads: DownloadSummary | None = None,
 ) -> CardView:
     label = resource.label if resource else job.resource
     fmt = job.format.value.upper()
@@ -102,6 +122,7 @@ def card_view(
         error_message=(job.error_message or "The export stopped unexpectedly. Please try again.")
         if job.status is ExportStatus.FAILED
         else None,
+        downloads=downloads,
     )
 
 

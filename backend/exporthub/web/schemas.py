@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from exporthub.catalog import Resource
+from exporthub.exports.downloads import DownloadRecord, DownloadVia
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.schedules import Schedule
 
@@ -101,6 +102,41 @@ class WebhookAttemptOut(msgspec.Struct, rename="camel"):
 class WebhookDeliveries(msgspec.Struct, rename="camel"):
     events: list[WebhookEventOut]
     items: list[WebhookAttemptOut]  # every attempt, oldest first
+
+
+class DownloadKeyOut(msgspec.Struct, rename="camel"):
+    prefix: str  # the key's first characters, as `exporthub apikey list` shows them
+    name: str
+
+
+class DownloadOut(msgspec.Struct, rename="camel"):
+    downloaded_at: dt.datetime
+    via: DownloadVia  # api_key | console | signed_link (the link alone)
+    # The key sent along (api_key), or the one the console session signed in with (None: a demo sign-in,
+    # or the link alone).
+    api_key: DownloadKeyOut | None
+    session_started_at: dt.datetime | None  # console: when that session signed in
+    redirected: bool  # true: answered 307 to a presigned S3 URL; false: the file itself
+    client_ip: str | None
+    user_agent: str | None  # cut to 512 characters
+
+    @classmethod
+    def from_record(cls, r: DownloadRecord) -> DownloadOut:
+        key = DownloadKeyOut(r.api_key_prefix, r.api_key_name or "") if r.api_key_prefix is not None else None
+        return cls(
+            downloaded_at=r.downloaded_at,
+            via=r.via,
+            api_key=key,
+            session_started_at=r.session_started_at,
+            redirected=r.redirected,
+            client_ip=r.client_ip,
+            user_agent=r.user_agent,
+        )
+
+
+class DownloadList(msgspec.Struct, rename="camel"):
+    items: list[DownloadOut]  # newest first
+    next_cursor: str | None  # the `cursor` of the next, older page; None: no more
 
 
 class ColumnOut(msgspec.Struct, rename="camel"):

@@ -27,6 +27,8 @@ from exporthub.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_SECONDS = 3600  # retention is counted in days: hourly keeps each run's backlog small
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Periodic:
@@ -44,6 +46,8 @@ def periodic_work(settings: Settings) -> list[Periodic]:
         Periodic("exporthub.sweep_expired", settings.recovery.expiry_sweep_seconds, Exports.expire),
         # Scheduled exports: each due time is claimed in PostgreSQL, so a repeated message runs nothing twice.
         Periodic("exporthub.run_due_schedules", often, Exports.run_due_schedules),
+        # Retention: download records and finished webhook events past their age, in short batches.
+        Periodic("exporthub.prune_old_records", PRUNE_EVERY_SECONDS, Exports.prune),
     ]
 
 
