@@ -32,7 +32,7 @@ _DepartmentId = Annotated[str, Meta(min_length=1, max_length=MAX_DEPARTMENT_ID_L
 # msgspec takes no union of date and datetime (both are strings in JSON): a string, read by `_moment_or_day`.
 _DATE_WORDS = "a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})?")
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
 
 
 def _date_field(description: str) -> Any:
@@ -42,6 +42,7 @@ def _date_field(description: str) -> Any:
             max_length=40,
             description=description,
             examples=["2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T09:00:00+09:00"],
+            extra_json_schema={"extra": {"any_of": [{"format": "date"}, {"format": "date-time"}]}},
             extra={"expected": _DATE_WORDS},  # `_describe`'s words for a value of the wrong type
         ),
     ]
@@ -218,11 +219,12 @@ def _moment_or_day(field: str, text: str | None, bad: Any) -> dt.date | None:
             return dt.date.fromisoformat(text)
         if _MOMENT.fullmatch(text):
             moment = dt.datetime.fromisoformat(text.upper())
-            if moment.tzinfo is not None:
-                return moment
-            bad(field, f"{_shown(text)} has no offset: add Z for UTC or one such as +09:00")
-            return None
-    except ValueError:
+            if moment.tzinfo is None:
+                bad(field, f"{_shown(text)} has no offset: add Z for UTC or one such as +09:00")
+                return None
+            moment.astimezone(dt.UTC)  # OverflowError for a moment before year 1 or after 9999 in UTC
+            return moment
+    except (ValueError, OverflowError):
         pass
     bad(field, f"expected {_DATE_WORDS}")
     return None
