@@ -137,7 +137,13 @@ def _details(row: asyncpg.Record) -> AccountDetails:
     if row["start_rate_limit"] is not None:
         rate = Rate(row["start_rate_limit"], row["start_rate_window_seconds"])
     return AccountDetails(
-        row["id"], row["slug"], row["name"], row["tenant_key"], row["created_at"], row["disabled_at"], rate,
+        row["id"],
+        row["slug"],
+        row["name"],
+        row["tenant_key"],
+        row["created_at"],
+        row["disabled_at"],
+        rate,
         row["time_zone"],
     )
 

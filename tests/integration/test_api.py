@@ -225,7 +225,8 @@ async def test_bad_requests_name_the_fields_at_fault_and_store_nothing(
         (
             {"format": "csv", "resource": "payroll", "filters": {"dateTo": 20250101}},
             "filters.dateTo",
-            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00, got a number",
+            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00,"
+            " got a number",
         ),
         (
             {"format": "csv", "resource": "payroll", "filters": {"departmentIds": "d1"}},

@@ -195,8 +195,9 @@ async def test_datetimes_in_a_zone_are_written_as_python_writes_them_from_year_1
     await db_conn.execute(
         "INSERT INTO csv_cells (at) SELECT g FROM generate_series("
         "'0001-01-01 12:00+00'::timestamptz, '9999-12-31 11:00+00', interval '61 days 7 hours 13 seconds') g"
-        " UNION ALL SELECT unnest(ARRAY['infinity', '-infinity', '0001-01-02 00:00+00', '0001-01-01 23:59:59.999999+00',"
-        " '9999-12-30 00:00+00', '9999-12-30 00:00:00.000001+00', '2024-03-01 00:00+00']::timestamptz[])"
+        " UNION ALL SELECT unnest(ARRAY['infinity', '-infinity', '0001-01-02 00:00+00',"
+        " '0001-01-01 23:59:59.999999+00', '9999-12-30 00:00+00', '9999-12-30 00:00:00.000001+00',"
+        " '2024-03-01 00:00+00']::timestamptz[])"
     )
     columns = (TABLE_COLUMNS[5],)
     expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", False, zone)

@@ -105,7 +105,7 @@ async def test_an_export_without_a_zone_is_in_utc_and_its_status_says_so(api: ht
     status = await wait_status(api, created["exportId"])
     assert status["status"] == "completed" and status["timezone"] == "UTC"
     content = (await api.get(status["downloadUrl"])).content.decode("utf-8-sig")
-    times = [line for line in content.splitlines()[1:] if line not in ("", "\"\"")]  # "": not completed
+    times = [line for line in content.splitlines()[1:] if line not in ("", '""')]  # "": not completed
     assert times and all(t.endswith("+00:00") for t in times)
 
 
@@ -203,7 +203,10 @@ async def test_date_filters_on_a_timestamp_read_days_in_the_export_zone(db_conn:
 @pytest.mark.parametrize(
     ("zone", "message"),
     [
-        ("Asia/Tokio", "unknown time zone 'Asia/Tokio': expected an IANA name such as Europe/Berlin; did you mean Asia/Tokyo?"),
+        (
+            "Asia/Tokio",
+            "unknown time zone 'Asia/Tokio': expected an IANA name such as Europe/Berlin; did you mean Asia/Tokyo?",
+        ),
         ("utc+9", "unknown time zone 'utc+9': expected an IANA name such as Europe/Berlin"),
         ("", "must not be empty (leave the field out for the default)"),
         (9, "expected a string, got a number"),

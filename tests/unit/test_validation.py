@@ -113,7 +113,8 @@ def test_a_body_of_the_wrong_shape_is_refused_at_its_first_fault() -> None:
         (
             {"format": "csv", "resource": "payroll", "filters": {"dateTo": 20240101}},
             "filters.dateTo",
-            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00, got a number",
+            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00,"
+            " got a number",
         ),
         (
             {"format": "csv", "resource": "payroll", "filters": {"departmentIds": "abc"}},

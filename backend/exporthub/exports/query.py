@@ -11,7 +11,6 @@ from exporthub.errors import ExportFailed
 from exporthub.exports.copy_csv import LOCAL_RANGE_SQL, csv_text_sql
 from exporthub.exports.models import Filters
 
-
 # The export's zone for the transaction the queries run in (copy_csv.ZONE_SQL): a date filter on a
 # timestamp compares with midnight there, and the CSV cell SQL writes local times with their offsets.
 
@@ -24,7 +23,8 @@ def zone_literal(time_zone: str) -> str:
 def local_time_sql(expr: str, time_zone: str) -> str:
     """A timestamptz as its wall time in the zone (timestamp without time zone), for the writers."""
     t = f"({expr})::timestamptz"
-    return f"CASE WHEN {t} {LOCAL_RANGE_SQL} THEN {t} AT TIME ZONE {zone_literal(time_zone)} ELSE {t} AT TIME ZONE 'UTC' END"
+    local = f"{t} AT TIME ZONE {zone_literal(time_zone)}"
+    return f"CASE WHEN {t} {LOCAL_RANGE_SQL} THEN {local} ELSE {t} AT TIME ZONE 'UTC' END"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ def build_export_query(
         )
     else:
         select_list = ", ".join(
-            f'{local_time_sql(c.sql, time_zone) if c.type is ColumnType.DATETIME and time_zone != "UTC" else c.sql}'
+            f"{local_time_sql(c.sql, time_zone) if c.type is ColumnType.DATETIME and time_zone != 'UTC' else c.sql}"
             f' AS "{c.key}"'
             for c in chosen
         )

@@ -35,32 +35,31 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
 
 
-def _date_field(description: str) -> Any:
-    return Annotated[
-        str,
-        Meta(
-            max_length=40,
-            description=description,
-            examples=["2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T09:00:00+09:00"],
-            extra_json_schema={"extra": {"any_of": [{"format": "date"}, {"format": "date-time"}]}},
-            extra={"expected": _DATE_WORDS},  # `_describe`'s words for a value of the wrong type
-        ),
-    ]
+_DATE_META: dict[str, Any] = {
+    "max_length": 40,
+    "examples": ["2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T09:00:00+09:00"],
+    "extra_json_schema": {"extra": {"any_of": [{"format": "date"}, {"format": "date-time"}]}},
+    "extra": {"expected": _DATE_WORDS},  # `_describe`'s words for a value of the wrong type
+}
+_DateFrom = Annotated[
+    str,
+    Meta(
+        description="First day included, compared with the resource's date (a day starts at midnight in the "
+        "export's timezone); or the first moment included, a date and time with its offset (Z, +09:00).",
+        **_DATE_META,
+    ),
+]
+_DateTo = Annotated[
+    str,
+    Meta(description="Last day included; or the last moment included, a date and time with its offset.", **_DATE_META),
+]
 
 
 class FiltersIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
     """Which rows: each filter only where the resource offers it (GET /api/v1/resources lists them)."""
 
-    date_from: (
-        _date_field(
-            "First day included, compared with the resource's date (a day starts at midnight in the export's "
-            "timezone); or the first moment included, a date and time with its offset (Z, +09:00)."
-        )
-        | None
-    ) = None
-    date_to: (
-        _date_field("Last day included; or the last moment included, a date and time with its offset.") | None
-    ) = None
+    date_from: _DateFrom | None = None
+    date_to: _DateTo | None = None
     department_ids: (
         Annotated[
             list[_DepartmentId],

@@ -1,10 +1,10 @@
 """The PDF writer: a landscape A4 table report, streamed in pieces so that memory stays flat.
 
 Layout: page 1 opens with a title block (the resource label, account, filters in words, generated-at
-time in UTC, the zone of the datetimes when given, row count); every page has the header row, zebra-striped rows of one line each and a
-footer ("Page 3 of 120" on the left, title, account and time on the right). Column widths are
-proportional to `Column.width`; text too wide for its column is cut with "…", so a cell never
-overflows and every page holds the same number of rows.
+time in UTC, the zone of the datetimes when given, row count); every page has the header row,
+zebra-striped rows of one line each and a footer ("Page 3 of 120" on the left, title, account and
+time on the right). Column widths are proportional to `Column.width`; text too wide for its column
+is cut with "…", so a cell never overflows and every page holds the same number of rows.
 
 Cells, by column type (a value of an unexpected Python type is shown as `sanitize.display_text`):
 None -> empty; TEXT as is, shown literally (a PDF runs nothing, so "=SUM(A1)" needs no quote),

@@ -154,7 +154,10 @@ def test_date_from_after_date_to_compares_days_in_the_export_zone(
 @pytest.mark.parametrize(
     ("zone", "message"),
     [
-        ("Asia/Tokio", "unknown time zone 'Asia/Tokio': expected an IANA name such as Europe/Berlin; did you mean Asia/Tokyo?"),
+        (
+            "Asia/Tokio",
+            "unknown time zone 'Asia/Tokio': expected an IANA name such as Europe/Berlin; did you mean Asia/Tokyo?",
+        ),
         ("JST", "unknown time zone 'JST': expected an IANA name such as Europe/Berlin; did you mean MST?"),
         ("+09:00", "unknown time zone '+09:00': expected an IANA name such as Europe/Berlin"),
         ("../../etc/passwd", "unknown time zone '../../etc/passwd': expected an IANA name such as Europe/Berlin"),

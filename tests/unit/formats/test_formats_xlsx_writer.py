@@ -7,8 +7,8 @@ import gc
 import itertools
 import pathlib
 import threading
-import zoneinfo
 import zipfile
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -178,7 +178,15 @@ VALUES = {
 
 # The export's zone: none (UTC, unnamed), or one with half hours, a half-hour DST, local mean time
 # in seconds (Dublin before 1880: -00:25:21), or beyond the date line.
-EXPORT_ZONES = [None, "UTC", "Asia/Tokyo", "America/St_Johns", "Australia/Lord_Howe", "Europe/Dublin", "Pacific/Kiritimati"]
+EXPORT_ZONES = [
+    None,
+    "UTC",
+    "Asia/Tokyo",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "Europe/Dublin",
+    "Pacific/Kiritimati",
+]
 
 
 @st.composite

@@ -94,8 +94,7 @@ def zone_labels(columns: Sequence[Column], zone: zoneinfo.ZoneInfo | None) -> tu
     if zone is None:
         return tuple(columns)
     return tuple(
-        dataclasses.replace(c, label=f"{c.label} ({zone.key})") if c.type is ColumnType.DATETIME else c
-        for c in columns
+        dataclasses.replace(c, label=f"{c.label} ({zone.key})") if c.type is ColumnType.DATETIME else c for c in columns
     )
 
 
