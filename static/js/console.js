@@ -4,8 +4,8 @@
 //  - while the socket is down, cards of active exports poll their own URL every 2 s;
 //  - keyboard focus stays on a card's button when the socket replaces the card;
 //  - a refused socket (signed out, 4401) goes to the sign-in page instead of retrying;
-//  - times marked data-local-time are shown in the browser's time zone, and the time zone of the
-//    new-export and new-schedule forms starts as the browser's.
+//  - times marked data-local-time are shown in the browser's time zone, and the new-schedule form's
+//    time zone starts as the browser's.
 (function () {
   "use strict";
 
