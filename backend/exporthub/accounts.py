@@ -22,6 +22,7 @@ import asyncpg
 from exporthub.catalog import Catalog
 from exporthub.errors import Conflict, InvalidRequest, NotFound, Problem
 from exporthub.settings import Rate, parse_rate
+from exporthub.zones import zone_named
 
 KEY_PREFIX = "ehk_"
 PREFIX_LENGTH = 12  # characters of a key kept in clear: "ehk_" and 8 random ones
@@ -70,6 +71,7 @@ class AccountDetails:
     created_at: dt.datetime
     disabled_at: dt.datetime | None
     start_rate: Rate | None = None  # None: the deployment's EXPORTHUB_START_RATE
+    time_zone: str = "UTC"  # of its exports that name no `timezone`
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,6 +110,14 @@ def checked_resources(resources: Iterable[str], catalog: Catalog) -> tuple[str, 
     return wanted
 
 
+def checked_zone(text: str) -> str:
+    """An account's default time zone as an operator writes it (an IANA name); InvalidRequest if unknown."""
+    try:
+        return zone_named(text.strip()).key
+    except ValueError as exc:
+        raise InvalidRequest([Problem("timezone", str(exc))]) from None
+
+
 def checked_rate(text: str) -> Rate:
     """An account's own start rate as an operator writes it ("30/min"); InvalidRequest says what is wrong."""
     try:
@@ -118,7 +128,7 @@ def checked_rate(text: str) -> Rate:
 
 # --- accounts ----------------------------------------------------------------------------------------
 
-_COLUMNS = "id, slug, name, tenant_key, created_at, disabled_at, start_rate_limit, start_rate_window_seconds"
+_COLUMNS = "id, slug, name, tenant_key, created_at, disabled_at, start_rate_limit, start_rate_window_seconds, time_zone"
 _DETAILS = f"SELECT {_COLUMNS} FROM accounts"
 
 
@@ -127,7 +137,14 @@ def _details(row: asyncpg.Record) -> AccountDetails:
     if row["start_rate_limit"] is not None:
         rate = Rate(row["start_rate_limit"], row["start_rate_window_seconds"])
     return AccountDetails(
-        row["id"], row["slug"], row["name"], row["tenant_key"], row["created_at"], row["disabled_at"], rate
+        row["id"],
+        row["slug"],
+        row["name"],
+        row["tenant_key"],
+        row["created_at"],
+        row["disabled_at"],
+        rate,
+        row["time_zone"],
     )
 
 
@@ -181,6 +198,17 @@ async def set_start_rate(conn: Conn, slug: str, rate: Rate | None) -> AccountDet
         slug,
         rate.limit if rate else None,
         rate.window_seconds if rate else None,
+    )
+    if row is None:
+        raise NotFound("account", repr(slug))
+    return _details(row)
+
+
+async def set_time_zone(conn: Conn, slug: str, time_zone: str) -> AccountDetails:
+    """The zone of the account's exports that name none (checked by the caller: `checked_zone`), from
+    its next submit on; exports already made keep theirs."""
+    row = await conn.fetchrow(
+        f"UPDATE accounts SET time_zone = $2 WHERE slug = $1 RETURNING {_COLUMNS}", slug, time_zone
     )
     if row is None:
         raise NotFound("account", repr(slug))

@@ -52,6 +52,12 @@ def add_admin_commands(sub: Any) -> None:
     set_rate.add_argument("--slug", required=True, help="the account")
     set_rate.add_argument("--rate", required=True, help=_RATE_HELP + "; 'default' removes the account's own")
     set_rate.set_defaults(func=cmd_accounts_set_rate)
+    set_zone = acc_sub.add_parser(
+        "set-timezone", help="the time zone of an account's exports that name none (at first UTC)"
+    )
+    set_zone.add_argument("--slug", required=True, help="the account")
+    set_zone.add_argument("--zone", required=True, help="an IANA time zone, e.g. Asia/Tokyo or UTC")
+    set_zone.set_defaults(func=cmd_accounts_set_timezone)
 
     key = sub.add_parser("apikey", help="manage API keys")
     key_sub = key.add_subparsers(dest="apikey_command", required=True)
@@ -156,6 +162,14 @@ def cmd_accounts_set_rate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 @_command
+def cmd_accounts_set_timezone(settings: Settings, args: argparse.Namespace) -> int:
+    zone = accounts.checked_zone(args.zone)
+    account = _run(settings, lambda c: accounts.set_time_zone(c, args.slug, zone))
+    print(f"account {account.slug}: exports that name no time zone are in {account.time_zone}")
+    return 0
+
+
+@_command
 def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
     found = _run(settings, accounts.list_accounts)
     if args.json:
@@ -170,6 +184,7 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
                         "createdAt": _iso(a.created_at),
                         "disabledAt": _iso(a.disabled_at),
                         "startRate": str(a.start_rate) if a.start_rate is not None else None,
+                        "timeZone": a.time_zone,
                     }
                     for a in found
                 ],
@@ -178,10 +193,18 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
     rows = [
-        (a.slug, a.name, a.tenant_key, str(a.start_rate or DEFAULT_RATE), _when(a.disabled_at), str(a.id))
+        (
+            a.slug,
+            a.name,
+            a.tenant_key,
+            str(a.start_rate or DEFAULT_RATE),
+            a.time_zone,
+            _when(a.disabled_at),
+            str(a.id),
+        )
         for a in found
     ]
-    _table(("SLUG", "NAME", "TENANT KEY", "START RATE", "DISABLED", "ID"), rows)
+    _table(("SLUG", "NAME", "TENANT KEY", "START RATE", "TIME ZONE", "DISABLED", "ID"), rows)
     return 0
 
 

@@ -63,7 +63,9 @@ async def test_openapi_lists_every_field_of_the_export_request_with_its_type(api
         "filters": ["null", "object"],
         "webhookUrl": ["null", "string"],
         "csvBom": ["boolean", "null"],
+        "timezone": ["null", "string"],
     }
+    assert fields["timezone"]["maxLength"] == 64 and fields["timezone"]["examples"] == ["Asia/Tokyo"]
     assert followed(schema, fields["format"])["enum"] == ["csv", "xlsx", "pdf"]
     assert fields["columns"]["oneOf"][0]["items"] == {"type": "string"}
     assert fields["columns"]["minItems"] == 1 and fields["columns"]["uniqueItems"] is True
@@ -77,7 +79,8 @@ async def test_openapi_lists_every_field_of_the_export_request_with_its_type(api
         "departmentIds": ["array", "null"],
         "status": ["null", "string"],
     }
-    assert filters["properties"]["dateFrom"]["oneOf"][0]["format"] == "date"
+    for name in ("dateFrom", "dateTo"):  # a day, or a moment with its offset
+        assert filters["properties"][name]["anyOf"] == [{"format": "date"}, {"format": "date-time"}]
     assert filters["properties"]["departmentIds"]["maxItems"] == 500
     example = post["requestBody"]["content"]["application/json"]["schema"]["examples"][0]
     assert (await api.post("/api/v1/exports", json=example)).status_code == 202  # the example is a valid request
@@ -217,12 +220,13 @@ async def test_bad_requests_name_the_fields_at_fault_and_store_nothing(
         (
             {"format": "csv", "resource": "payroll", "filters": {"dateFrom": "01/02/2025"}},
             "filters.dateFrom",
-            "expected a date as YYYY-MM-DD",
+            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00",
         ),
         (
             {"format": "csv", "resource": "payroll", "filters": {"dateTo": 20250101}},
             "filters.dateTo",
-            "expected a date as YYYY-MM-DD, got a number",
+            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00,"
+            " got a number",
         ),
         (
             {"format": "csv", "resource": "payroll", "filters": {"departmentIds": "d1"}},
@@ -253,7 +257,7 @@ async def test_bad_requests_name_the_fields_at_fault_and_store_nothing(
         (
             {"format": "csv", "resource": "payroll", "colour": "red"},
             "colour",
-            "unknown field; allowed: columns, csvBom, filters, format, resource, webhookUrl",
+            "unknown field; allowed: columns, csvBom, filters, format, resource, timezone, webhookUrl",
         ),
         ([{"format": "csv", "resource": "payroll"}], "body", "expected a JSON object, got a list"),
     ],

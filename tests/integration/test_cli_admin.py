@@ -54,7 +54,7 @@ def test_accounts_lists_the_demo_accounts(settings) -> None:
     assert all(a["tenantKey"] == a["id"] and a["disabledAt"] is None for a in demo)
     # Plain `accounts` still lists them, as a table.
     lines = ok(run_cli(settings, "accounts")).splitlines()
-    assert lines[0].split() == ["SLUG", "NAME", "TENANT", "KEY", "START", "RATE", "DISABLED", "ID"]
+    assert lines[0].split() == ["SLUG", "NAME", "TENANT", "KEY", "START", "RATE", "TIME", "ZONE", "DISABLED", "ID"]
     acme = next(line for line in lines if line.startswith("acme "))
     assert "Acme Corporation" in acme and demo[0]["id"] in acme and " default " in acme
     assert all(a["startRate"] is None for a in demo)  # EXPORTHUB_START_RATE applies

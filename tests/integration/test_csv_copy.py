@@ -9,10 +9,12 @@ import contextlib
 import datetime as dt
 import decimal
 import uuid
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,17 +127,26 @@ rows = st.lists(
 column_choices = st.lists(st.integers(0, len(TABLE_COLUMNS) - 1), min_size=1, max_size=len(TABLE_COLUMNS), unique=True)
 
 
-async def reference_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool) -> bytes:
+# UTC (the writer's default); zones with half and three-quarter hours, a half-hour DST (Lord Howe),
+# negative offsets, and local mean times of seconds before standard time (Dublin -00:25:21).
+ZONES = ["UTC", "Asia/Tokyo", "America/St_Johns", "Asia/Kathmandu", "Australia/Lord_Howe", "Europe/Dublin"]
+
+
+async def reference_csv(
+    conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool, zone: str = "UTC"
+) -> bytes:
     records = await conn.fetch(f"SELECT {', '.join(c.sql for c in columns)} FROM csv_cells r ORDER BY r.id")
-    writer = CsvWriter(path, columns, bom=bom)
+    writer = CsvWriter(path, columns, bom=bom, zone=None if zone == "UTC" else zoneinfo.ZoneInfo(zone))
     writer.write_rows(records)
     writer.close()
     return path.read_bytes()
 
 
-async def copy_path_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool) -> bytes:
+async def copy_path_csv(
+    conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool, zone: str = "UTC"
+) -> bytes:
     only = len(columns) == 1
-    select_list = ", ".join(csv_text_sql(c.type, c.sql, only_column=only) for c in columns)
+    select_list = ", ".join(csv_text_sql(c.type, c.sql, only_column=only, time_zone=zone) for c in columns)
     counted: list[int] = []
 
     async def on_records(n: int) -> None:
@@ -151,15 +162,16 @@ async def copy_path_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], p
             bom=bom,
             copy_timeout=60,
             on_records=on_records,
+            time_zone=zone,
         )
     assert rows == sum(counted)
     return path.read_bytes()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=rows, chosen=column_choices, bom=st.booleans())
+@given(rows=rows, chosen=column_choices, bom=st.booleans(), zone=st.sampled_from(ZONES))
 async def test_copy_csv_is_byte_identical_to_the_reference_writer(
-    db_conn: asyncpg.Connection, tmp_path: Path, rows: list[tuple[Any, ...]], chosen: list[int], bom: bool
+    db_conn: asyncpg.Connection, tmp_path: Path, rows: list[tuple[Any, ...]], chosen: list[int], bom: bool, zone: str
 ) -> None:
     await db_conn.execute(TABLE_SQL)
     await db_conn.execute("TRUNCATE csv_cells")
@@ -167,9 +179,31 @@ async def test_copy_csv_is_byte_identical_to_the_reference_writer(
         "INSERT INTO csv_cells (note, n, dec, amount, day, at, flag) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows
     )
     columns = tuple(TABLE_COLUMNS[i] for i in chosen)
-    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom)
-    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom)
+    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom, zone)
+    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom, zone)
     assert actual == expected
+
+
+@pytest.mark.parametrize("zone", ZONES[1:])
+async def test_datetimes_in_a_zone_are_written_as_python_writes_them_from_year_1_to_9999(
+    db_conn: asyncpg.Connection, tmp_path: Path, zone: str
+) -> None:
+    """Every zone's history (local mean time, each DST change) and its edges: a moment each 61 days and
+    7 hours, the range ends (which stay in UTC) and +-infinity."""
+    await db_conn.execute(TABLE_SQL)
+    await db_conn.execute("TRUNCATE csv_cells")
+    await db_conn.execute(
+        "INSERT INTO csv_cells (at) SELECT g FROM generate_series("
+        "'0001-01-01 12:00+00'::timestamptz, '9999-12-31 11:00+00', interval '61 days 7 hours 13 seconds') g"
+        " UNION ALL SELECT unnest(ARRAY['infinity', '-infinity', '0001-01-02 00:00+00',"
+        " '0001-01-01 23:59:59.999999+00', '9999-12-30 00:00+00', '9999-12-30 00:00:00.000001+00',"
+        " '2024-03-01 00:00+00']::timestamptz[])"
+    )
+    columns = (TABLE_COLUMNS[5],)
+    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", False, zone)
+    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", False, zone)
+    assert actual == expected
+    assert len(expected.splitlines()) > 59_000
 
 
 async def test_text_cells_are_neutralised_by_the_same_rule_as_in_python(db_conn: asyncpg.Connection) -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import decimal
 import math
 import pathlib
+import zoneinfo
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats.sanitize import display_text, excel_text
+from exporthub.formats.sanitize import LOCAL_FIRST, LOCAL_LAST, display_text, excel_text
 from exporthub.formats.xlsx.cells import NUMBER_FORMATS
 from exporthub.formats.xlsx.parts import sheet_title
 from exporthub.formats.xlsx.writer import MAX_ROWS_PER_SHEET
@@ -53,10 +54,12 @@ class OpenpyxlXlsxWriter:
         *,
         title: str = "",
         max_rows_per_sheet: int = MAX_ROWS_PER_SHEET,
+        time_zone: zoneinfo.ZoneInfo | None = None,
     ) -> None:
         if not 1 <= max_rows_per_sheet <= MAX_ROWS_PER_SHEET:
             raise ValueError(f"max_rows_per_sheet must be between 1 and {MAX_ROWS_PER_SHEET}")
         self._columns = tuple(columns)
+        self._zone = time_zone
         self._title = title
         self._max_rows = max_rows_per_sheet
         self._last_column = get_column_letter(len(self._columns))
@@ -126,12 +129,15 @@ class OpenpyxlXlsxWriter:
         header = []
         for index, column in enumerate(self._columns, start=1):
             sheet.column_dimensions[get_column_letter(index)].width = column.width
-            cell = WriteOnlyCell(sheet, excel_text(column.label))
+            label = column.label
+            if self._zone is not None and column.type is ColumnType.DATETIME:
+                label = f"{label} ({self._zone.key})"  # the wall times' zone
+            cell = WriteOnlyCell(sheet, excel_text(label))
             cell.column, cell.data_type, cell.font = index, "s", _BOLD
             header.append(cell)
         sheet.append(header)
         self._fills = [
-            _fill(column.type, _template(sheet, index, column.type))
+            _fill(column.type, _template(sheet, index, column.type), self._zone)
             for index, column in enumerate(self._columns, start=1)
         ]
 
@@ -148,14 +154,17 @@ def _template(sheet: Any, index: int, column_type: ColumnType) -> Cell:
     return cell
 
 
-def _excel_datetime(value: dt.datetime) -> dt.datetime | None:
+def _excel_datetime(value: dt.datetime, zone: zoneinfo.ZoneInfo | None) -> dt.datetime | None:
+    """Excel has no time zones: an aware datetime as its wall time in the zone (UTC without one, and
+    outside the range a zone may show), a naive one as it is."""
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        shown_in = zone if zone is not None and LOCAL_FIRST <= value <= LOCAL_LAST else dt.UTC
+        value = value.astimezone(shown_in).replace(tzinfo=None)
     value = value.replace(microsecond=0)
     return value if value >= _FIRST_EXCEL_DATETIME else None
 
 
-def _fill(column_type: ColumnType, cell: Cell) -> Fill:
+def _fill(column_type: ColumnType, cell: Cell, zone: zoneinfo.ZoneInfo | None = None) -> Fill:
     """A function that puts one non-None value into the column's template cell and returns it (or
     None for an empty cell)."""
 
@@ -191,7 +200,7 @@ def _fill(column_type: ColumnType, cell: Cell) -> Fill:
 
         def temporal(value: Any) -> Cell | None:
             if isinstance(value, dt.datetime):
-                moment = _excel_datetime(value)
+                moment = _excel_datetime(value, zone)
                 if moment is None:
                     return text(value)
                 cell.value = moment

@@ -108,12 +108,13 @@ def test_a_body_of_the_wrong_shape_is_refused_at_its_first_fault() -> None:
         (
             {"format": "csv", "resource": "payroll", "filters": {"dateFrom": "2024-13-01"}},
             "filters.dateFrom",
-            "expected a date as YYYY-MM-DD",
+            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00",
         ),
         (
             {"format": "csv", "resource": "payroll", "filters": {"dateTo": 20240101}},
             "filters.dateTo",
-            "expected a date as YYYY-MM-DD, got a number",
+            "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00,"
+            " got a number",
         ),
         (
             {"format": "csv", "resource": "payroll", "filters": {"departmentIds": "abc"}},
@@ -143,7 +144,7 @@ def test_a_body_of_the_wrong_shape_is_refused_at_its_first_fault() -> None:
         (
             {"format": "csv", "resource": "payroll", "colour": "red"},
             "colour",
-            "unknown field; allowed: columns, csvBom, filters, format, resource, webhookUrl",
+            "unknown field; allowed: columns, csvBom, filters, format, resource, timezone, webhookUrl",
         ),
         ({"format": "csv", "resource": "payroll", "webhookUrl": 5}, "webhookUrl", "expected a string, got a number"),
         ({"format": "csv", "resource": "payroll", "csvBom": "yes"}, "csvBom", "expected true or false, got a string"),

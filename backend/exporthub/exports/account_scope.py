@@ -57,8 +57,9 @@ class AccountJobs:
         row = await self.conn.fetchrow(
             """
             INSERT INTO export_jobs (id, account_id, resource, format, filters, columns, options,
-                                     webhook_url, idempotency_key, request_hash, enqueued_at)
-            VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, now())
+                                     webhook_url, idempotency_key, request_hash, enqueued_at, time_zone)
+            VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, now(),
+                    coalesce($11, (SELECT time_zone FROM accounts WHERE id = $1)))
             RETURNING *
             """,
             self.account_id,
@@ -71,8 +72,13 @@ class AccountJobs:
             request.webhook_url,
             idempotency_key,
             request.fingerprint(),
+            request.time_zone,  # None: the account's default, as it is now
         )
         return ExportJob.from_record(row)
+
+    async def default_time_zone(self) -> str:
+        """The zone of the account's exports that name none (`exporthub accounts set-timezone`)."""
+        return await self.conn.fetchval("SELECT time_zone FROM accounts WHERE id = $1", self.account_id) or "UTC"
 
     async def get(self, job_id: uuid.UUID) -> ExportJob | None:
         row = await self.conn.fetchrow(

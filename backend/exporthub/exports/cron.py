@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
-import functools
 import zoneinfo
 
 from cronsim import CronSim, CronSimError
+
+from exporthub.zones import MAX_ZONE_LENGTH as MAX_ZONE_LENGTH  # schedules read it here
+from exporthub.zones import zone_named
 
 FIELDS = "minute hour day-of-month month day-of-week"
 MACROS = {
@@ -35,7 +36,6 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 MAX_CRON_LENGTH = 200
-MAX_ZONE_LENGTH = 64
 
 
 class CronInvalid(ValueError):
@@ -75,18 +75,12 @@ def parse_cron(text: str) -> Cron:
     return Cron(text, fields)
 
 
-@functools.cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def parse_zone(name: str) -> zoneinfo.ZoneInfo:
     """An IANA zone such as Europe/Berlin or UTC; raises CronInvalid, suggesting a close name."""
-    if name not in _zone_names():
-        close = difflib.get_close_matches(name, sorted(_zone_names()), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise CronInvalid(f"unknown time zone '{_shorten(name)}': expected an IANA name such as Europe/Berlin{hint}")
-    return zoneinfo.ZoneInfo(name)
+    try:
+        return zone_named(name)
+    except ValueError as exc:
+        raise CronInvalid(str(exc)) from None
 
 
 def next_due(cron: Cron, zone: zoneinfo.ZoneInfo, after: dt.datetime) -> dt.datetime:

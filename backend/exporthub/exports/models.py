@@ -38,8 +38,14 @@ class ExportStatus(enum.StrEnum):
         return self in (ExportStatus.QUEUED, ExportStatus.PROCESSING)
 
 
+def _moment_or_day(text: str) -> dt.date:
+    """A stored dateFrom / dateTo: a datetime with its offset ("T" in it), else a date."""
+    return dt.datetime.fromisoformat(text) if "T" in text else dt.date.fromisoformat(text)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Filters:
+    # A day (dt.date), read in the export's zone, or a moment (an aware dt.datetime, a subclass of date).
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     department_ids: tuple[str, ...] = ()  # as the catalog's departments id reads as text
@@ -60,8 +66,8 @@ class Filters:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Filters:
         return cls(
-            date_from=dt.date.fromisoformat(data["dateFrom"]) if data.get("dateFrom") else None,
-            date_to=dt.date.fromisoformat(data["dateTo"]) if data.get("dateTo") else None,
+            date_from=_moment_or_day(data["dateFrom"]) if data.get("dateFrom") else None,
+            date_to=_moment_or_day(data["dateTo"]) if data.get("dateTo") else None,
             department_ids=tuple(str(d) for d in data.get("departmentIds", ())),
             status=data.get("status"),
         )
@@ -77,6 +83,7 @@ class ExportRequest:
     filters: Filters = Filters()
     webhook_url: str | None = None
     csv_bom: bool = True
+    time_zone: str | None = None  # an IANA name; None: the account's default, taken when it is recorded
 
     def fingerprint(self) -> str:
         """Stable hash of what was asked, to compare requests that share an Idempotency-Key."""
@@ -88,6 +95,8 @@ class ExportRequest:
                 "filters": self.filters.to_json(),
                 "webhookUrl": self.webhook_url,
                 "csvBom": self.csv_bom,
+                # Only when given, so that the fingerprints of requests without one stay as they were.
+                **({"timezone": self.time_zone} if self.time_zone is not None else {}),
             },
             sort_keys=True,
         )
@@ -118,6 +127,7 @@ class ExportJob:
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     expires_at: dt.datetime | None
+    time_zone: str = "UTC"  # IANA name: datetimes are shown, and date filters read, in it
 
     @classmethod
     def from_record(cls, r: Any) -> ExportJob:
@@ -144,4 +154,5 @@ class ExportJob:
             started_at=r["started_at"],
             completed_at=r["completed_at"],
             expires_at=r["expires_at"],
+            time_zone=r["time_zone"],
         )

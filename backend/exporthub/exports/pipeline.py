@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
 from exporthub.exports import unscoped
-from exporthub.exports.copy_csv import copy_csv
+from exporthub.exports.copy_csv import ZONE_SQL, copy_csv
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 from exporthub.exports.pause_hook import hold_if_paused
 from exporthub.exports.query import build_export_query, departments_query
@@ -221,7 +221,9 @@ async def _produce(
     if account is None:
         raise ExportFailed("the account of this export no longer exists")
     as_csv = job.format is ExportFormat.CSV  # CSV cells are formatted by PostgreSQL and streamed by COPY
-    query = build_export_query(resource, job.columns, job.filters, account["tenant_key"], csv_text=as_csv)
+    query = build_export_query(
+        resource, job.columns, job.filters, account["tenant_key"], csv_text=as_csv, time_zone=job.time_zone
+    )
     temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.format.value}.part"
     state = _Progress(pause_dir=config.test_pause_dir)
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
@@ -238,6 +240,7 @@ async def _produce(
     try:
         async with source.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL statement_timeout = {int(config.statement_timeout_ms)}")
+            await conn.execute(ZONE_SQL, job.time_zone)  # where the date filter's days start
             state.total = await conn.fetchval(query.count_sql, *query.args)
             if as_csv:
                 await copy_csv(
@@ -250,6 +253,7 @@ async def _produce(
                     # Else the pool's command_timeout bounds it. Later than the server's statement_timeout,
                     # so that a slow source ends with PostgreSQL's clear cancel, not a client-side timeout.
                     copy_timeout=config.statement_timeout_ms / 1000 + 10,
+                    time_zone=job.time_zone,
                     on_records=lambda rows: _advance(job, state, publish, rows),
                     expected_rows=state.total,
                 )
@@ -261,6 +265,7 @@ async def _produce(
                     query.columns,
                     title=resource.label,
                     max_rows_per_sheet=config.max_rows_per_sheet,
+                    time_zone=job.time_zone,  # the query gives its wall times; the writers name it
                     report=(
                         await _report_info(conn, catalog, resource, job, account["name"], account["tenant_key"])
                         if job.format is ExportFormat.PDF

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
-from exporthub.catalog import Column, Departments, Resource, Tenant
+from exporthub.catalog import Column, ColumnType, Departments, Resource, Tenant
 from exporthub.errors import ExportFailed
-from exporthub.exports.copy_csv import csv_text_sql
+from exporthub.exports.copy_csv import LOCAL_RANGE_SQL, csv_text_sql
 from exporthub.exports.models import Filters
+
+# The export's zone for the transaction the queries run in (copy_csv.ZONE_SQL): a date filter on a
+# timestamp compares with midnight there, and the CSV cell SQL writes local times with their offsets.
+
+
+def zone_literal(time_zone: str) -> str:
+    """A checked IANA name as an SQL string literal (it takes no parameter: the COUNT shares the args)."""
+    return "'" + time_zone.replace("'", "''") + "'"
+
+
+def local_time_sql(expr: str, time_zone: str) -> str:
+    """A timestamptz as its wall time in the zone (timestamp without time zone), for the writers."""
+    t = f"({expr})::timestamptz"
+    local = f"{t} AT TIME ZONE {zone_literal(time_zone)}"
+    return f"CASE WHEN {t} {LOCAL_RANGE_SQL} THEN {local} ELSE {t} AT TIME ZONE 'UTC' END"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,11 +51,14 @@ def build_export_query(
     tenant_key: str,
     *,
     csv_text: bool = False,
+    time_zone: str = "UTC",
 ) -> ExportQuery:
     """The export's SELECT and COUNT over one account's rows.
 
     `csv_text=True` selects every cell already as the text the CSV writer would write (see
-    `copy_csv.csv_text_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`.
+    `copy_csv.csv_text_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`. Otherwise datetimes
+    outside UTC come as wall times in `time_zone`. Both queries expect the transaction's TimeZone to be
+    `time_zone` (`ZONE_SQL` with it): that is where a day of the date filter starts.
     """
     chosen = tuple(c for key in columns if (c := resource.column(key)) is not None)
     if len(chosen) != len(columns):
@@ -62,10 +81,15 @@ def build_export_query(
         raise ExportFailed(f"{resource.key} no longer has a status filter; submit the export again without one")
     if filters.department_ids and resource.department_sql is None:
         raise ExportFailed(f"{resource.key} no longer has a department filter; submit the export again without one")
-    # Dates compare as dates: a timestamp falls on dateTo until the next midnight.
-    if filters.date_from is not None:
+    # Dates compare as dates: a timestamp falls on dateTo until the next midnight (in the session's
+    # TimeZone, the export's). A moment (an aware datetime) compares as one, both ends included.
+    if isinstance(filters.date_from, dt.datetime):
+        where.append(f"({resource.date_sql}) >= {arg(filters.date_from)}::timestamptz")
+    elif filters.date_from is not None:
         where.append(f"({resource.date_sql}) >= {arg(filters.date_from)}::date")
-    if filters.date_to is not None:
+    if isinstance(filters.date_to, dt.datetime):
+        where.append(f"({resource.date_sql}) <= {arg(filters.date_to)}::timestamptz")
+    elif filters.date_to is not None:
         where.append(f"({resource.date_sql}) < {arg(filters.date_to)}::date + 1")
     if filters.status is not None:
         where.append(f"({resource.status_sql})::text = {arg(filters.status)}::text")
@@ -76,9 +100,15 @@ def build_export_query(
     count_from = resource.count_from if resource.count_from and not filters.department_ids else resource.from_sql
     if csv_text:
         only = len(chosen) == 1
-        select_list = ", ".join(f'{csv_text_sql(c.type, c.sql, only_column=only)} AS "{c.key}"' for c in chosen)
+        select_list = ", ".join(
+            f'{csv_text_sql(c.type, c.sql, only_column=only, time_zone=time_zone)} AS "{c.key}"' for c in chosen
+        )
     else:
-        select_list = ", ".join(f'{c.sql} AS "{c.key}"' for c in chosen)
+        select_list = ", ".join(
+            f"{local_time_sql(c.sql, time_zone) if c.type is ColumnType.DATETIME and time_zone != 'UTC' else c.sql}"
+            f' AS "{c.key}"'
+            for c in chosen
+        )
     return ExportQuery(
         select_sql=f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} ORDER BY {resource.order_by}",
         count_sql=f"SELECT count(*) FROM {count_from} WHERE {where_sql}",

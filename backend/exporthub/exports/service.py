@@ -33,6 +33,7 @@ from exporthub.errors import (
 )
 from exporthub.exports import events, links, unscoped
 from exporthub.exports.account_scope import AccountScope, WebhookSecret
+from exporthub.exports.copy_csv import ZONE_SQL
 from exporthub.exports.cron import next_due, parse_zone
 from exporthub.exports.downloads import (
     SIGNED_LINK_ONLY,
@@ -508,7 +509,8 @@ async def submit_export(
     # (the source pool may be `pool` itself), and the lock serialises only the cap check and insert.
     await _check_departments(source, catalog, account, request)
     if request.format is ExportFormat.PDF and pdf_max_rows is not None:
-        await _check_pdf_size(source, catalog, account, request, pdf_max_rows)
+        zone = request.time_zone or await AccountScope(pool, account.id).jobs.default_time_zone()
+        await _check_pdf_size(source, catalog, account, request, pdf_max_rows, zone)
     started: StartRateState | None = None
     try:
         async with pool.acquire() as conn, conn.transaction():
@@ -566,11 +568,13 @@ async def _check_departments(source: asyncpg.Pool, catalog: Catalog, account: Ac
 
 
 async def _check_pdf_size(
-    source: asyncpg.Pool, catalog: Catalog, account: Account, request: ExportRequest, limit: int
+    source: asyncpg.Pool, catalog: Catalog, account: Account, request: ExportRequest, limit: int, time_zone: str
 ) -> None:
     resource = catalog.resources[request.resource]
-    query = build_export_query(resource, request.columns, request.filters, account.tenant_key)
-    rows = await source.fetchval(query.count_sql, *query.args)
+    query = build_export_query(resource, request.columns, request.filters, account.tenant_key, time_zone=time_zone)
+    async with source.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute(ZONE_SQL, time_zone)  # the date filter's days start in the export's zone
+        rows = await conn.fetchval(query.count_sql, *query.args)
     if rows > limit:
         raise InvalidRequest(
             [

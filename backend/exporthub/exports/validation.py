@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from msgspec import Meta
 from exporthub.catalog import Catalog, Resource
 from exporthub.errors import InvalidRequest, Problem
 from exporthub.exports.models import ExportFormat, ExportRequest, Filters
+from exporthub.zones import DEFAULT_ZONE, MAX_ZONE_LENGTH, zone_named
 
 MAX_DEPARTMENT_IDS = 500
 MAX_DEPARTMENT_ID_LENGTH = 200
@@ -27,15 +29,37 @@ MAX_URL_LENGTH = 2048
 
 _Key = Annotated[str, Meta(max_length=MAX_KEY_LENGTH)]
 _DepartmentId = Annotated[str, Meta(min_length=1, max_length=MAX_DEPARTMENT_ID_LENGTH)]
+# msgspec takes no union of date and datetime (both are strings in JSON): a string, read by `_moment_or_day`.
+_DATE_WORDS = "a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+_DATE_META: dict[str, Any] = {
+    "max_length": 40,
+    "examples": ["2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01T09:00:00+09:00"],
+    "extra_json_schema": {"extra": {"any_of": [{"format": "date"}, {"format": "date-time"}]}},
+    "extra": {"expected": _DATE_WORDS},  # `_describe`'s words for a value of the wrong type
+}
+_DateFrom = Annotated[
+    str,
+    Meta(
+        description="First day included, compared with the resource's date (a day starts at midnight in the "
+        "export's timezone); or the first moment included, a date and time with its offset (Z, +09:00).",
+        **_DATE_META,
+    ),
+]
+_DateTo = Annotated[
+    str,
+    Meta(description="Last day included; or the last moment included, a date and time with its offset.", **_DATE_META),
+]
 
 
 class FiltersIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
     """Which rows: each filter only where the resource offers it (GET /api/v1/resources lists them)."""
 
-    date_from: Annotated[dt.date, Meta(description="First day included, compared with the resource's date.")] | None = (
-        None
-    )
-    date_to: Annotated[dt.date, Meta(description="Last day included.")] | None = None
+    date_from: _DateFrom | None = None
+    date_to: _DateTo | None = None
     department_ids: (
         Annotated[
             list[_DepartmentId],
@@ -81,6 +105,20 @@ class ExportRequestIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True
     ) = None
     csv_bom: (
         Annotated[bool, Meta(description="CSV only: start with a UTF-8 BOM; left out: the deployment's default.")]
+        | None
+    ) = None
+    timezone: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_ZONE_LENGTH,
+                description="An IANA time zone: datetimes are written in it (CSV: ISO 8601 with its offset; "
+                "XLSX: its wall time, the zone named in the header) and date filters read in it; "
+                "left out: the account's default (UTC unless an operator set another).",
+                examples=["Asia/Tokyo"],
+            ),
+        ]
         | None
     ) = None
 
@@ -129,7 +167,13 @@ def parse_export_request(body: Any, catalog: Catalog, *, default_csv_bom: bool =
                 )
             columns = tuple(request.columns)
 
-    filters = _check_filters(request.filters or FiltersIn(), resource, bad)
+    zone = None
+    if request.timezone is not None:
+        try:
+            zone = zone_named(request.timezone)
+        except ValueError as exc:
+            bad("timezone", str(exc))
+    filters = _check_filters(request.filters or FiltersIn(), resource, bad, zone or zone_named(DEFAULT_ZONE))
 
     webhook_url = request.webhook_url
     if webhook_url is not None and not _valid_url(webhook_url):
@@ -145,6 +189,7 @@ def parse_export_request(body: Any, catalog: Catalog, *, default_csv_bom: bool =
         filters=filters,
         webhook_url=webhook_url,
         csv_bom=default_csv_bom if request.csv_bom is None else request.csv_bom,
+        time_zone=request.timezone,
     )
 
 
@@ -164,7 +209,42 @@ def _offered(resource: Resource | None) -> dict[str, bool]:
 _FILTER_NAMES = {f.name: f.encode_name for f in msgspec.structs.fields(FiltersIn)}  # date_from -> dateFrom
 
 
-def _check_filters(raw: FiltersIn, resource: Resource | None, bad: Any) -> Filters:
+def _moment_or_day(field: str, text: str | None, bad: Any) -> dt.date | None:
+    """A date (YYYY-MM-DD), or an aware datetime (RFC 3339: with Z or an offset); None after `bad`."""
+    if text is None:
+        return None
+    try:
+        if _DAY.fullmatch(text):
+            return dt.date.fromisoformat(text)
+        if _MOMENT.fullmatch(text):
+            moment = dt.datetime.fromisoformat(text.upper())
+            if moment.tzinfo is None:
+                bad(field, f"{_shown(text)} has no offset: add Z for UTC or one such as +09:00")
+                return None
+            moment.astimezone(dt.UTC)  # OverflowError for a moment before year 1 or after 9999 in UTC
+            return moment
+    except (ValueError, OverflowError):
+        pass
+    bad(field, f"expected {_DATE_WORDS}")
+    return None
+
+
+def _bounds(start: dt.date, end: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """dateFrom's first moment and the moment after dateTo's last, a day read in `zone`."""
+    if not isinstance(start, dt.datetime):
+        start = dt.datetime.combine(start, dt.time(), zone)
+    if isinstance(end, dt.datetime):
+        end += dt.timedelta(microseconds=1)
+    else:
+        end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone)
+    return start, end
+
+
+def _day(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _check_filters(raw: FiltersIn, resource: Resource | None, bad: Any, zone: zoneinfo.ZoneInfo) -> Filters:
     offered = _offered(resource)
     given = {_FILTER_NAMES[name]: value for name, value in msgspec.structs.asdict(raw).items() if value is not None}
     lacking = sorted(key for key in given if not offered[key])
@@ -176,8 +256,16 @@ def _check_filters(raw: FiltersIn, resource: Resource | None, bad: Any) -> Filte
             + (f"it offers: {_choices(has)}" if has else "it offers none"),
         )
     filters = msgspec.structs.replace(raw, **{n: None for n, key in _FILTER_NAMES.items() if key in lacking})
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        bad("filters.dateFrom", "must not be after filters.dateTo")
+    date_from = _moment_or_day("filters.dateFrom", filters.date_from, bad)
+    date_to = _moment_or_day("filters.dateTo", filters.date_to, bad)
+    if date_from and date_to:
+        try:
+            start, end = _bounds(date_from, date_to, zone)
+            after = start >= end
+        except OverflowError:  # 9999-12-31 and the like, past the last moment Python holds: compare the days
+            after = _day(date_from) > _day(date_to)
+        if after:
+            bad("filters.dateFrom", "must not be after filters.dateTo")
 
     status = filters.status
     if status is not None and resource is not None and status not in resource.statuses:
@@ -187,8 +275,8 @@ def _check_filters(raw: FiltersIn, resource: Resource | None, bad: Any) -> Filte
         )
         status = None
     return Filters(
-        date_from=filters.date_from,
-        date_to=filters.date_to,
+        date_from=date_from,
+        date_to=date_to,
         department_ids=tuple(dict.fromkeys(filters.department_ids or ())),
         status=status,
     )
@@ -335,7 +423,19 @@ def _required(info: msgspec.inspect.Type | None) -> str:
 
 
 def _describe(info: msgspec.inspect.Type | None) -> str:
-    """What a value of the type looks like, in words: "one of csv, xlsx, pdf", "a list of strings"."""
+    """What a value of the type looks like, in words: "one of csv, xlsx, pdf", "a list of strings"; or
+    the words a field's Meta gives (`extra={"expected": ...}`)."""
+    node = info
+    while isinstance(node, msgspec.inspect.Metadata | msgspec.inspect.UnionType):
+        if isinstance(node, msgspec.inspect.Metadata):
+            if node.extra and "expected" in node.extra:
+                return str(node.extra["expected"])
+            node = node.type
+        else:
+            rest = [t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)]
+            if len(rest) != 1:
+                break
+            node = rest[0]
     node = _unwrap(info)
     if isinstance(node, msgspec.inspect.EnumType):
         return f"one of {_choices(m.value for m in node.cls)}"

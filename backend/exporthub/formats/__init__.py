@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import pathlib
+import zoneinfo
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,18 +45,28 @@ class WriterOptions:
     csv_bom: bool = True
     max_rows_per_sheet: int = 1_048_575
     report: ReportInfo | None = None
+    # An IANA zone. CSV: datetimes in it, with its offset. XLSX: aware datetimes as its wall time, its
+    # name in the datetime columns' headers. PDF: named in the title block. XLSX and PDF write a naive
+    # datetime as it is: the export's query already gives wall times in the zone. None: UTC, unnamed.
+    time_zone: str | None = None
+
+
+def _zone(options: WriterOptions) -> zoneinfo.ZoneInfo | None:
+    return zoneinfo.ZoneInfo(options.time_zone) if options.time_zone is not None else None
 
 
 def _open_csv(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
     from exporthub.formats.csv import CsvWriter
 
-    return CsvWriter(path, columns, bom=options.csv_bom)
+    return CsvWriter(path, columns, bom=options.csv_bom, zone=_zone(options))
 
 
 def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
     from exporthub.formats.xlsx.writer import StreamingXlsxWriter
 
-    return StreamingXlsxWriter(path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet)
+    return StreamingXlsxWriter(
+        path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet, time_zone=_zone(options)
+    )
 
 
 def _open_pdf(path: pathlib.Path, columns: Sequence[Column], options: WriterOptions) -> Writer:
@@ -69,6 +80,7 @@ def _open_pdf(path: pathlib.Path, columns: Sequence[Column], options: WriterOpti
         account_name=report.account_name,
         filter_lines=report.filters,
         generated_at=report.generated_at,
+        time_zone=options.time_zone,
     )
 
 
@@ -90,6 +102,7 @@ def open_writer(
     csv_bom: bool = True,
     max_rows_per_sheet: int = 1_048_575,
     report: ReportInfo | None = None,
+    time_zone: str | None = None,
 ) -> Writer:
     """Create `path` and write the header row; ValueError for an unknown format or no columns."""
     opener = _OPENERS.get(format)
@@ -97,7 +110,9 @@ def open_writer(
         raise ValueError(f"unknown export format {format!r} (known: {', '.join(_OPENERS)})")
     if not columns:
         raise ValueError("an export needs at least one column")
-    options = WriterOptions(title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet, report=report)
+    options = WriterOptions(
+        title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet, report=report, time_zone=time_zone
+    )
     return opener(pathlib.Path(path), columns, options)
 
 

@@ -2,7 +2,8 @@
 
 Cell text follows `sanitize.display_text`: None -> empty, bool -> "true"/"false", date -> "2024-01-31",
 datetime -> ISO 8601 in UTC with a "+00:00" offset ("2024-01-31T09:30:00+00:00"; microseconds only
-when not zero, e.g. "...09:30:00.000250+00:00"), Decimal -> plain digits (MONEY: two decimals),
+when not zero, e.g. "...09:30:00.000250+00:00"), or with `zone` in that zone with its offset at the
+moment ("2024-01-31T18:30:00+09:00"; `sanitize.iso_in_zone`), Decimal -> plain digits (MONEY: two decimals),
 int -> digits.
 
 Formula injection: text that `sanitize.is_formula` calls a formula gets a leading `'`: text that starts
@@ -25,7 +26,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats.sanitize import FORMULA_FIRST, display_text, is_formula, iso_utc, neutralize_formula
+from exporthub.formats.sanitize import (
+    FORMULA_FIRST,
+    display_text,
+    is_formula,
+    iso_in_zone,
+    iso_utc,
+    neutralize_formula,
+)
 
 Formatter = Callable[[Any], str]
 
@@ -34,8 +42,10 @@ _TYPED = (bool, int, float, decimal.Decimal, dt.date)  # values whose text can n
 
 
 class CsvWriter:
-    def __init__(self, path: pathlib.Path, columns: Sequence[Column], *, bom: bool = True) -> None:
-        self._formatters = [_formatter(column.type) for column in columns]
+    def __init__(
+        self, path: pathlib.Path, columns: Sequence[Column], *, bom: bool = True, zone: dt.tzinfo | None = None
+    ) -> None:
+        self._formatters = [_formatter(column.type, zone) for column in columns]
         self._file = open(  # noqa: SIM115 - held open across write_rows calls, closed by close/abort
             path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="", buffering=_BUFFER_BYTES
         )
@@ -82,7 +92,7 @@ def _fallback(value: Any, column_type: ColumnType) -> str:
     return text if isinstance(value, _TYPED) else neutralize_formula(text)
 
 
-def _formatter(column_type: ColumnType) -> Formatter:
+def _formatter(column_type: ColumnType, zone: dt.tzinfo | None = None) -> Formatter:
     """One fast function per column type; an unexpected Python type goes through `_fallback`."""
     if column_type is ColumnType.TEXT:
 
@@ -119,6 +129,9 @@ def _formatter(column_type: ColumnType) -> Formatter:
 
     if column_type is ColumnType.DATE:
         return lambda value: value.isoformat() if type(value) is dt.date else _fallback(value, column_type)
+
+    if column_type is ColumnType.DATETIME and zone is not None:
+        return lambda value: iso_in_zone(value, zone) if type(value) is dt.datetime else _fallback(value, column_type)
 
     if column_type is ColumnType.DATETIME:
         return lambda value: iso_utc(value) if type(value) is dt.datetime else _fallback(value, column_type)

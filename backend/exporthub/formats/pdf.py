@@ -1,10 +1,10 @@
 """The PDF writer: a landscape A4 table report, streamed in pieces so that memory stays flat.
 
 Layout: page 1 opens with a title block (the resource label, account, filters in words, generated-at
-time in UTC, row count); every page has the header row, zebra-striped rows of one line each and a
-footer ("Page 3 of 120" on the left, title, account and time on the right). Column widths are
-proportional to `Column.width`; text too wide for its column is cut with "…", so a cell never
-overflows and every page holds the same number of rows.
+time in UTC, the zone of the datetimes when given, row count); every page has the header row,
+zebra-striped rows of one line each and a footer ("Page 3 of 120" on the left, title, account and
+time on the right). Column widths are proportional to `Column.width`; text too wide for its column
+is cut with "…", so a cell never overflows and every page holds the same number of rows.
 
 Cells, by column type (a value of an unexpected Python type is shown as `sanitize.display_text`):
 None -> empty; TEXT as is, shown literally (a PDF runs nothing, so "=SUM(A1)" needs no quote),
@@ -261,6 +261,7 @@ class PdfWriter:
         filter_lines: Sequence[str] = (),
         generated_at: dt.datetime | None = None,
         pages_per_piece: int = PAGES_PER_PIECE,
+        time_zone: str | None = None,  # the datetimes' (wall times there), named in the title block
     ) -> None:
         if not columns:
             raise ValueError("a PDF report needs at least one column")
@@ -271,6 +272,7 @@ class PdfWriter:
         self._account = _clean(account_name)
         self._filters = [_clean(line) for line in filter_lines if line]
         self._generated = format_utc_minutes(generated_at or dt.datetime.now(dt.UTC)) + " UTC"
+        self._time_zone = _clean(time_zone or "")
         self._pages_per_piece = pages_per_piece
         self._body = _Measure(REGULAR_FONT, BODY_SIZE)
         self._cells = self._layout(columns)
@@ -363,6 +365,7 @@ class PdfWriter:
 
     def _title_block_height(self) -> float:
         lines = 3 + min(len(self._filters), MAX_FILTER_LINES)  # account, filters..., generated, rows
+        lines += 1 if self._time_zone else 0
         if not self._filters:
             lines += 1  # "Filters: none"
         return TITLE_SIZE + 8 + lines * META_LEADING + 8
@@ -474,6 +477,8 @@ class PdfWriter:
             filters = [*filters[: MAX_FILTER_LINES - 1], "; ".join(filters[MAX_FILTER_LINES - 1 :])]
         lines += [("Filters" if index == 0 else "", line) for index, line in enumerate(filters)]
         lines.append(("Generated", self._generated))
+        if self._time_zone:
+            lines.append(("Times in", self._time_zone))
         for label, value in lines:
             y -= META_LEADING
             self._draw_meta_line(canvas, meta, y, label, value, label_width)

@@ -90,6 +90,22 @@ def iso_utc(value: dt.datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+# A moment is shown in an export's zone only between these (UTC) bounds: past them its wall time
+# could leave years 1-9999, which Python cannot hold; it stays in UTC (`exports.query.LOCAL_RANGE_SQL`).
+LOCAL_FIRST = dt.datetime(1, 1, 2, tzinfo=UTC)
+LOCAL_LAST = dt.datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def iso_in_zone(value: dt.datetime, zone: dt.tzinfo | None) -> str:
+    """ISO 8601 with the zone's offset at that moment, e.g. "2024-03-01T09:00:00+09:00" (a naive
+    datetime is taken to be UTC); `iso_utc` for zone None and outside LOCAL_FIRST..LOCAL_LAST."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if zone is None or not LOCAL_FIRST <= value <= LOCAL_LAST:
+        return iso_utc(value)
+    return value.astimezone(zone).isoformat()
+
+
 def decimal_text(value: decimal.Decimal | float) -> str:
     """Plain digits, never an exponent ("1E+3" -> "1000", 1e-05 -> "0.00001")."""
     if isinstance(value, float):

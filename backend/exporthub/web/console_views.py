@@ -16,6 +16,7 @@ from exporthub.catalog import Resource
 from exporthub.errors import Problem
 from exporthub.exports.downloads import DownloadSummary
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
+from exporthub.zones import zone_names
 
 STATUS_LABELS = {
     ExportStatus.QUEUED: "Queued",
@@ -197,6 +198,7 @@ _FIELD_SLOTS = {
     "filters.dateTo": "date_to",
     "filters.status": "status",
     "filters.departmentIds": "departments",
+    "timezone": "timezone",
 }
 
 
@@ -220,7 +222,12 @@ class FormView:
     date_to: str = ""
     status: str = ""
     department_ids: frozenset[str] = frozenset()
+    timezone: str = ""  # empty: the page's script fills in the browser's; sent empty, the account's default
     errors: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def zone_names(self) -> tuple[str, ...]:
+        return zone_names()
 
     @property
     def formats(self) -> list[tuple[str, str]]:
@@ -279,6 +286,7 @@ def form_from_input(
         date_to=str(values.get("date_to") or "").strip(),
         status=str(values.get("status") or ""),
         department_ids=frozenset(departments),
+        timezone=str(values.get("timezone") or "").strip(),
     )
     filters: dict[str, Any] = {}
     if form.date_from and resource.date_sql:
@@ -292,6 +300,8 @@ def form_from_input(
     body: dict[str, Any] = {"resource": resource_key or None, "format": form.format or None, "columns": list(columns)}
     if filters:
         body["filters"] = filters
+    if form.timezone:
+        body["timezone"] = form.timezone
     return form, body
 
 

@@ -39,6 +39,8 @@ class ExportOut(msgspec.Struct, rename="camel"):
     created_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
+    # The IANA zone its datetimes are written in and its date filters read in (given, or the account's default).
+    timezone: str
     # Queued only: 1 for the export the workers start next, in their fair order across accounts.
     queue_position: int | None = None
 
@@ -62,6 +64,7 @@ class ExportOut(msgspec.Struct, rename="camel"):
             created_at=job.created_at,
             started_at=job.started_at,
             completed_at=job.completed_at,
+            timezone=job.time_zone,
             queue_position=queue_position if job.status is ExportStatus.QUEUED else None,
         )
 

@@ -4,12 +4,14 @@ leaves out (that file covers the faults of shape and of the catalog, and is kept
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from exporthub.catalog import load_catalog
 from exporthub.errors import InvalidRequest
+from exporthub.exports.models import Filters
 from exporthub.exports.validation import (
     MAX_DEPARTMENT_ID_LENGTH,
     MAX_DEPARTMENT_IDS,
@@ -19,6 +21,7 @@ from exporthub.exports.validation import (
 
 HR = load_catalog()
 PAYROLL = {"format": "csv", "resource": "payroll"}
+DATE_WORDS = "expected a date as YYYY-MM-DD or a date and time with its offset, such as 2024-01-01T09:00:00+09:00"
 
 
 def problems(body: Any, **options: Any) -> dict[str, str]:
@@ -84,10 +87,100 @@ def test_a_single_day_range_is_allowed() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2024-1-1", "20240101", "2024-W01-1", "2024-01-01T00:00:00", "01/02/2024", "2023-02-29", ""]
+    "value",
+    [
+        "2024-1-1",
+        "20240101",
+        "2024-W01-1",
+        "01/02/2024",
+        "2023-02-29",
+        "",
+        "2024-01-01 00:00:00Z",  # RFC 3339: a T between date and time
+        "2024-01-01T25:00:00Z",
+        "2024-01-01T00:00:00+0900",
+        "2024-01-01T00:00:00+09:00[Asia/Tokyo]",
+        "2024-02-30T00:00:00Z",
+    ],
 )
 def test_a_date_not_written_as_a_real_yyyy_mm_dd_is_refused(value: str) -> None:
-    assert problems(with_filters(dateTo=value)) == {"filters.dateTo": "expected a date as YYYY-MM-DD"}
+    assert problems(with_filters(dateTo=value)) == {"filters.dateTo": DATE_WORDS}
+
+
+def test_a_date_and_time_without_its_offset_is_refused() -> None:
+    assert problems(with_filters(dateFrom="2024-01-01T00:00:00")) == {
+        "filters.dateFrom": "'2024-01-01T00:00:00' has no offset: add Z for UTC or one such as +09:00"
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "moment"),
+    [
+        ("2024-01-01T00:00:00Z", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        ("2024-01-01t00:00z", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        ("2024-01-01T09:00:00+09:00", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        ("2023-12-31T19:30:00.250-04:30", dt.datetime(2024, 1, 1, 0, 0, 0, 250_000, tzinfo=dt.UTC)),
+    ],
+)
+def test_a_date_and_time_with_its_offset_is_a_moment(value: str, moment: dt.datetime) -> None:
+    filters = parse_export_request(with_filters(dateFrom=value), HR).filters
+    assert isinstance(filters.date_from, dt.datetime) and filters.date_from == moment
+    assert Filters.from_json(filters.to_json()) == filters  # stored and read back unchanged
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "zone", "after"),
+    [
+        ("2024-01-02T00:00:00Z", "2024-01-01", None, True),  # UTC: 2024-01-01 ended at that moment
+        ("2024-01-01T23:59:59Z", "2024-01-01", None, False),
+        ("2024-01-01T23:59:59Z", "2024-01-01", "Asia/Tokyo", True),  # Tokyo's Jan 1 ended at 15:00 UTC
+        ("2024-01-01", "2024-01-01T00:00:00+09:00", "Asia/Tokyo", False),  # the day's first moment: included
+        ("2024-01-01", "2023-12-31T23:59:59+09:00", "Asia/Tokyo", True),
+        ("2024-01-01T10:00:00+09:00", "2024-01-01T01:00:00Z", None, False),  # the same moment
+        ("2024-01-01T10:00:00+09:00", "2024-01-01T00:59:59.999999Z", None, True),
+        ("2024-01-01", "9999-12-31", "Asia/Tokyo", False),
+        ("9999-12-31T00:00:00Z", "9999-12-30", None, True),
+    ],
+)
+def test_date_from_after_date_to_compares_days_in_the_export_zone(
+    date_from: str, date_to: str, zone: str | None, after: bool
+) -> None:
+    body = with_filters(dateFrom=date_from, dateTo=date_to) | ({"timezone": zone} if zone else {})
+    if after:
+        assert problems(body) == {"filters.dateFrom": "must not be after filters.dateTo"}
+    else:
+        assert parse_export_request(body, HR).filters.date_to is not None
+
+
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [
+        (
+            "Asia/Tokio",
+            "unknown time zone 'Asia/Tokio': expected an IANA name such as Europe/Berlin; did you mean Asia/Tokyo?",
+        ),
+        ("JST", "unknown time zone 'JST': expected an IANA name such as Europe/Berlin; did you mean MST?"),
+        ("+09:00", "unknown time zone '+09:00': expected an IANA name such as Europe/Berlin"),
+        ("../../etc/passwd", "unknown time zone '../../etc/passwd': expected an IANA name such as Europe/Berlin"),
+        ("", "must not be empty (leave the field out for the default)"),
+        ("A" * 65, "expected at most 64 characters"),
+        ("A" * 100_000, "expected at most 64 characters"),
+        (9, "expected a string, got a number"),
+        (["Asia/Tokyo"], "expected a string, got a list"),
+        ({"name": "Asia/Tokyo"}, "expected a string, got an object"),
+        (True, "expected a string, got true or false"),
+    ],
+)
+def test_a_time_zone_that_is_not_an_iana_name_is_refused_naming_timezone(zone: object, message: str) -> None:
+    assert problems(PAYROLL | {"timezone": zone}) == {"timezone": message}
+
+
+def test_a_time_zone_is_kept_and_left_out_means_the_account_default() -> None:
+    assert parse_export_request(PAYROLL | {"timezone": "Asia/Tokyo"}, HR).time_zone == "Asia/Tokyo"
+    assert parse_export_request(PAYROLL | {"timezone": None}, HR).time_zone is None
+    assert parse_export_request(PAYROLL, HR).time_zone is None
+    # Requests without one keep their former fingerprints (idempotency keys stay valid across the upgrade).
+    plain, zoned = parse_export_request(PAYROLL, HR), parse_export_request(PAYROLL | {"timezone": "UTC"}, HR)
+    assert plain.fingerprint() != zoned.fingerprint()
 
 
 def test_a_filter_set_to_null_is_as_if_it_were_left_out_even_where_the_resource_lacks_it() -> None:

@@ -86,6 +86,19 @@ def test_open_writer_makes_a_pdf_with_the_title_block(tmp_path: pathlib.Path) ->
     assert metadata.title == "Payroll"
 
 
+def test_the_title_block_names_the_zone_of_the_times(tmp_path: pathlib.Path) -> None:
+    """The export's query gives wall times in its zone (naive datetimes): shown as they are, the zone named."""
+    path = tmp_path / "out.pdf"
+    writer = open_writer("pdf", path, COLUMNS, title="Payroll", report=REPORT, time_zone="Asia/Tokyo")
+    writer.write_rows([(1, "Ada", "", Decimal("1.5"), None, None, dt.datetime(2024, 3, 1, 9, 0), None)])
+    writer.close()
+    first = _pages(path)[0]
+    assert "Times in Asia/Tokyo" in first and "2024-03-01 09:00" in first
+    assert "Rows 1" in first and "Generated 2024-05-01 09:30 UTC" in first
+    open_writer("pdf", tmp_path / "utc.pdf", COLUMNS, title="Payroll", report=REPORT).close()
+    assert "Times in" not in _pages(tmp_path / "utc.pdf")[0]  # no zone given: none named (UTC)
+
+
 def test_pages_headers_page_numbers_and_rows_in_place(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "out.pdf"
     probe = PdfWriter(tmp_path / "probe.pdf", COLUMNS, title="Payroll")

@@ -8,6 +8,7 @@ import itertools
 import pathlib
 import threading
 import zipfile
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,8 @@ COLUMNS = tuple(Column(f"c{n}", kind.value.title(), kind, f"r.c{n}", 8 + n) for 
 def open_xlsx(which: str, path: pathlib.Path, columns: Any, **options: Any) -> Writer:
     """ "stream": the production writer, as exports open it; "oracle": the openpyxl reference."""
     if which == "oracle":
-        return OpenpyxlXlsxWriter(path, columns, **options)
+        zone = options.pop("time_zone", None)
+        return OpenpyxlXlsxWriter(path, columns, time_zone=zoneinfo.ZoneInfo(zone) if zone else None, **options)
     return open_writer("xlsx", path, columns, **options)
 
 
@@ -174,8 +176,21 @@ VALUES = {
 }
 
 
+# The export's zone: none (UTC, unnamed), or one with half hours, a half-hour DST, local mean time
+# in seconds (Dublin before 1880: -00:25:21), or beyond the date line.
+EXPORT_ZONES = [
+    None,
+    "UTC",
+    "Asia/Tokyo",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "Europe/Dublin",
+    "Pacific/Kiritimati",
+]
+
+
 @st.composite
-def exports(draw: st.DrawFn) -> tuple[tuple[Column, ...], list[list[tuple]], str, int]:
+def exports(draw: st.DrawFn) -> tuple[tuple[Column, ...], list[list[tuple]], str, int, str | None]:
     kinds = draw(st.lists(st.sampled_from(ALL_TYPES), min_size=1, max_size=9))
     labels = st.one_of(st.sampled_from(["Name", "Pay & <tax>", " x ", "=SUM(A1)"]), st.text(max_size=12))
     columns = tuple(
@@ -190,7 +205,7 @@ def exports(draw: st.DrawFn) -> tuple[tuple[Column, ...], list[list[tuple]], str
     bounds = [0, *cuts, len(rows)]
     batches = [rows[a:b] for a, b in itertools.pairwise(bounds)]
     title = draw(st.one_of(st.sampled_from(["Payroll", "History", "Q1: pay/roll", "Bob's pay"]), st.text(max_size=40)))
-    return columns, batches, title, draw(st.integers(1, 6))
+    return columns, batches, title, draw(st.integers(1, 6)), draw(st.sampled_from(EXPORT_ZONES))
 
 
 @settings(
@@ -201,10 +216,10 @@ def exports(draw: st.DrawFn) -> tuple[tuple[Column, ...], list[list[tuple]], str
 )
 @given(export=exports())
 def test_random_exports_are_cell_for_cell_the_reference(
-    tmp_path: pathlib.Path, export: tuple[tuple[Column, ...], list[list[tuple]], str, int]
+    tmp_path: pathlib.Path, export: tuple[tuple[Column, ...], list[list[tuple]], str, int, str | None]
 ) -> None:
-    columns, batches, title, max_rows = export
-    assert_same_as_reference(tmp_path, columns, batches, title=title, max_rows_per_sheet=max_rows)
+    columns, batches, title, max_rows, zone = export
+    assert_same_as_reference(tmp_path, columns, batches, title=title, max_rows_per_sheet=max_rows, time_zone=zone)
 
 
 # --- the edges, one by one -------------------------------------------------------------------------
@@ -239,6 +254,26 @@ def test_edge_values_are_the_reference(tmp_path: pathlib.Path) -> None:
         (None, None, Decimal("1234567890123456.7"), Decimal("0.1000000000000000055511151231257827"), None, None, None),
     ]
     assert_same_as_reference(tmp_path, COLUMNS, [rows[:5], rows[5:]], title="Edges")
+    assert_same_as_reference(tmp_path, COLUMNS, [rows[:5], rows[5:]], title="Edges", time_zone="Asia/Tokyo")
+
+
+def test_datetimes_in_a_zone_are_its_wall_time_and_the_header_names_it(tmp_path: pathlib.Path) -> None:
+    rows = [
+        (dt.datetime(2024, 3, 1, 0, 0, tzinfo=UTC),),  # 09:00 in Tokyo
+        (dt.datetime(2024, 3, 1, 9, 0),),  # naive: a wall time already, as the export's query gives it
+        (dt.datetime(9999, 12, 30, 20, 0, tzinfo=UTC),),  # past the range a zone shows: stays UTC
+    ]
+    columns = (Column("createdAt", "Created at", T.DATETIME, "r.created_at", 20),)
+    for which in ("oracle", "stream"):
+        write(which, tmp_path / f"{which}.xlsx", columns, [rows], time_zone="Asia/Tokyo")
+        sheet = openpyxl.load_workbook(tmp_path / f"{which}.xlsx").active
+        assert sheet["A1"].value == "Created at (Asia/Tokyo)"
+        assert [sheet[f"A{n}"].value for n in (2, 3, 4)] == [
+            dt.datetime(2024, 3, 1, 9, 0),
+            dt.datetime(2024, 3, 1, 9, 0),
+            dt.datetime(9999, 12, 30, 20, 0),
+        ]
+        assert sheet["A2"].is_date and sheet["A2"].number_format == "yyyy-mm-dd hh:mm:ss"
 
 
 def test_formula_like_text_is_an_inline_string_kept_as_is_like_the_reference(tmp_path: pathlib.Path) -> None:

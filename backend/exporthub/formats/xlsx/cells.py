@@ -9,6 +9,8 @@ openpyxl, Excel or LibreOffice read back the same value, type and number format:
   `"%.16g" % float(decimal)` (up to 15 digits, see `row_code._DECIMAL_FAST`: "8.03" where openpyxl
   writes "8.029999999999999", both the double 8.03), otherwise as openpyxl writes it; a whole Decimal is an
   integer in both files ("7.00" comes back as the int 7);
+- datetimes are wall times: an aware one in the writer's zone (UTC without one; `wall_time`), whose
+  name the header of a datetime column then carries (`zone_labels`), a naive one as it is;
 - dates and datetimes are Excel serials computed as openpyxl's `to_excel` does (days since
   1899-12-30, one day less up to 1900-02-28 for Excel's 1900 leap-year bug; the seconds of the day
   / 86400, fractions of a second dropped), written with "%.16g" like openpyxl;
@@ -23,16 +25,19 @@ every cell as openpyxl loads it, and the parsed cell XML.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import math
+import zoneinfo
+from collections.abc import Sequence
 from typing import Any
 
 from openpyxl.compat import safe_string
 from openpyxl.utils.datetime import to_excel
 
-from exporthub.catalog import ColumnType
-from exporthub.formats.sanitize import display_text, excel_text
+from exporthub.catalog import Column, ColumnType
+from exporthub.formats.sanitize import LOCAL_FIRST, LOCAL_LAST, display_text, excel_text
 
 NUMBER_FORMATS = {  # by column type; the other types have none (General)
     ColumnType.INTEGER: "0",
@@ -74,15 +79,33 @@ def inline_string(ref: str, style: str, text: str) -> str:
     return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{escape_text(text)}</t></is></c>'
 
 
-def _excel_datetime(value: dt.datetime) -> dt.datetime | None:
-    """Naive UTC without fractions of a second, None before 1900 (the package docstring's rule)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+def wall_time(value: dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:
+    """Naive: an aware datetime's wall time in `zone` (UTC for None, and outside the range
+    `sanitize.iso_in_zone` shows in a zone); a naive one is a wall time already."""
+    if value.tzinfo is None:
+        return value
+    if zone is not None and LOCAL_FIRST <= value <= LOCAL_LAST:
+        return value.astimezone(zone).replace(tzinfo=None)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def zone_labels(columns: Sequence[Column], zone: zoneinfo.ZoneInfo | None) -> tuple[Column, ...]:
+    """The columns, datetime columns' labels naming the zone: "Created at (Asia/Tokyo)"."""
+    if zone is None:
+        return tuple(columns)
+    return tuple(
+        dataclasses.replace(c, label=f"{c.label} ({zone.key})") if c.type is ColumnType.DATETIME else c for c in columns
+    )
+
+
+def _excel_datetime(value: dt.datetime, zone: dt.tzinfo | None = None) -> dt.datetime | None:
+    """Naive wall time without fractions of a second, None before 1900 (the package docstring's rule)."""
+    value = wall_time(value, zone)
     value = value.replace(microsecond=0)
     return value if value >= _FIRST_EXCEL_DATETIME else None
 
 
-def cell_xml(column_type: ColumnType, value: Any, ref: str, style: str) -> str:
+def cell_xml(column_type: ColumnType, value: Any, ref: str, style: str, zone: dt.tzinfo | None = None) -> str:
     """One non-None value as the reference writes it (the oracle's `_fill` + openpyxl's cell writer):
     the slow path, for every value the generated fast paths do not take."""
 
@@ -103,7 +126,7 @@ def cell_xml(column_type: ColumnType, value: Any, ref: str, style: str) -> str:
         return text(value)
     if column_type in (ColumnType.DATE, ColumnType.DATETIME):
         if isinstance(value, dt.datetime):
-            moment = _excel_datetime(value)
+            moment = _excel_datetime(value, zone)
             return text(value) if moment is None else number(to_excel(moment))
         if isinstance(value, dt.date) and value >= _FIRST_EXCEL_DATE:
             return number(to_excel(value))

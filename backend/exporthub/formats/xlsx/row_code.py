@@ -130,10 +130,11 @@ _FAST_PATHS = {
 RowFunction = Callable[[Sequence[Sequence[Any]], int, list[str], int], int]
 
 
-def row_function(columns: Sequence[Column], styles: Sequence[str]) -> RowFunction:
+def row_function(columns: Sequence[Column], styles: Sequence[str], zone: dt.tzinfo | None = None) -> RowFunction:
     """Compile `format_rows(rows, row_number, out, budget)`: appends one `<row>` string per row to
     `out` (so the rows before a failing one are kept, as the reference keeps them), and returns
-    `budget` less their length as soon as that is used up, or at the end."""
+    `budget` less their length as soon as that is used up, or at the end. With a `zone`, aware
+    datetimes go to `cell_xml` (its wall time); naive ones, wall times already, stay on the fast path."""
     names: dict[str, Any] = {
         "E": EXACT_INTEGERS,
         "MAX_PLAIN": EXCEL_MAX_TEXT // 2,  # no shorter text can exceed Excel's limit (excel_text)
@@ -156,10 +157,12 @@ def row_function(columns: Sequence[Column], styles: Sequence[str]) -> RowFunctio
     ]
     for i, (column, style) in enumerate(zip(columns, styles, strict=True)):
         letter, v, c = get_column_letter(i + 1), f"v{i}", f"c{i}"
-        names[f"slow{i}"] = _slow_path(column.type, style)
+        names[f"slow{i}"] = _slow_path(column.type, style, zone)
         names[f"cache{i}"] = {}
         body += [f"if {v} is None:", f"    {c} = ''"]
         for template in _FAST_PATHS.get(column.type, ()):
+            if zone is not None and template is _DATETIME_FAST:  # only a naive datetime is a wall time already
+                template = template.replace("is UTC or z is None", "is None")
             body += template.format(i=i, v=v, c=c, letter=letter, style=style).splitlines()
         body += ["else:", f"    {c} = slow{i}({v}, '{letter}' + rs)"]
     cells = "".join(f"{{c{i}}}" for i in range(width))
@@ -177,5 +180,5 @@ def row_function(columns: Sequence[Column], styles: Sequence[str]) -> RowFunctio
     return function
 
 
-def _slow_path(column_type: ColumnType, style: str) -> Callable[[Any, str], str]:
-    return lambda value, ref: cell_xml(column_type, value, ref, style)
+def _slow_path(column_type: ColumnType, style: str, zone: dt.tzinfo | None) -> Callable[[Any, str], str]:
+    return lambda value, ref: cell_xml(column_type, value, ref, style, zone)

@@ -33,6 +33,7 @@ import contextlib
 import datetime as dt
 import pathlib
 import zipfile
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +41,7 @@ from openpyxl.utils import get_column_letter
 
 from exporthub.catalog import Column
 from exporthub.formats.xlsx import parts
-from exporthub.formats.xlsx.cells import NUMBER_FORMATS
+from exporthub.formats.xlsx.cells import NUMBER_FORMATS, zone_labels
 from exporthub.formats.xlsx.compressor import CLOSE, OPEN, Compressor
 from exporthub.formats.xlsx.deflate import isal_level
 from exporthub.formats.xlsx.row_code import row_function
@@ -54,7 +55,8 @@ MAX_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header
 class StreamingXlsxWriter:
     """`Writer` for XLSX: `title` (sheet names come from it) and `max_rows_per_sheet`, plus
     `compresslevel` (0-9; 1-3 are ISA-L's levels when `use_isal` and isal is installed, zlib's
-    otherwise) and `threaded` (compress in a second thread)."""
+    otherwise), `threaded` (compress in a second thread) and `time_zone` (aware datetimes as its wall
+    time, named in the datetime columns' headers; see `cells`)."""
 
     def __init__(
         self,
@@ -66,17 +68,18 @@ class StreamingXlsxWriter:
         compresslevel: int = DEFAULT_COMPRESSLEVEL,
         threaded: bool = False,
         use_isal: bool = True,
+        time_zone: zoneinfo.ZoneInfo | None = None,
     ) -> None:
         if not 1 <= max_rows_per_sheet <= MAX_ROWS_PER_SHEET:
             raise ValueError(f"max_rows_per_sheet must be between 1 and {MAX_ROWS_PER_SHEET}")
-        self._columns = tuple(columns)
+        self._columns = zone_labels(columns, time_zone)
         self._title = title
         self._max_rows = max_rows_per_sheet
         self._last_column = get_column_letter(len(self._columns))
         formats = [NUMBER_FORMATS.get(column.type) for column in self._columns]
         self._styles_xml, ids = parts.styles_xml([f for f in formats if f is not None])
         styles = [f' s="{ids[f]}"' if f is not None else "" for f in formats]
-        self._format_rows = row_function(self._columns, styles)
+        self._format_rows = row_function(self._columns, styles, time_zone)
         self._sheet_head = parts.sheet_head(self._columns)
         self._sheets: list[tuple[str, str]] = []  # (title, autofilter range) of finished sheets
         self._rows_in_sheet = 0
