@@ -106,7 +106,7 @@ async def _run_schedule(
         if made is not None:  # a runner that died after submitting: its export is this due time's
             export_id = made["id"]
         else:
-            body = run_request(schedule.export, schedule.window, due.astimezone(zone).date())
+            body = run_request(schedule.export, schedule.window, due.astimezone(zone).date(), schedule.time_zone)
             export_id = (await submit(account, body, idempotency_key=key)).job.id
     except (TooManyActiveExports, TooManyExportsStarted) as exc:  # the cap or the start rate: later
         outcome, error = RunOutcome.WAITING, str(exc)

@@ -282,9 +282,12 @@ def _check_window(schedule: ScheduleIn, catalog: Catalog) -> tuple[Window | None
     return (None, problems) if problems else (Window(raw.kind, raw.days), [])
 
 
-def run_request(spec_export: dict[str, Any], window: Window | None, due_day: dt.date) -> dict[str, Any]:
-    """The export request a run due on `due_day` (in the schedule's zone) submits."""
+def run_request(spec_export: dict[str, Any], window: Window | None, due_day: dt.date, time_zone: str) -> dict[str, Any]:
+    """The export request a run due on `due_day` (in the schedule's zone, `time_zone`) submits. Its
+    export is in the schedule's zone too unless the request names its own `timezone`: the window's
+    days are the schedule's days, on timestamp columns as well."""
     body = json.loads(json.dumps(spec_export))  # a deep copy of plain JSON
+    body.setdefault("timezone", time_zone)
     if window is not None:
         date_from, date_to = window.dates(due_day)
         body["filters"] = {**body.get("filters", {}), "dateFrom": date_from.isoformat(), "dateTo": date_to.isoformat()}

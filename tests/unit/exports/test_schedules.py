@@ -68,10 +68,17 @@ def test_every_kind_has_dates_and_words() -> None:
 
 def test_a_run_sets_the_windows_dates_and_keeps_the_other_filters() -> None:
     export = {"resource": "payroll", "format": "csv", "filters": {"status": "paid"}}
-    body = run_request(export, Window(WindowKind.PREVIOUS_MONTH), D(2026, 11, 1))
+    body = run_request(export, Window(WindowKind.PREVIOUS_MONTH), D(2026, 11, 1), "Europe/Berlin")
     assert body["filters"] == {"status": "paid", "dateFrom": "2026-10-01", "dateTo": "2026-10-31"}
     assert export["filters"] == {"status": "paid"}  # the schedule's own copy is left alone
-    assert run_request(export, None, D(2026, 11, 1)) == export
+    assert run_request(export, None, D(2026, 11, 1), "UTC") == {**export, "timezone": "UTC"}
+
+
+def test_a_runs_export_is_in_the_schedules_zone_unless_the_request_names_one() -> None:
+    export = {"resource": "timesheets", "format": "csv"}
+    assert run_request(export, None, D(2026, 11, 1), "Asia/Tokyo")["timezone"] == "Asia/Tokyo"
+    own = {**export, "timezone": "UTC"}
+    assert run_request(own, None, D(2026, 11, 1), "Asia/Tokyo")["timezone"] == "UTC"
 
 
 def test_a_due_times_key_names_the_schedule_and_the_instant() -> None:
