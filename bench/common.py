@@ -131,9 +131,11 @@ def write_results(out: Path, name: str, sections: list[Section], meta: dict[str,
 
 
 def _meta_line(meta: dict[str, Any]) -> str:
+    during = meta.get("loadavg_during")
+    sampled = f" (sampled during the run: mean {during['mean']}, max {during['max']})" if during else ""
     return (
         f"Machine: {meta.get('cpus')} CPUs; load average (1 min) {meta.get('loadavg_start')} at the start, "
-        f"{meta.get('loadavg_end')} at the end (other engineers' tests share the machine)."
+        f"{meta.get('loadavg_end')} at the end{sampled} (other engineers' tests share the machine)."
     )
 
 
