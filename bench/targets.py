@@ -57,7 +57,7 @@ def target_rows(sections: dict[str, Section], pdf_max_rows: int) -> list[dict[st
         else:
             measured = (
                 f"{r['ratio']:.3f}x (ExportHub {r['exporthub_seconds']} s / Node {r['node_seconds']} s, "
-                f"{r['pairs']} pairs at {r['rows']:,} rows)"
+                f"pairs: {r['pairs']}, {r['rows']:,} rows)"
             )
             state = _judged(r["ratio"] <= NODE_RATIO_TARGET[fmt], r["rows"], FULL_ROWS)
             rows.append(_row("exports", target, measured, state, r))
@@ -68,7 +68,9 @@ def target_rows(sections: dict[str, Section], pdf_max_rows: int) -> list[dict[st
         rows.append(_row("exports", target, None, NOT_RUN))
     else:
         state = _judged(r["exporthub_peak_mib"] < XLSX_PEAK_TARGET_MIB, r["rows"], FULL_ROWS)
-        measured = f"{r['exporthub_peak_mib']} MiB (highest of {r['pairs']} runs; Node {r['node_peak_mib']} MiB)"
+        measured = (
+            f"{r['exporthub_peak_mib']} MiB (the highest of {r['pairs']} run(s); Node's {r['node_peak_mib']} MiB)"
+        )
         rows.append(_row("exports", target, measured, state, r))
 
     target = f"CSV ≤ {FLOOR_RATIO_TARGET:g}x the COPY floor ({FULL_ROWS:,} rows)"

@@ -28,6 +28,8 @@ def test_the_ratio_is_the_median_of_the_pairs_ratios_not_the_ratio_of_medians() 
     heavy = pair_row("xlsx", [(hub(1.0, peak=100.0), node(10.0))], None)
     assert heavy["verdict"] == "NOT met"  # fast enough, but the worker's peak reached 100 MiB
     assert pair_row("csv", [(hub(1.7, peak=150.0), node(10.0))], None)["verdict"] == "met"  # CSV: time only
+    small = pair_row("csv", [(hub(1.0, rows=2_000), node(10.0, rows=2_000))], None)
+    assert small["ratio"] == 0.1 and small["verdict"] == "—"  # the target is set at 500,000 rows
 
 
 def test_without_node_the_pairs_say_why() -> None:
