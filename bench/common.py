@@ -148,15 +148,20 @@ def run_meta(started: float) -> dict[str, Any]:
     }
 
 
-async def prepare_bench_database(server: Settings) -> str:
-    """Create, migrate and (once) seed the bench database; returns its URL. Idempotent."""
+async def prepare_bench_database(server: Settings, name: str = BENCH_DB) -> str:
+    """Create, migrate and (once) seed the bench database; returns its URL. Idempotent.
+
+    Every run deletes the database's export jobs and revokes its earlier bench keys: two runs at once
+    need a database each (`bench.run --bench-database NAME`)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bench database name {name!r}: letters, digits and _ only")
     admin = await asyncpg.connect(server.db.url)
     try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = with_database(server.db.url, BENCH_DB)
+    url = with_database(server.db.url, name)
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)

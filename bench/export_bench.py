@@ -302,7 +302,7 @@ async def run_exports(
     if measured:
         notes.append(
             "Rows whose run says 'paired' are the median-time ExportHub run of the pairing with Node "
-            "(its own table), not a separate run."
+            "(its own table; of an even number of runs, the faster middle one), not a separate run."
         )
     notes.append(
         "Payroll, all 16 columns. Memory: VmHWM of a fresh worker process (MiB). Time: submit to the "

@@ -1,7 +1,7 @@
 """The whole benchmark suite (`make bench`): exports, two concurrent exports, WebSocket fan-out, API load.
 
     python -m bench.run [--only exports,concurrency,fanout,api] [--out bench/results]
-        [--pairs 3] [--formats csv,xlsx,pdf] [--sizes 5000,50000,500000]
+        [--pairs 3] [--formats csv,xlsx,pdf] [--sizes 5000,50000,500000] [--bench-database exporthub_bench]
     python -m bench.run --smoke --database URL --out DIR    # tiny, on a seeded database (the smoke test)
 
 `exports` runs ExportHub and the seed's Node exporter pair by pair on the same SQL at 500,000 rows
@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api_bench import default_tool, run_api
 from bench.common import (
+    BENCH_DB,
     RESULTS_DIR,
     Section,
     bench_settings,
@@ -243,7 +244,7 @@ async def main(args: argparse.Namespace) -> None:
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
     with embedded.servers(load_settings(os.environ)) as server:
-        url = args.database or await prepare_bench_database(server)
+        url = args.database or await prepare_bench_database(server, args.bench_database)
         settings = bench_settings(server, url, out)
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         try:
@@ -260,6 +261,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated, of " + ", ".join(BENCHMARKS) + " (default: all)")
     parser.add_argument("--out", default=str(RESULTS_DIR))
+    parser.add_argument(
+        "--bench-database",
+        default=BENCH_DB,
+        help=f"the bench database's name (default {BENCH_DB}; created and seeded on first use): "
+        "a run deletes its export jobs, so two runs at once need one each",
+    )
     parser.add_argument("--formats", help="comma-separated export formats (default csv,xlsx,pdf)")
     parser.add_argument("--sizes", help="comma-separated export sizes in rows (default 5000,50000,500000)")
     parser.add_argument("--pairs", type=int, help="ExportHub / Node pairs per format at 500,000 rows (default 3)")
