@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-smoke clean
+.PHONY: help install run test lint format bench bench-node bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,7 +39,15 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## benchmarks (exports, 2 workers, WebSocket fan-out, API load) -> bench/results/; ~15 min
+# The seed's Node exporter (bench/node/node_sql.js) runs beside ExportHub: its pinned packages, once.
+NODE_STAMP := bench/node/node_modules/.installed
+$(NODE_STAMP): bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+bench-node: $(NODE_STAMP) ## install the Node reference exporter's packages (npm ci into bench/node/node_modules)
+
+bench: $(BENCH_STAMP) $(NODE_STAMP) ## benchmarks (exports, 2 workers, WebSocket fan-out, API load) -> bench/results/; ~15 min
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -q wrk >/dev/null; } \
 		|| echo "wrk not found (apt-get install wrk): the API load uses the slower asyncio generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

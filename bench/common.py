@@ -131,9 +131,11 @@ def write_results(out: Path, name: str, sections: list[Section], meta: dict[str,
 
 
 def _meta_line(meta: dict[str, Any]) -> str:
+    during = meta.get("loadavg_during")
+    sampled = f" (sampled during the run: mean {during['mean']}, max {during['max']})" if during else ""
     return (
         f"Machine: {meta.get('cpus')} CPUs; load average (1 min) {meta.get('loadavg_start')} at the start, "
-        f"{meta.get('loadavg_end')} at the end (other engineers' tests share the machine)."
+        f"{meta.get('loadavg_end')} at the end{sampled} (other engineers' tests share the machine)."
     )
 
 
@@ -146,15 +148,20 @@ def run_meta(started: float) -> dict[str, Any]:
     }
 
 
-async def prepare_bench_database(server: Settings) -> str:
-    """Create, migrate and (once) seed the bench database; returns its URL. Idempotent."""
+async def prepare_bench_database(server: Settings, name: str = BENCH_DB) -> str:
+    """Create, migrate and (once) seed the bench database; returns its URL. Idempotent.
+
+    Every run deletes the database's export jobs and revokes its earlier bench keys: two runs at once
+    need a database each (`bench.run --bench-database NAME`)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bench database name {name!r}: letters, digits and _ only")
     admin = await asyncpg.connect(server.db.url)
     try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = with_database(server.db.url, BENCH_DB)
+    url = with_database(server.db.url, name)
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)

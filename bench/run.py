@@ -1,14 +1,21 @@
 """The whole benchmark suite (`make bench`): exports, two concurrent exports, WebSocket fan-out, API load.
 
     python -m bench.run [--only exports,concurrency,fanout,api] [--out bench/results]
+        [--pairs 3] [--formats csv,xlsx,pdf] [--sizes 5000,50000,500000] [--bench-database exporthub_bench]
     python -m bench.run --smoke --database URL --out DIR    # tiny, on a seeded database (the smoke test)
+
+`exports` runs ExportHub and the seed's Node exporter pair by pair on the same SQL at 500,000 rows
+(bench/paired_bench.py; `--pairs`, 0 to skip; Node's packages: `make bench-node`), the COPY floor of
+that SQL, then every format at every size (bench/export_bench.py; the 500,000-row CSV and XLSX rows are
+the pairs' median runs).
 
 Seeds the bench database `exporthub_bench` on first use (500,000 payroll rows for acme), then runs
 each benchmark through the real API, queue and worker processes and writes to `--out`:
 
-    results.md    the tables (target column, met / NOT met, ratios to the Node reference)
-    results.json  the same numbers, plus the run's metadata (CPUs, load average)
-    chart.png     time and worker peak memory against exported rows, per format (matplotlib)
+    results.md    the issue 14 targets, each met or not, then every benchmark's table
+    results.json  the same numbers, plus the run's metadata (CPUs, load average during the run)
+    chart.png     time and worker peak memory against exported rows, per format, with Node's (matplotlib)
+    payroll-<rows>.sql, payroll-<rows>-csv-text.sql   the SQL Node and the COPY floor ran
     logs/         every process's log
 
 Servers come from DATABASE_URL / REDIS_URL, else embedded ones. Each benchmark also runs on its
@@ -19,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -33,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api_bench import default_tool, run_api
 from bench.common import (
+    BENCH_DB,
     RESULTS_DIR,
     Section,
     bench_settings,
@@ -42,8 +52,10 @@ from bench.common import (
     run_meta,
     write_results,
 )
-from bench.export_bench import NODE_REFERENCE, run_concurrency, run_exports
+from bench.export_bench import run_concurrency, run_exports
 from bench.fanout_bench import run_fanout
+from bench.paired_bench import NODE_RATIO_TARGET, run_paired
+from bench.targets import targets_section
 
 from exporthub import embedded
 from exporthub.settings import Settings, load_settings
@@ -56,6 +68,8 @@ class Plan:
     only: tuple[str, ...] = BENCHMARKS
     formats: tuple[str, ...] = ("csv", "xlsx", "pdf")
     sizes: tuple[int, ...] = (5_000, 50_000, 500_000)
+    pairs: int = 3  # ExportHub / Node pairs per format (CSV, XLSX), at paired_rows
+    paired_rows: int = 500_000
     concurrency_formats: tuple[str, ...] = ("csv", "xlsx")
     concurrency_rows: int = 500_000
     fanout_ramp: tuple[int, ...] = (100, 1_000, 5_000)
@@ -71,8 +85,10 @@ class Plan:
 # Each benchmark once, small (well under a minute): proves they run and write their results; no timing.
 SMOKE = Plan(
     only=("exports", "fanout", "api"),
-    formats=("csv",),
+    formats=("csv", "xlsx"),
     sizes=(2_000,),
+    pairs=1,
+    paired_rows=2_000,
     fanout_ramp=(20,),
     fanout_events=3,
     fanout_interval=0.2,
@@ -97,8 +113,25 @@ async def run_suite(settings: Settings, pool: asyncpg.Pool, plan: Plan, out: Pat
             traceback.print_exc()
             sections.append(Section(key, f"{title}: FAILED", [], [], [f"{type(exc).__name__}: {exc}"[:2000]]))
 
+    load_samples: list[float] = []
+    sampler = asyncio.create_task(sample_loadavg(load_samples))
     if "exports" in plan.only:
-        await section("exports", "Exports", run_exports(settings, pool, list(plan.formats), list(plan.sizes), log_dir))
+        measured: dict[tuple[str, int], dict] = {}
+        paired_formats = [f for f in plan.formats if f in NODE_RATIO_TARGET]
+        if plan.pairs > 0 and paired_formats:
+            try:
+                paired = await run_paired(settings, pool, paired_formats, plan.paired_rows, plan.pairs, log_dir, out)
+                sections.extend(paired.sections)
+                measured = paired.medians
+            except Exception as exc:
+                traceback.print_exc()
+                failure = f"{type(exc).__name__}: {exc}"[:2000]
+                sections.append(Section("node_paired", "Against the Node reference: FAILED", [], [], [failure]))
+        await section(
+            "exports",
+            "Exports",
+            run_exports(settings, pool, list(plan.formats), list(plan.sizes), log_dir, measured),
+        )
     if "concurrency" in plan.only:
         await section(
             "concurrency",
@@ -124,15 +157,39 @@ async def run_suite(settings: Settings, pool: asyncpg.Pool, plan: Plan, out: Pat
             "API under load",
             run_api(settings, pool, plan.api_connections, plan.api_duration, plan.api_tool, log_dir, plan.api_pause),
         )
+    sampler.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sampler
+    load_samples.append(loadavg())
     meta.update(run_meta(started), loadavg_end=loadavg())
+    meta["loadavg_during"] = {
+        "min": min(load_samples),
+        "mean": round(statistics.fmean(load_samples), 2),
+        "max": max(load_samples),
+        "samples": len(load_samples),
+        "every_seconds": LOAD_SAMPLE_SECONDS,
+        "cpus": os.cpu_count(),
+    }
+    sections.insert(0, targets_section(sections, settings.exports.pdf_max_rows, meta["loadavg_during"]))
     exports = next((s for s in sections if s.key == "exports"), None)
+    node = next((s for s in sections if s.key == "node_paired"), None)
     if exports is not None and exports.rows:
-        chart = draw_chart(exports.rows, out / "chart.png")
+        chart = draw_chart(exports.rows, node.rows if node else [], out / "chart.png")
         meta["chart"] = str(chart) if chart else "not drawn: matplotlib is not installed (pip install -e '.[bench]')"
     return write_results(out, "results", sections, meta)
 
 
-def draw_chart(rows: list[dict], path: Path) -> Path | None:
+LOAD_SAMPLE_SECONDS = 5.0
+
+
+async def sample_loadavg(samples: list[float]) -> None:
+    """Append the 1-minute load average every LOAD_SAMPLE_SECONDS until cancelled."""
+    while True:
+        samples.append(loadavg())
+        await asyncio.sleep(LOAD_SAMPLE_SECONDS)
+
+
+def draw_chart(rows: list[dict], node_rows: list[dict], path: Path) -> Path | None:
     """Time and worker peak memory against exported rows, one line per format; None without matplotlib."""
     try:
         import matplotlib
@@ -149,10 +206,13 @@ def draw_chart(rows: list[dict], path: Path) -> Path | None:
         (line,) = ax_time.plot(xs, [r["seconds"] for r in mine], marker="o", label=fmt)
         ax_mem.plot(xs, [r["worker_peak_mib"] for r in mine], marker="o", label=fmt, color=line.get_color())
         colors[fmt] = line.get_color()
-    for fmt, (seconds, mb) in NODE_REFERENCE.items():
-        style = {"marker": "x", "s": 80, "color": colors.get(fmt, "black"), "label": f"Node {fmt} (employees, 17 cols)"}
-        ax_time.scatter([500_000], [seconds], **style)
-        ax_mem.scatter([500_000], [mb * 1e6 / 2**20], **style)
+    for node in node_rows:
+        if node["node_seconds"] is None:
+            continue
+        fmt = node["format"]
+        style = {"marker": "x", "s": 80, "color": colors.get(fmt, "black"), "label": f"Node {fmt} (same SQL)"}
+        ax_time.scatter([node["node_rows"]], [node["node_seconds"]], **style)
+        ax_mem.scatter([node["node_rows"]], [node["node_peak_mib"]], **style)
     for ax, label in ((ax_time, "submit → completed (s)"), (ax_mem, "worker peak RSS, VmHWM (MiB)")):
         ax.set_xscale("log")
         ax.set_xlabel("rows exported (payroll, 16 columns)")
@@ -174,11 +234,17 @@ async def main(args: argparse.Namespace) -> None:
     plan = SMOKE if args.smoke else Plan()
     if args.only:
         plan = dataclasses.replace(plan, only=tuple(args.only.split(",")))
+    if args.formats:
+        plan = dataclasses.replace(plan, formats=tuple(args.formats.split(",")))
+    if args.sizes:
+        plan = dataclasses.replace(plan, sizes=tuple(int(n) for n in args.sizes.split(",")))
+    if args.pairs is not None:
+        plan = dataclasses.replace(plan, pairs=args.pairs)
     unknown = set(plan.only) - set(BENCHMARKS)
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
     with embedded.servers(load_settings(os.environ)) as server:
-        url = args.database or await prepare_bench_database(server)
+        url = args.database or await prepare_bench_database(server, args.bench_database)
         settings = bench_settings(server, url, out)
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         try:
@@ -195,6 +261,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated, of " + ", ".join(BENCHMARKS) + " (default: all)")
     parser.add_argument("--out", default=str(RESULTS_DIR))
+    parser.add_argument(
+        "--bench-database",
+        default=BENCH_DB,
+        help=f"the bench database's name (default {BENCH_DB}; created and seeded on first use): "
+        "a run deletes its export jobs, so two runs at once need one each",
+    )
+    parser.add_argument("--formats", help="comma-separated export formats (default csv,xlsx,pdf)")
+    parser.add_argument("--sizes", help="comma-separated export sizes in rows (default 5000,50000,500000)")
+    parser.add_argument("--pairs", type=int, help="ExportHub / Node pairs per format at 500,000 rows (default 3)")
     parser.add_argument("--smoke", action="store_true", help="each benchmark once, tiny: checks that they run")
     parser.add_argument(
         "--database",
