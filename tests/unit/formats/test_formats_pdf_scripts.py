@@ -15,8 +15,10 @@ Two readings of the same page, each honest about what it shows:
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import pathlib
 import re
+import tracemalloc
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
@@ -242,3 +244,39 @@ def test_a_rendered_page_is_kept_for_people_to_look_at(report: pathlib.Path) -> 
     image.save(ARTIFACT)
     assert image.width > 1600
     assert ARTIFACT.stat().st_size > 50_000
+
+
+def test_memory_stays_flat_with_every_script(tmp_path: pathlib.Path) -> None:
+    """As for Latin-only reports (test_formats_pdf.py): after the first pieces, 60 more pages of
+    names in every script cost no more memory than one piece of 5 pages holds."""
+    writer = PdfWriter(tmp_path / "out.pdf", COLUMNS, title="Employees", pages_per_piece=5)
+    rows = [(n, name, ALL_NAMES[-1 - n % len(ALL_NAMES)]) for n, name in enumerate(ALL_NAMES * 2)]
+    batch = rows[: writer.rows_per_page]  # one page a batch, every script on it
+    for _ in range(12):
+        writer.write_rows(batch)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(60):
+            start = index * 7 % len(ALL_NAMES)
+            writer.write_rows(rows[start : start + writer.rows_per_page])
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    writer.close()
+    assert after - before < 256 * 1024
+
+
+def test_brackets_are_mirrored_in_right_to_left_text_and_direction_controls_not_drawn(tmp_path: pathlib.Path) -> None:
+    """Drawn left to right, "עברית (ירושלים)" must read "(םילשורי) תירבע": the bracket that opens
+    the parenthesis in reading order is drawn as ")" on its right. Direction controls (here an
+    isolate and a right-to-left mark) order the text but are not drawn."""
+    path = tmp_path / "brackets.pdf"
+    names = ["עברית (ירושלים)", "Ahmed \u2067محمد\u2069 (Jr.)", "\u200fשרה"]
+    _write(path, names, latin_title=True)
+    drawn = [text for text, _ in _column_cells(path)]
+    assert drawn[0] == "(םילשורי) תירבע"
+    assert drawn[1] == "Ahmed \ufeaa\ufee4\ufea4\ufee3 (Jr.)"
+    assert drawn[2] == "הרש"
