@@ -220,6 +220,7 @@ class _BodyText:
 
     def __init__(self, canvas: Canvas, measure: _Measure, columns: int) -> None:
         self._doc = canvas_document(canvas)
+        self._fonts: dict[str, Any] = {}
         self._measure = measure
         self._caches: list[dict[str, tuple[str, float]]] = [{} for _ in range(columns + 1)]
 
@@ -231,18 +232,25 @@ class _BodyText:
         if hit is not None:
             return hit
         runs, width = self._measure.fit(text, available)
-        ops = " ".join([self._ops(font_name, chunk) for font_name, chunk in runs])
+        if len(runs) == 1:  # the usual case: one font
+            ops = self._ops(*runs[0])
+        else:
+            ops = " ".join([self._ops(font_name, chunk) for font_name, chunk in runs])
         if len(cache) >= self._CACHE_LIMIT:
             cache.clear()
         cache[text] = (ops, width)
         return ops, width
 
     def _ops(self, font_name: str, text: str) -> str:
-        font: Any = pdfmetrics.getFont(font_name)
+        font = self._fonts.get(font_name)
+        if font is None:
+            font = self._fonts[font_name] = pdfmetrics.getFont(font_name)
         doc = self._doc
         return " ".join(
-            f"{font.getSubsetInternalName(subset, doc)} {BODY_SIZE} Tf ({escapePDF(chunk)}) Tj"
-            for subset, chunk in font.splitString(text, doc)
+            [
+                f"{font.getSubsetInternalName(subset, doc)} {BODY_SIZE} Tf ({escapePDF(chunk)}) Tj"
+                for subset, chunk in font.splitString(text, doc)
+            ]
         )
 
 
