@@ -13,10 +13,11 @@ control characters (newlines, tabs) shown as spaces; INTEGER -> digits; DECIMAL 
 "2024-01-31 09:30" in UTC (a naive datetime is taken to be UTC); BOOLEAN -> Yes/No. Numbers are
 right-aligned, header labels of number columns too.
 
-Font: DejaVu Sans Condensed, vendored in `fonts/` with its licence and embedded as subsets, covers
-Latin, Greek and Cyrillic (and Armenian, Georgian, Hebrew, ...). It has no CJK glyphs: those show as
-empty boxes (.notdef); Arabic letters are drawn unjoined, left to right (reportlab shapes text only
-when uharfbuzz is installed). Nothing raises on any character.
+Fonts: every script is drawn with a font that has its glyphs: DejaVu Sans Condensed (Latin, Greek,
+Cyrillic), Noto Sans Arabic and Noto Sans Hebrew, Droid Sans Fallback (Chinese, Japanese, Korean),
+vendored in `fonts/` with their licences and embedded as subsets. Each text is drawn as runs of one
+font each; Arabic is joined and right-to-left text is put in the order it is drawn (pdf_text.py
+says how). Characters no font has show as empty boxes (.notdef); nothing raises on any character.
 
 Memory: reportlab (like every PDF library we tried) keeps a whole document in memory until it is
 saved, about 20 KB a page. So the report is drawn as a series of small reportlab documents ("pieces"
@@ -40,25 +41,19 @@ import decimal
 import io
 import math
 import pathlib
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
-from reportlab import rl_config
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.catalog import Column, ColumnType
+from exporthub.formats import pdf_text
 from exporthub.formats.pdf_assembly import PdfAssembler
+from exporthub.formats.pdf_text import BOLD_FONT, REGULAR_FONT, Run, register_fonts
 from exporthub.formats.sanitize import display_text
-
-FONT_DIR = pathlib.Path(__file__).with_name("fonts")
-REGULAR_FONT = "ExportHubSans"
-BOLD_FONT = "ExportHubSans-Bold"
-_FONT_FILES = {REGULAR_FONT: "DejaVuSansCondensed.ttf", BOLD_FONT: "DejaVuSansCondensed-Bold.ttf"}
 
 PAGE_WIDTH, PAGE_HEIGHT = landscape(A4)
 MARGIN = 28.0  # points (about 1 cm)
@@ -91,20 +86,6 @@ _ROW_TOTAL_FORM = "rowTotal"
 _FORM_SIZES = {_PAGE_TOTAL_FORM: FOOTER_SIZE, _ROW_TOTAL_FORM: META_SIZE}
 
 Format = Callable[[Any], str]
-
-_font_lock = threading.Lock()
-
-
-def register_fonts() -> None:
-    """Register the embedded fonts with reportlab once per process (parsing them takes ~0.1 s)."""
-    with _font_lock:
-        # Content streams are Flate-compressed binary; reportlab would also ASCII85 them (25 % larger,
-        # and slow in pure Python). This process draws no other PDFs with reportlab.
-        rl_config.useA85 = 0
-        registered = pdfmetrics.getRegisteredFontNames()
-        for name, file_name in _FONT_FILES.items():
-            if name not in registered:
-                pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / file_name)))
 
 
 def _clean(text: str) -> str:
@@ -158,36 +139,67 @@ def _formatter(column_type: ColumnType) -> Format:
 
 
 class _Measure:
-    """Text widths from the font's advance widths, and cutting text to a width with an ellipsis."""
+    """Text widths, and cutting text to a width with an ellipsis. Text comes out as runs of one font
+    each, right-to-left text shaped and in drawing order (pdf_text.py); ASCII text takes a short cut."""
 
     def __init__(self, font_name: str, size: float) -> None:
-        face = pdfmetrics.getFont(font_name).face  # type: ignore[attr-defined]
-        self._widths: dict[int, float] = face.charWidths
-        self._default: float = face.defaultWidth
+        self._font = font_name
+        self._chain = pdf_text.chain(font_name)
+        self._widths, self._default = self._chain.advances(font_name)
+        self._size = size
         self._scale = size / 1000.0
-        self._ellipsis = self.width(ELLIPSIS)
+        self._ellipsis = self._widths.get(ord(ELLIPSIS), self._default) * self._scale
 
-    def width(self, text: str) -> float:
-        get, default = self._widths.get, self._default
-        return sum([get(ord(char), default) for char in text]) * self._scale
+    def width(self, runs: list[Run]) -> float:
+        return self._chain.width(runs, self._size)
 
-    def fit(self, text: str, available: float) -> tuple[str, float]:
-        """`text`, or its longest prefix that fits with "…" appended; and the width drawn."""
+    def fit(self, text: str, available: float) -> tuple[list[Run], float]:
+        """`text`, or its longest prefix that fits with "…" appended, as runs; and the width drawn."""
         if len(text) > _MAX_CELL_CHARS:
             text = text[:_MAX_CELL_CHARS]
+        if not text.isascii():
+            return self._fit_runs(text, available)
         get, default = self._widths.get, self._default
         advances = [get(ord(char), default) for char in text]
         total = sum(advances) * self._scale
         if total <= available:
-            return text, total
-        limit = (available - self._ellipsis) / self._scale
-        used = 0.0
-        for index, advance in enumerate(advances):
-            if used + advance > limit:
-                kept = text[:index].rstrip()
-                return kept + ELLIPSIS, self.width(kept) + self._ellipsis
-            used += advance
-        return text, total  # not reached: the whole text did not fit
+            return ([(self._font, text)] if text else []), total
+        cut = _cut(advances, (available - self._ellipsis) / self._scale)
+        runs = [(self._font, text[:cut].rstrip() + ELLIPSIS)]
+        return runs, self.width(runs)
+
+    def _fit_runs(self, text: str, available: float) -> tuple[list[Run], float]:
+        """`fit` for text that may need other fonts than the primary one, or right-to-left order.
+        A right-to-left text is shaped, cut in reading order (the "…" ends it, so it shows on its
+        left), then reordered."""
+        rtl = pdf_text.needs_bidi(text)
+        if rtl:
+            text = pdf_text.shaped(text)
+        runs = self._chain.runs(text)
+        advances: list[float] = []
+        for font_name, chunk in runs:
+            widths, default = self._chain.advances(font_name)
+            get = widths.get
+            advances += [get(ord(char), default) for char in chunk]
+        total = sum(advances) * self._scale
+        if total > available:
+            text = text[: _cut(advances, (available - self._ellipsis) / self._scale)].rstrip() + ELLIPSIS
+        elif not rtl:
+            return runs, total
+        if rtl:
+            text = pdf_text.visual(text)
+        runs = self._chain.runs(text)
+        return runs, self.width(runs)
+
+
+def _cut(advances: list[float], limit: float) -> int:
+    """How many characters, with these advances, fit in `limit` (in the same units)."""
+    used = 0.0
+    for index, advance in enumerate(advances):
+        if used + advance > limit:
+            return index
+        used += advance
+    return len(advances)
 
 
 def canvas_document(canvas: Canvas) -> Any:
@@ -207,36 +219,62 @@ class _BodyText:
     _CACHE_LIMIT = 2_000  # entries per column; emptied when full
 
     def __init__(self, canvas: Canvas, measure: _Measure, columns: int) -> None:
-        self._font = pdfmetrics.getFont(REGULAR_FONT)
         self._doc = canvas_document(canvas)
+        self._fonts: dict[str, Any] = {}
         self._measure = measure
         self._caches: list[dict[str, tuple[str, float]]] = [{} for _ in range(columns + 1)]
 
     def cell(self, column: int, text: str, available: float) -> tuple[str, float]:
-        """("/F1+0 7.5 Tf (...) Tj", width drawn) for `text` cut to `available` points."""
+        """("/F1+0 7.5 Tf (...) Tj ...", one per run and glyph subset; the width drawn) for `text`
+        cut to `available` points."""
         cache = self._caches[column]
         hit = cache.get(text)
         if hit is not None:
             return hit
-        shown, width = self._measure.fit(text, available)
-        font, doc = self._font, self._doc
-        ops = " ".join(
-            f"{font.getSubsetInternalName(subset, doc)} {BODY_SIZE} Tf ({escapePDF(chunk)}) Tj"  # type: ignore[attr-defined]
-            for subset, chunk in font.splitString(shown, doc)  # type: ignore[attr-defined]
-        )
+        runs, width = self._measure.fit(text, available)
+        if len(runs) == 1:  # the usual case: one font
+            ops = self._ops(*runs[0])
+        else:
+            ops = " ".join([self._ops(font_name, chunk) for font_name, chunk in runs])
         if len(cache) >= self._CACHE_LIMIT:
             cache.clear()
         cache[text] = (ops, width)
         return ops, width
 
+    def _ops(self, font_name: str, text: str) -> str:
+        font = self._fonts.get(font_name)
+        if font is None:
+            font = self._fonts[font_name] = pdfmetrics.getFont(font_name)
+        doc = self._doc
+        return " ".join(
+            [
+                f"{font.getSubsetInternalName(subset, doc)} {BODY_SIZE} Tf ({escapePDF(chunk)}) Tj"
+                for subset, chunk in font.splitString(text, doc)
+            ]
+        )
 
-def _fit_label(label: str, available: float) -> tuple[str, float, float]:
-    """A header label, in a smaller size if that saves it from being cut: (text, width, size)."""
+
+def _fit_label(label: str, available: float) -> tuple[list[Run], float, float]:
+    """A header label, in a smaller size if that saves it from being cut: (runs, width, size)."""
     for size in (HEADER_SIZE, HEADER_SIZE - 1):
-        shown, width = _Measure(BOLD_FONT, size).fit(label, available)
-        if shown == label:
-            return shown, width, size
-    return shown, width, size
+        measure = _Measure(BOLD_FONT, size)
+        if measure.fit(label, math.inf)[1] <= available:
+            break
+    runs, width = measure.fit(label, available)
+    return runs, width, size
+
+
+def _text_runs(text: Any, runs: list[Run], size: float) -> None:
+    """Add runs to a reportlab text object, each in its font."""
+    for font_name, chunk in runs:
+        text.setFont(font_name, size)
+        text.textOut(chunk)
+
+
+def _draw_runs(canvas: Canvas, x: float, y: float, runs: list[Run], size: float) -> None:
+    text = canvas.beginText(x, y)
+    _text_runs(text, runs, size)
+    canvas.drawText(text)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -370,10 +408,10 @@ class PdfWriter:
             lines += 1  # "Filters: none"
         return TITLE_SIZE + 8 + lines * META_LEADING + 8
 
-    def _footer_text(self) -> str:
+    def _footer_text(self) -> tuple[list[Run], float]:
         parts = [self._title, self._account, f"generated {self._generated}"]
         text = " · ".join(part for part in parts if part)
-        return _Measure(REGULAR_FONT, FOOTER_SIZE).fit(text, TABLE_WIDTH * 0.7)[0]
+        return _Measure(REGULAR_FONT, FOOTER_SIZE).fit(text, TABLE_WIDTH * 0.7)
 
     # -- drawing -----------------------------------------------------------------------------------
 
@@ -410,9 +448,8 @@ class PdfWriter:
         baseline = top - HEADER_HEIGHT + (HEADER_HEIGHT - HEADER_SIZE) / 2 + 1.2
         for cell, label, width, size in self._header:
             x = cell.left + cell.width - PADDING - width if cell.right_aligned else cell.left + PADDING
-            text.setFont(BOLD_FONT, size)
             text.setTextOrigin(x, baseline)
-            text.textOut(label)
+            _text_runs(text, label, size)
         canvas.drawText(text)
         self._row_y = top - HEADER_HEIGHT
         self._row_in_page = 0
@@ -458,7 +495,8 @@ class PdfWriter:
         canvas.translate(MARGIN + pdfmetrics.stringWidth(label, REGULAR_FONT, FOOTER_SIZE), MARGIN)
         canvas.doForm(_PAGE_TOTAL_FORM)
         canvas.restoreState()
-        canvas.drawRightString(PAGE_WIDTH - MARGIN, MARGIN, self._footer)
+        runs, width = self._footer
+        _draw_runs(canvas, PAGE_WIDTH - MARGIN - width, MARGIN, runs, FOOTER_SIZE)
         canvas.showPage()
         if self._pages_in_piece >= self._pages_per_piece:
             self._flush_piece()
@@ -466,8 +504,7 @@ class PdfWriter:
     def _draw_title_block(self, canvas: Canvas) -> None:
         y = TABLE_TOP - TITLE_SIZE
         canvas.setFillGray(0)
-        canvas.setFont(BOLD_FONT, TITLE_SIZE)
-        canvas.drawString(MARGIN, y, _Measure(BOLD_FONT, TITLE_SIZE).fit(self._title, TABLE_WIDTH)[0])
+        _draw_runs(canvas, MARGIN, y, _Measure(BOLD_FONT, TITLE_SIZE).fit(self._title, TABLE_WIDTH)[0], TITLE_SIZE)
         y -= 8
         meta = _Measure(REGULAR_FONT, META_SIZE)
         label_width = 52.0
@@ -498,7 +535,7 @@ class PdfWriter:
             canvas.drawString(MARGIN, y, label)
         canvas.setFillGray(0)
         if value:
-            canvas.drawString(MARGIN + label_width, y, meta.fit(value, TABLE_WIDTH - label_width)[0])
+            _draw_runs(canvas, MARGIN + label_width, y, meta.fit(value, TABLE_WIDTH - label_width)[0], META_SIZE)
 
     def _flush_piece(self) -> None:
         canvas, self._canvas = self._canvas, None

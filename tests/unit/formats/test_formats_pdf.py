@@ -16,7 +16,7 @@ from reportlab.pdfbase.pdfdoc import PDFDocument
 from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.catalog import Column, ColumnType
-from exporthub.formats import ReportInfo, Writer, open_writer
+from exporthub.formats import ReportInfo, Writer, open_writer, pdf_text
 from exporthub.formats.pdf import ELLIPSIS, REGULAR_FONT, PdfWriter, canvas_document, register_fonts
 
 T, INT, DEC, M, D, DT, B = (
@@ -164,7 +164,8 @@ def test_long_text_is_cut_with_an_ellipsis(tmp_path: pathlib.Path) -> None:
 
 
 def test_cells_never_overflow_their_column(tmp_path: pathlib.Path) -> None:
-    """Every text run drawn in a row starts inside its column and ends before the next one."""
+    """Every text run drawn in a row starts inside its column and ends before the next one (its
+    width measured with the font it is drawn in)."""
     path = tmp_path / "out.pdf"
     writer = PdfWriter(path, COLUMNS, title="Payroll")
     lefts = [cell.left for cell in writer._cells] + [writer._cells[-1].left + writer._cells[-1].width]
@@ -172,23 +173,27 @@ def test_cells_never_overflow_their_column(tmp_path: pathlib.Path) -> None:
         [
             (10**30, "W" * 80, "Ш" * 80, Decimal("9" * 25), Decimal("1" * 20), dt.date.max, dt.datetime.max, True),
             (1, "i" * 300, "ﷺ" * 30, Decimal("1e30"), Decimal("-1E-10"), None, None, False),
+            (2, "欧阳子涵" * 30, "محمد العلي " * 30, None, None, None, None, None),
+            (3, "Zoë 李 محمد " * 20, "דוד כהן " * 30, None, None, None, None, None),
         ]
     )
     writer.close()
-    for text, x in _runs(path):
+    fonts = {pathlib.Path(file).stem: name for name, file in pdf_text.FONT_FILES.items()}
+    for text, x, base_font in _runs(path):
         column = max(index for index, left in enumerate(lefts) if left <= x + 0.01)
         assert column < len(COLUMNS), (text, x)
-        end = x + writer._body._scale * sum(writer._body._widths.get(ord(c), writer._body._default) for c in text)
+        face = pdf_text.face(fonts[base_font])
+        end = x + 7.5 / 1000 * sum(face.charWidths.get(ord(c), face.defaultWidth) for c in text)
         assert end <= lefts[column + 1] + 0.01, (text, x, end)
 
 
-def _runs(path: pathlib.Path) -> list[tuple[str, float]]:
-    """(text, x) of every body text run below the header row on page 1."""
-    runs: list[tuple[str, float]] = []
+def _runs(path: pathlib.Path) -> list[tuple[str, float, str]]:
+    """(text, x, font file name) of every body text run below the header row on page 1."""
+    runs: list[tuple[str, float, str]] = []
 
     def visit(text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
         if text.strip() and size == 7.5 and tm[5] < 470:
-            runs.append((text, tm[4]))
+            runs.append((text, tm[4], str(font["/BaseFont"]).split("+")[-1]))
 
     PdfReader(path).pages[0].extract_text(visitor_text=visit)
     assert runs
