@@ -253,7 +253,7 @@ async def test_bad_requests_name_the_fields_at_fault_and_store_nothing(
         (
             {"format": "csv", "resource": "payroll", "colour": "red"},
             "colour",
-            "unknown field; allowed: columns, csvBom, filters, format, resource, webhookUrl",
+            "unknown field; allowed: columns, csvBom, csvDelimiter, csvGzip, filters, format, resource, webhookUrl",
         ),
         ([{"format": "csv", "resource": "payroll"}], "body", "expected a JSON object, got a list"),
     ],

@@ -10,6 +10,7 @@ link made before a secret rotation keeps working while the old secret is still l
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -74,10 +75,15 @@ async def download_link(public_url: str, secrets: Sequence[str], job: ExportJob,
         direct = await storage.download_url(
             job.file_key,
             filename=job.file_name or job.file_key.rsplit("/", 1)[-1],
-            media_type=job.format.media_type,
+            media_type=job.media_type,
             expires_at=job.expires_at,
         )
     except Exception:  # e.g. credentials that cannot be refreshed now: our link still works (it redirects)
         log.warning("could not presign the download of export %s; handing out our signed link", job.id, exc_info=True)
         direct = None
     return direct or signed_link(public_url, secrets, job)
+
+
+def repr_digest(sha256_hex: str) -> str:
+    """The RFC 9530 Repr-Digest field value for a file's SHA-256 (hex): `sha-256=:<base64>:`."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"

@@ -77,9 +77,17 @@ class ExportRequest:
     filters: Filters = Filters()
     webhook_url: str | None = None
     csv_bom: bool = True
+    csv_delimiter: str = ","
+    csv_gzip: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """The file's options, as export_jobs.options keeps them."""
+        return {"csvBom": self.csv_bom, "csvDelimiter": self.csv_delimiter, "csvGzip": self.csv_gzip}
 
     def fingerprint(self) -> str:
         """Stable hash of what was asked, to compare requests that share an Idempotency-Key."""
+        # Options at their defaults are left out, so that the hashes of earlier requests still match.
+        defaults = {"csvDelimiter": ",", "csvGzip": False}
         body = json.dumps(
             {
                 "resource": self.resource,
@@ -88,6 +96,7 @@ class ExportRequest:
                 "filters": self.filters.to_json(),
                 "webhookUrl": self.webhook_url,
                 "csvBom": self.csv_bom,
+                **{k: v for k, v in self.options().items() if k in defaults and v != defaults[k]},
             },
             sort_keys=True,
         )
@@ -118,6 +127,19 @@ class ExportJob:
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     expires_at: dt.datetime | None
+    sha256: str | None = None  # hex, of the file as stored; hashed as it was written
+
+    @property
+    def csv_gzip(self) -> bool:
+        return self.format is ExportFormat.CSV and bool(self.options.get("csvGzip"))
+
+    @property
+    def extension(self) -> str:
+        return "csv.gz" if self.csv_gzip else self.format.value
+
+    @property
+    def media_type(self) -> str:
+        return "application/gzip" if self.csv_gzip else self.format.media_type
 
     @classmethod
     def from_record(cls, r: Any) -> ExportJob:
@@ -144,4 +166,5 @@ class ExportJob:
             started_at=r["started_at"],
             completed_at=r["completed_at"],
             expires_at=r["expires_at"],
+            sha256=r.get("file_sha256"),
         )

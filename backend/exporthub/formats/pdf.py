@@ -42,7 +42,7 @@ import math
 import pathlib
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
 from reportlab import rl_config
 from reportlab.lib.pagesizes import A4, landscape
@@ -52,6 +52,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.catalog import Column, ColumnType
+from exporthub.formats.output import DigestFile
 from exporthub.formats.pdf_assembly import PdfAssembler
 from exporthub.formats.sanitize import display_text
 
@@ -295,7 +296,7 @@ class PdfWriter:
         self._piece = io.BytesIO()
         self._row_in_page = 0
         self._finished = False
-        self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close/abort
+        self._file = DigestFile(path)  # hashed as written (formats/output.py)
         try:
             self._assembler = PdfAssembler(self._file, title=self._title, forms=list(_FORM_SIZES))
         except BaseException:
@@ -339,6 +340,10 @@ class PdfWriter:
             self.abort()
             raise
         self._finished = True
+
+    def sha256(self) -> str:
+        """The file's SHA-256 (hex), once closed."""
+        return self._file.sha256()
 
     def abort(self) -> None:
         if self._finished:

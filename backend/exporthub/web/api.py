@@ -43,6 +43,11 @@ from exporthub.web.schemas import (
 
 log = logging.getLogger(__name__)
 
+REPR_DIGEST_DOC = (
+    "The file's SHA-256 (RFC 9530): `sha-256=:<base64 of the digest>:`; the export's status gives the same "
+    "digest as `sha256`, in hex. Absent for files made before checksums were kept."
+)
+
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _TOO_MANY = (
@@ -69,6 +74,21 @@ class SubmitOperation(Operation):
             response = (self.responses or {}).get(status)
             if isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), **headers}
+
+
+@dataclasses.dataclass
+class DownloadOperation(Operation):
+    """The download in OpenAPI, with the Repr-Digest header of its 200."""
+
+    def __post_init__(self) -> None:
+        response = (self.responses or {}).get("200")
+        if isinstance(response, OpenAPIResponse):
+            digest = OpenAPIHeader(
+                schema=_STRING,
+                description=REPR_DIGEST_DOC,
+                example="sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+            )
+            response.headers = {**(response.headers or {}), "Repr-Digest": digest}
 
 
 async def export_out(exports: Exports, job: ExportJob) -> ExportOut:
@@ -293,7 +313,9 @@ def _secret_out(secret: WebhookSecret) -> WebhookSecretOut:
     DOWNLOAD_PATH.replace("{export_id}", "{export_id:uuid}"),
     tags=["exports"],
     summary="Download a finished export through its signed link (no API key needed)",
-    description="Serves a file on local disk; a file in S3 answers 307 to a fresh presigned URL.",
+    description="Serves a file on local disk, with its SHA-256 in a `Repr-Digest` header (RFC 9530); a file "
+    "in S3 answers 307 to a fresh presigned URL (the object carries its checksum: `x-amz-meta-sha256`).",
+    operation_class=DownloadOperation,
 )
 async def download(export_id: uuid.UUID, expires: str, signature: str, exports: Exports) -> File | Redirect:
     found = await exports.download(export_id, expires, signature)
@@ -305,8 +327,8 @@ async def download(export_id: uuid.UUID, expires: str, signature: str, exports: 
     return File(
         path=found.path,
         filename=found.job.file_name,
-        media_type=found.job.format.media_type.split(";")[0],
-        headers={"Cache-Control": "no-store"},
+        media_type=found.job.media_type.split(";")[0],
+        headers={"Cache-Control": "no-store", **found.headers},
     )
 
 

@@ -111,7 +111,7 @@ class LinkStorage:
     def local_path(self, key: str) -> Path | None:
         raise AssertionError("download_link never serves a file")
 
-    async def put(self, key: str, path: Path) -> int:
+    async def put(self, key: str, path: Path, *, sha256: str) -> int:
         raise AssertionError("download_link never writes")
 
     async def delete(self, key: str) -> None:
