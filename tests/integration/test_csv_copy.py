@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import decimal
+import gzip
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query
 from exporthub.exports.validation import parse_export_request
-from exporthub.formats.csv import CsvWriter
+from exporthub.formats.csv import DELIMITERS, CsvWriter
 from exporthub.formats.sanitize import FORMULA_SIGNS, FORMULA_SPACE, neutralize_formula
 from exporthub.storage import LocalStorage
 from tests.harness import Pauses
@@ -125,15 +127,26 @@ rows = st.lists(
 column_choices = st.lists(st.integers(0, len(TABLE_COLUMNS) - 1), min_size=1, max_size=len(TABLE_COLUMNS), unique=True)
 
 
-async def reference_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool) -> bytes:
+async def reference_csv(
+    conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool, delimiter: str = ","
+) -> bytes:
     records = await conn.fetch(f"SELECT {', '.join(c.sql for c in columns)} FROM csv_cells r ORDER BY r.id")
-    writer = CsvWriter(path, columns, bom=bom)
+    writer = CsvWriter(path, columns, bom=bom, delimiter=delimiter)
     writer.write_rows(records)
     writer.close()
+    assert writer.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
     return path.read_bytes()
 
 
-async def copy_path_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool) -> bytes:
+async def copy_path_csv(
+    conn: asyncpg.Connection,
+    columns: tuple[Column, ...],
+    path: Path,
+    bom: bool,
+    delimiter: str = ",",
+    compress: bool = False,
+) -> bytes:
+    """The file the COPY path writes (decompressed, if gzipped), after checking its checksum."""
     only = len(columns) == 1
     select_list = ", ".join(csv_text_sql(c.type, c.sql, only_column=only) for c in columns)
     counted: list[int] = []
@@ -142,7 +155,7 @@ async def copy_path_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], p
         counted.append(n)
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await copy_csv(
+        copied = await copy_csv(
             conn,
             f"SELECT {select_list} FROM csv_cells r ORDER BY r.id",
             (),
@@ -151,15 +164,27 @@ async def copy_path_csv(conn: asyncpg.Connection, columns: tuple[Column, ...], p
             bom=bom,
             copy_timeout=60,
             on_records=on_records,
+            delimiter=delimiter,
+            gzip=compress,
         )
-    assert rows == sum(counted)
-    return path.read_bytes()
+    assert copied.rows == sum(counted)
+    stored = path.read_bytes()
+    assert copied.sha256 == hashlib.sha256(stored).hexdigest()
+    return gzip.decompress(stored) if compress else stored
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=rows, chosen=column_choices, bom=st.booleans())
+@given(
+    rows=rows, chosen=column_choices, bom=st.booleans(), delimiter=st.sampled_from(DELIMITERS), compress=st.booleans()
+)
 async def test_copy_csv_is_byte_identical_to_the_reference_writer(
-    db_conn: asyncpg.Connection, tmp_path: Path, rows: list[tuple[Any, ...]], chosen: list[int], bom: bool
+    db_conn: asyncpg.Connection,
+    tmp_path: Path,
+    rows: list[tuple[Any, ...]],
+    chosen: list[int],
+    bom: bool,
+    delimiter: str,
+    compress: bool,
 ) -> None:
     await db_conn.execute(TABLE_SQL)
     await db_conn.execute("TRUNCATE csv_cells")
@@ -167,8 +192,8 @@ async def test_copy_csv_is_byte_identical_to_the_reference_writer(
         "INSERT INTO csv_cells (note, n, dec, amount, day, at, flag) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows
     )
     columns = tuple(TABLE_COLUMNS[i] for i in chosen)
-    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom)
-    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom)
+    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom, delimiter)
+    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom, delimiter, compress)
     assert actual == expected
 
 
