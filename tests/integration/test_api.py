@@ -63,8 +63,11 @@ async def test_openapi_lists_every_field_of_the_export_request_with_its_type(api
         "filters": ["null", "object"],
         "webhookUrl": ["null", "string"],
         "csvBom": ["boolean", "null"],
+        "csvDelimiter": [["null", "string"]],  # one schema: an enum that admits null
+        "csvGzip": ["boolean", "null"],
     }
     assert followed(schema, fields["format"])["enum"] == ["csv", "xlsx", "pdf"]
+    assert fields["csvDelimiter"]["enum"] == [",", ";", "\t", None]
     assert fields["columns"]["oneOf"][0]["items"] == {"type": "string"}
     assert fields["columns"]["minItems"] == 1 and fields["columns"]["uniqueItems"] is True
     assert fields["resource"]["maxLength"] == 200 and fields["webhookUrl"]["maxLength"] == 2048
