@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -44,6 +45,7 @@ def create_job(status: ExportStatus = ExportStatus.QUEUED, **fields: Any) -> Exp
         started_at=None if status is ExportStatus.QUEUED else CREATED + dt.timedelta(seconds=1),
         completed_at=CREATED + dt.timedelta(minutes=1) if ended else None,
         expires_at=CREATED + dt.timedelta(days=1) if status in (ExportStatus.COMPLETED, ExportStatus.EXPIRED) else None,
+        sha256=hashlib.sha256(b"the file").hexdigest() if has_file else None,
     )
     return dataclasses.replace(job, **fields)
 

@@ -333,6 +333,12 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return run_export_command(settings, args)
 
 
+def cmd_download(settings: Settings, args: argparse.Namespace) -> int:
+    from exporthub.client import run_download_command
+
+    return run_download_command(settings, args)
+
+
 def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
     from exporthub.client import run_schedule_command
 
@@ -377,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="submit an export, follow its progress and download the file")
     add_export_arguments(export)
     export.set_defaults(func=cmd_export)
+    from exporthub.client import add_download_arguments
+
+    download = sub.add_parser("download", help="download a completed export's file, checking its SHA-256")
+    download.add_argument("export_id", help="the export's id")
+    add_download_arguments(download)
+    download.set_defaults(func=cmd_download)
     from exporthub.client import add_schedule_arguments
 
     schedule = sub.add_parser("schedule", help="scheduled exports: create, list, delete (over the REST API)")

@@ -5,12 +5,21 @@ A submit refused with 429 (the account's start rate, or its active-export cap) i
 the answer's `Retry-After`, saying so on stderr, at most `--retries` times and never after a wait
 longer than MAX_RETRY_WAIT_SECONDS. Progress comes live over the WebSocket `/api/v1/exports/ws`;
 when it cannot connect or drops, the client polls `GET /api/v1/exports/{id}` instead.
+
+Every download is checked: the file is hashed as it arrives and must match the export's `sha256`, and
+the SHA-256 the response itself names (`Repr-Digest` from ExportHub, `x-amz-meta-sha256` from S3). A
+mismatch removes the file and fails the command (`exporthub download ID` fetches an existing export
+the same way).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -39,9 +48,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date-to", help="YYYY-MM-DD")
     parser.add_argument("--status", help="only rows with this status")
     parser.add_argument("--department", action="append", default=[], help="department id (repeatable)")
-    parser.add_argument("--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)")
-    parser.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
-    parser.add_argument("-o", "--output", help="file or folder to save to (default: the export's file name here)")
+    parser.add_argument(
+        "--csv-delimiter",
+        type=_delimiter,
+        help="CSV: ',' (default), ';' (Excel where the decimal separator is a comma) or 'tab'",
+    )
+    parser.add_argument("--csv-gzip", action="store_true", help="CSV: a gzip-compressed file (.csv.gz)")
+    add_download_arguments(parser)
     parser.add_argument(
         "--ws-url", help=f"WebSocket for live progress (default: the API URL's {WS_PATH}); polls if unreachable"
     )
@@ -54,8 +67,22 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll-interval", type=float, default=0.5, help=argparse.SUPPRESS)
 
 
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", help="API base URL (default: EXPORTHUB_PUBLIC_URL or http://127.0.0.1:8000)")
+    parser.add_argument("--api-key", help="API key (default: EXPORTHUB_API_KEY)")
+    parser.add_argument("-o", "--output", help="file or folder to save to (default: the export's file name here)")
+
+
+def _delimiter(value: str) -> str:
+    return "\t" if value.lower() in ("tab", "\\t") else value
+
+
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"resource": args.resource, "format": args.format}
+    if getattr(args, "csv_delimiter", None):
+        body["csvDelimiter"] = args.csv_delimiter
+    if getattr(args, "csv_gzip", False):
+        body["csvGzip"] = True
     if args.columns:
         body["columns"] = [c.strip() for c in args.columns.split(",") if c.strip()]
     filters: dict[str, Any] = {}
@@ -131,9 +158,43 @@ def run_export_command(settings: Settings, args: argparse.Namespace) -> int:
             reason = status.get("errorMessage") or status["status"]
             print(f"export {export_id} ended {status['status']}: {reason}", file=sys.stderr)
             return 1
-        target = _target(args.output, status["fileName"])
-        download(status["downloadUrl"], target, status.get("fileSize"), api_key=api_key, api_url=api_url)
-        print(target)
+        return _save(status, args.output, api_key=api_key, api_url=api_url)
+
+
+def run_download_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`exporthub download ID`: the file of a completed export, checked like `exporthub export`'s."""
+    api_url = (args.api_url or settings.web.public_url).rstrip("/")
+    api_key = args.api_key or settings.api_key
+    if not api_key:
+        print("an API key is needed: --api-key or EXPORTHUB_API_KEY", file=sys.stderr)
+        return 2
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as client:
+        response = client.get(f"/api/v1/exports/{args.export_id}")
+        if response.status_code != 200:
+            print(_explain(response), file=sys.stderr)
+            return 1
+        status = response.json()
+    if status["status"] != "completed" or not status.get("downloadUrl"):
+        print(f"export {args.export_id} is {status['status']}: there is no file to download", file=sys.stderr)
+        return 1
+    return _save(status, args.output, api_key=api_key, api_url=api_url)
+
+
+def _save(status: dict[str, Any], output: str | None, *, api_key: str, api_url: str) -> int:
+    target = _target(output, status["fileName"])
+    try:
+        download(
+            status["downloadUrl"],
+            target,
+            status.get("fileSize"),
+            sha256=status.get("sha256"),
+            api_key=api_key,
+            api_url=api_url,
+        )
+    except ChecksumMismatch as exc:
+        print(f"exporthub: {exc}", file=sys.stderr)
+        return 1
+    print(target)
     return 0
 
 
@@ -219,30 +280,75 @@ def _target(output: str | None, file_name: str) -> Path:
     return path / name if path.is_dir() else path
 
 
+class ChecksumMismatch(Exception):
+    """The downloaded bytes are not the file the export made."""
+
+    def __init__(self, target: Path, expected: str, actual: str, source: str) -> None:
+        super().__init__(
+            f"CHECKSUM MISMATCH: the download of {target.name} has SHA-256 {actual}, but {source} says "
+            f"{expected}: the file was damaged or changed; it was not saved"
+        )
+
+
+_REPR_DIGEST_SHA256 = re.compile(r"(?:^|,)\s*sha-256=:([^:]*):")
+
+
+def announced_sha256(response: httpx.Response) -> dict[str, str]:
+    """The SHA-256 (hex) the response names for its body: RFC 9530 `Repr-Digest` (ExportHub's own
+    download), `x-amz-meta-sha256` (the metadata of an S3 object, through a presigned URL)."""
+    found = {}
+    if match := _REPR_DIGEST_SHA256.search(response.headers.get("Repr-Digest", "")):
+        try:
+            found["its Repr-Digest header"] = base64.b64decode(match[1], validate=True).hex()
+        except binascii.Error:
+            found["its Repr-Digest header"] = f"(not base64: {match[1][:80]})"
+    if meta := response.headers.get("x-amz-meta-sha256"):
+        found["the object's x-amz-meta-sha256"] = meta.strip().lower()
+    return found
+
+
 def download(
     url: str,
     target: Path,
     size: int | None,
     *,
+    sha256: str | None = None,
     api_key: str | None = None,
     api_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> None:
     """GET the signed link with a client of its own. The link needs no API key; the key goes along
     only to the hub itself (`api_url`'s origin), so the download audit names it. httpx drops it on a
-    redirect to another origin (the bucket's presigned URL), and no other host ever sees it."""
+    redirect to another origin (the bucket's presigned URL), and no other host ever sees it. The
+    bytes are hashed as they are saved; if they do not match `sha256` (the export's status) or the
+    digest the response names, the partial file is removed and ChecksumMismatch raised, so no
+    damaged file is left under `target`."""
     partial = target.with_name(target.name + ".part")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key and api_url and _same_origin(url, api_url) else {}
-    with (
-        httpx.Client(timeout=30, follow_redirects=True, transport=transport) as client,
-        client.stream("GET", url, headers=headers) as response,
-        partial.open("wb") as out,
-    ):
-        response.raise_for_status()
-        with tqdm(total=size, unit="B", unit_scale=True, desc="downloading", file=sys.stderr) as bar:
-            for chunk in response.iter_bytes(1 << 16):
-                out.write(chunk)
-                bar.update(len(chunk))
+    digest = hashlib.sha256()
+    try:
+        with (
+            httpx.Client(timeout=30, follow_redirects=True, transport=transport) as client,
+            client.stream("GET", url, headers=headers) as response,
+            partial.open("wb") as out,
+        ):
+            response.raise_for_status()
+            with tqdm(total=size, unit="B", unit_scale=True, desc="downloading", file=sys.stderr) as bar:
+                for chunk in response.iter_bytes(1 << 16):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        expected = ({"the export's status": sha256.lower()} if sha256 else {}) | announced_sha256(response)
+        for source, value in expected.items():
+            if value != digest.hexdigest():
+                raise ChecksumMismatch(target, value, digest.hexdigest(), source)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if not expected:
+        print(f"no checksum to check {target.name} against (an export made before checksums)", file=sys.stderr)
+    else:
+        print(f"SHA-256 {digest.hexdigest()} checked", file=sys.stderr)
     partial.replace(target)
 
 

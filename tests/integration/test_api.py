@@ -64,9 +64,12 @@ async def test_openapi_lists_every_field_of_the_export_request_with_its_type(api
         "webhookUrl": ["null", "string"],
         "csvBom": ["boolean", "null"],
         "timezone": ["null", "string"],
+        "csvDelimiter": [["null", "string"]],  # one schema: an enum that admits null
+        "csvGzip": ["boolean", "null"],
     }
     assert fields["timezone"]["maxLength"] == 64 and fields["timezone"]["examples"] == ["Asia/Tokyo"]
     assert followed(schema, fields["format"])["enum"] == ["csv", "xlsx", "pdf"]
+    assert fields["csvDelimiter"]["enum"] == [",", ";", "\t", None]
     assert fields["columns"]["oneOf"][0]["items"] == {"type": "string"}
     assert fields["columns"]["minItems"] == 1 and fields["columns"]["uniqueItems"] is True
     assert fields["resource"]["maxLength"] == 200 and fields["webhookUrl"]["maxLength"] == 2048
@@ -257,7 +260,8 @@ async def test_bad_requests_name_the_fields_at_fault_and_store_nothing(
         (
             {"format": "csv", "resource": "payroll", "colour": "red"},
             "colour",
-            "unknown field; allowed: columns, csvBom, filters, format, resource, timezone, webhookUrl",
+            "unknown field; allowed: columns, csvBom, csvDelimiter, csvGzip, filters, format, resource, timezone, "
+            "webhookUrl",
         ),
         ([{"format": "csv", "resource": "payroll"}], "body", "expected a JSON object, got a list"),
     ],

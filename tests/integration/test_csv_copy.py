@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import decimal
+import gzip
+import hashlib
 import uuid
 import zoneinfo
 from pathlib import Path
@@ -28,7 +30,7 @@ from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query
 from exporthub.exports.validation import parse_export_request
-from exporthub.formats.csv import CsvWriter
+from exporthub.formats.csv import DELIMITERS, CsvWriter
 from exporthub.formats.sanitize import FORMULA_SIGNS, FORMULA_SPACE, neutralize_formula
 from exporthub.storage import LocalStorage
 from tests.harness import Pauses
@@ -133,18 +135,33 @@ ZONES = ["UTC", "Asia/Tokyo", "America/St_Johns", "Asia/Kathmandu", "Australia/L
 
 
 async def reference_csv(
-    conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool, zone: str = "UTC"
+    conn: asyncpg.Connection,
+    columns: tuple[Column, ...],
+    path: Path,
+    bom: bool,
+    zone: str = "UTC",
+    delimiter: str = ",",
 ) -> bytes:
     records = await conn.fetch(f"SELECT {', '.join(c.sql for c in columns)} FROM csv_cells r ORDER BY r.id")
-    writer = CsvWriter(path, columns, bom=bom, zone=None if zone == "UTC" else zoneinfo.ZoneInfo(zone))
+    writer = CsvWriter(
+        path, columns, bom=bom, zone=None if zone == "UTC" else zoneinfo.ZoneInfo(zone), delimiter=delimiter
+    )
     writer.write_rows(records)
     writer.close()
+    assert writer.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
     return path.read_bytes()
 
 
 async def copy_path_csv(
-    conn: asyncpg.Connection, columns: tuple[Column, ...], path: Path, bom: bool, zone: str = "UTC"
+    conn: asyncpg.Connection,
+    columns: tuple[Column, ...],
+    path: Path,
+    bom: bool,
+    zone: str = "UTC",
+    delimiter: str = ",",
+    compress: bool = False,
 ) -> bytes:
+    """The file the COPY path writes (decompressed, if gzipped), after checking its checksum."""
     only = len(columns) == 1
     select_list = ", ".join(csv_text_sql(c.type, c.sql, only_column=only, time_zone=zone) for c in columns)
     counted: list[int] = []
@@ -153,7 +170,7 @@ async def copy_path_csv(
         counted.append(n)
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await copy_csv(
+        copied = await copy_csv(
             conn,
             f"SELECT {select_list} FROM csv_cells r ORDER BY r.id",
             (),
@@ -163,15 +180,33 @@ async def copy_path_csv(
             copy_timeout=60,
             on_records=on_records,
             time_zone=zone,
+            delimiter=delimiter,
+            gzip=compress,
         )
-    assert rows == sum(counted)
-    return path.read_bytes()
+    assert copied.rows == sum(counted)
+    stored = path.read_bytes()
+    assert copied.sha256 == hashlib.sha256(stored).hexdigest()
+    return gzip.decompress(stored) if compress else stored
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=rows, chosen=column_choices, bom=st.booleans(), zone=st.sampled_from(ZONES))
+@given(
+    rows=rows,
+    chosen=column_choices,
+    bom=st.booleans(),
+    zone=st.sampled_from(ZONES),
+    delimiter=st.sampled_from(DELIMITERS),
+    compress=st.booleans(),
+)
 async def test_copy_csv_is_byte_identical_to_the_reference_writer(
-    db_conn: asyncpg.Connection, tmp_path: Path, rows: list[tuple[Any, ...]], chosen: list[int], bom: bool, zone: str
+    db_conn: asyncpg.Connection,
+    tmp_path: Path,
+    rows: list[tuple[Any, ...]],
+    chosen: list[int],
+    bom: bool,
+    zone: str,
+    delimiter: str,
+    compress: bool,
 ) -> None:
     await db_conn.execute(TABLE_SQL)
     await db_conn.execute("TRUNCATE csv_cells")
@@ -179,8 +214,8 @@ async def test_copy_csv_is_byte_identical_to_the_reference_writer(
         "INSERT INTO csv_cells (note, n, dec, amount, day, at, flag) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows
     )
     columns = tuple(TABLE_COLUMNS[i] for i in chosen)
-    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom, zone)
-    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom, zone)
+    expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom, zone, delimiter)
+    actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom, zone, delimiter, compress)
     assert actual == expected
 
 

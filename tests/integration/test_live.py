@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import re
@@ -150,6 +151,7 @@ async def test_snapshot_lists_the_accounts_exports_only(hub: Hub, api: httpx.Asy
             assert event["processedRows"] == event["totalRows"] == final["totalRows"] > 0
             assert event["downloadUrl"] == final["downloadUrl"]
             assert event["fileSize"] == final["fileSize"] and event["expiresAt"]
+            assert event["sha256"] == final["sha256"] and len(final["sha256"]) == 64
     async with live(hub.base_url, hub.keys["globex"]) as (_, snapshot):
         assert [e["exportId"] for e in snapshot["exports"]] == [theirs]
 
@@ -169,6 +171,7 @@ async def test_a_running_exports_events_arrive_and_only_for_its_account(hub: Hub
 
         response = await api.get(done["downloadUrl"])
         assert response.status_code == 200
+        assert done["sha256"] == hashlib.sha256(response.content).hexdigest()  # the WebSocket's completion event
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
         assert len(rows) == done["totalRows"] + 1  # the header, then every row
 

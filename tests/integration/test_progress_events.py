@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 
@@ -39,6 +40,8 @@ async def test_a_running_export_publishes_fine_grained_progress_then_completion(
     assert done["type"] == "export.completed"
     assert done["progress"] == 100 and done["processedRows"] == done["totalRows"] == 200_000
     assert done["downloadUrl"].startswith(settings.web.public_url) and done["fileSize"] > 0 and done["expiresAt"]
+    file = (await api.get(done["downloadUrl"])).content
+    assert done["sha256"] == hashlib.sha256(file).hexdigest()
     running = [e for e in progress if e["processedRows"] > 0]
     values = [e["progress"] for e in running]
     assert values == sorted(values)

@@ -7,6 +7,7 @@ signatures and their expiry first, the way S3 does, and answers 403 otherwise.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from exporthub.client import announced_sha256, download
 from exporthub.connections import open_storage
 from exporthub.errors import ExportFailed
 from exporthub.exports.expiry import sweep_expired
@@ -151,7 +153,7 @@ async def uploads_in_progress(s3: S3Storage) -> list[Any]:
 async def test_upload_then_presigned_download_with_range(s3: S3Storage, tmp_path: Path, size: int) -> None:
     data = write_file(tmp_path / "export.csv.part", size)
     key = f"acct/{uuid.uuid4()}-1.csv"
-    assert await s3.put(key, tmp_path / "export.csv.part") == size
+    assert await s3.put(key, tmp_path / "export.csv.part", sha256=hashlib.sha256(data).hexdigest()) == size
     assert not (tmp_path / "export.csv.part").exists()
     assert await s3.exists(key)
     assert await uploads_in_progress(s3) == []
@@ -178,8 +180,8 @@ async def test_upload_then_presigned_download_with_range(s3: S3Storage, tmp_path
 
 
 async def test_tampered_or_expired_presigned_urls_are_refused(s3: S3Storage, tmp_path: Path) -> None:
-    write_file(tmp_path / "f.part", 10)
-    await s3.put("acct/f.csv", tmp_path / "f.part")
+    data = write_file(tmp_path / "f.part", 10)
+    await s3.put("acct/f.csv", tmp_path / "f.part", sha256=hashlib.sha256(data).hexdigest())
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     url = await s3.download_url("acct/f.csv", filename="f.csv", media_type=MEDIA_CSV, expires_at=later)
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
@@ -232,7 +234,7 @@ class ShrinkingFileClient(FailingClient):
 @pytest.mark.parametrize("failure", ["network", "file"])
 async def test_a_failed_multipart_upload_is_aborted(s3: S3Storage, tmp_path: Path, failure: str) -> None:
     path = tmp_path / "big.part"
-    write_file(path, 12 * MIB)
+    sha256 = hashlib.sha256(write_file(path, 12 * MIB)).hexdigest()
     client = FailingClient(s3.client) if failure == "network" else ShrinkingFileClient(s3.client)
     if isinstance(client, ShrinkingFileClient):
         client.path = path
@@ -240,11 +242,64 @@ async def test_a_failed_multipart_upload_is_aborted(s3: S3Storage, tmp_path: Pat
     key = f"acct/{uuid.uuid4()}-1.csv"
     if failure == "network":
         with pytest.raises(ExportFailed) as raised:
-            await broken.put(key, path)
+            await broken.put(key, path, sha256=sha256)
         assert raised.value.transient  # the pipeline runs the export again
     else:
         with pytest.raises(OSError, match="changed while it was being uploaded"):
-            await broken.put(key, path)
+            await broken.put(key, path, sha256=sha256)
+    assert await uploads_in_progress(s3) == []
+    assert not await s3.exists(key)
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MIB], ids=["single-put", "multipart"])
+async def test_the_object_carries_the_files_sha256(s3: S3Storage, tmp_path: Path, size: int) -> None:
+    """A single PUT: the object's own checksum is the file's SHA-256 (FULL_OBJECT). Multipart: S3 has
+    no full-object SHA-256, so the object's checksum is COMPOSITE (the SHA-256 of the parts' SHA-256s,
+    "-<parts>"); either way the file's SHA-256 is the object's x-amz-meta-sha256, which a presigned GET
+    returns, and the CLI's download checks."""
+    data = write_file(tmp_path / "f.part", size)
+    sha256 = hashlib.sha256(data).hexdigest()
+    key = f"acct/{uuid.uuid4()}-1.csv"
+    await s3.put(key, tmp_path / "f.part", sha256=sha256)
+    # GET, not HEAD: moto's HEAD leaves the "-<parts>" off a composite checksum (S3's does not).
+    head = await s3.client.get_object(Bucket=s3.bucket, Key=f"exports/{key}", ChecksumMode="ENABLED")
+    async with head["Body"] as body:
+        assert await body.read() == data
+    assert head["Metadata"] == {"sha256": sha256}
+    if size <= s3.part_size:
+        assert head["ChecksumSHA256"] == b64(hashlib.sha256(data).digest())
+        assert head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+    else:
+        parts = [data[i : i + s3.part_size] for i in range(0, size, s3.part_size)]
+        composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+        assert head["ChecksumSHA256"] == f"{b64(composite)}-{len(parts)}"
+        assert head["ChecksumType"] == "COMPOSITE"
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    url = await s3.download_url(key, filename="f.csv", media_type=MEDIA_CSV, expires_at=later)
+    assert url is not None
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(url)
+    assert response.headers["x-amz-meta-sha256"] == sha256
+    assert announced_sha256(response) == {"the object's x-amz-meta-sha256": sha256}
+    download(url, tmp_path / "saved.csv", size, sha256=sha256)
+    assert (tmp_path / "saved.csv").read_bytes() == data
+
+
+async def test_a_file_that_changed_since_it_was_hashed_is_not_completed(s3: S3Storage, tmp_path: Path) -> None:
+    """The parts, hashed as they are read for the upload, must add up to the SHA-256 taken when the
+    file was written; otherwise the upload is aborted and no object appears."""
+    path = tmp_path / "big.part"
+    sha256 = hashlib.sha256(write_file(path, 11 * MIB)).hexdigest()
+    with path.open("r+b") as f:
+        f.seek(7 * MIB)
+        f.write(b"tampered")
+    key = f"acct/{uuid.uuid4()}-1.csv"
+    with pytest.raises(OSError, match="changed after it was written"):
+        await s3.put(key, path, sha256=sha256)
     assert await uploads_in_progress(s3) == []
     assert not await s3.exists(key)
 
@@ -305,6 +360,8 @@ async def test_web_and_worker_store_in_s3_and_the_sweep_expires_it(
                 assert response.status_code == 200
                 assert response.content.startswith(b"\xef\xbb\xbfEmployee No.,")
                 assert len(response.content) == status["fileSize"]
+                assert status["sha256"] == hashlib.sha256(response.content).hexdigest()
+                assert response.headers["x-amz-meta-sha256"] == status["sha256"]
                 assert re.fullmatch(
                     r'attachment; filename="compliance-\d{8}-\d{6}\.csv"', response.headers["content-disposition"]
                 )

@@ -168,9 +168,11 @@ async def test_a_completed_export_sends_one_signed_event(api: httpx.AsyncClient,
         "downloadUrl": status["downloadUrl"],
         "totalRows": status["totalRows"],
         "fileSize": status["fileSize"],
+        "sha256": status["sha256"],
         "expiresAt": event["expiresAt"],
         "errorMessage": None,
     }
+    assert event["sha256"] == hashlib.sha256((await api.get(status["downloadUrl"])).content).hexdigest()
     assert parse_time(event["expiresAt"]) == parse_time(status["expiresAt"])
     assert got.path == "/hooks/exporthub?src=test"
     assert got.headers["Host"] == rx.url.removeprefix("http://")
@@ -238,7 +240,7 @@ async def test_failed_and_cancelled_exports_send_their_events(
         queued: ("export.cancelled", "cancelled"),
     }
     assert "bonus" in events[failing]["errorMessage"]
-    assert all(e["downloadUrl"] is None and e["fileSize"] is None for e in events.values())
+    assert all(e["downloadUrl"] is None and e["fileSize"] is None and e["sha256"] is None for e in events.values())
     secret = (await api.get("/api/v1/webhook-secret")).json()["secret"]
     assert all(verifies(secret, r) for r in rx.requests)
     for export_id in (failing, running, queued):

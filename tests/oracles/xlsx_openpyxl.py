@@ -33,6 +33,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from exporthub.catalog import Column, ColumnType
+from exporthub.formats.output import DigestFile
 from exporthub.formats.sanitize import LOCAL_FIRST, LOCAL_LAST, display_text, excel_text
 from exporthub.formats.xlsx.cells import NUMBER_FORMATS
 from exporthub.formats.xlsx.parts import sheet_title
@@ -70,7 +71,7 @@ class OpenpyxlXlsxWriter:
         self._fills: list[Fill] = []
         self._finished = False
         # Opened now so that an unusable path fails at once; the zip is written into it on close.
-        self._file = open(path, "wb")  # noqa: SIM115 - closed by close/abort
+        self._file = DigestFile(path)
         try:
             self._workbook = Workbook(write_only=True)
             self._new_sheet()
@@ -105,6 +106,9 @@ class OpenpyxlXlsxWriter:
         self._finished = True
         self._workbook = self._sheet = None
         self._fills = []
+
+    def sha256(self) -> str:
+        return self._file.sha256()
 
     def abort(self) -> None:
         if self._finished:

@@ -144,7 +144,8 @@ def test_a_body_of_the_wrong_shape_is_refused_at_its_first_fault() -> None:
         (
             {"format": "csv", "resource": "payroll", "colour": "red"},
             "colour",
-            "unknown field; allowed: columns, csvBom, filters, format, resource, timezone, webhookUrl",
+            "unknown field; allowed: columns, csvBom, csvDelimiter, csvGzip, filters, format, resource, timezone, "
+            "webhookUrl",
         ),
         ({"format": "csv", "resource": "payroll", "webhookUrl": 5}, "webhookUrl", "expected a string, got a number"),
         ({"format": "csv", "resource": "payroll", "csvBom": "yes"}, "csvBom", "expected true or false, got a string"),

@@ -68,7 +68,7 @@ class AccountJobs:
             request.format.value,
             json.dumps(request.filters.to_json()),
             list(request.columns),
-            json.dumps({"csvBom": request.csv_bom}),
+            json.dumps(request.options()),
             request.webhook_url,
             idempotency_key,
             request.fingerprint(),

@@ -20,13 +20,15 @@ How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL,
   `formats.csv_copy.CrlfRecords` unquotes that record again.
 - Line endings: COPY ends records with LF, the reference with CRLF; LF and CR inside quoted cells
   stay as they are. `CrlfRecords` tells them apart by the parity of the quotes seen so far.
-- BOM and header row: written by `CsvWriter` itself, before the COPY output is appended.
+- BOM and header row: the bytes `CsvWriter` starts with (`csv.header_line`), before the COPY output.
+- Delimiter: COPY's DELIMITER, the one the reference is given; both quote the cells that contain it.
 """
 
 from __future__ import annotations
 
 import pathlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple
 
 import asyncpg
 
@@ -40,6 +42,11 @@ from exporthub.formats.sanitize import (
     LOCAL_FIRST,
     LOCAL_LAST,
 )
+
+
+class CsvFile(NamedTuple):
+    rows: int
+    sha256: str  # hex, of the file as stored
 
 
 def _codes(chars: str | frozenset[str]) -> str:
@@ -152,9 +159,12 @@ async def copy_csv(
     time_zone: str = "UTC",
     on_records: Callable[[int], Awaitable[None]],
     expected_rows: int | None = None,
-) -> int:
-    """Write `path` as `CsvWriter` would: BOM and header, then the rows of `select_sql` (built with
-    `build_export_query(..., csv_text=True, time_zone=time_zone)`), streamed by COPY. Returns the number of rows.
+    delimiter: str = ",",
+    gzip: bool = False,
+) -> CsvFile:
+    """Write `path` as `CsvWriter` would (with `delimiter`; gzip-compressed if asked): BOM and header,
+    then the rows of `select_sql` (built with `build_export_query(..., csv_text=True, time_zone=time_zone)`),
+    streamed by COPY. Returns the number of rows and the file's SHA-256, hashed as it was written.
 
     `conn` must be in a transaction (the session settings are SET LOCAL). `copy_timeout` bounds the whole
     COPY. `on_records(n)` is awaited after every piece of output with the rows it completed; whatever
@@ -165,7 +175,7 @@ async def copy_csv(
     waiting for an answer that never comes: so what `on_records` raises then is raised after the COPY
     returns instead (tests/integration/test_csv_copy.py holds both cases).
     """
-    file = CsvFromCopy(path, columns, bom=bom)
+    file = CsvFromCopy(path, columns, bom=bom, delimiter=delimiter, gzip=gzip)
     stopped: BaseException | None = None
     try:
         await conn.execute(SESSION_SQL)
@@ -183,7 +193,7 @@ async def copy_csv(
                 raise stopped  # more rows to come: the query is still running, so cancelling it is safe
 
         status = await conn.copy_from_query(
-            select_sql, *args, output=write, format="csv", encoding="UTF8", timeout=copy_timeout
+            select_sql, *args, output=write, format="csv", delimiter=delimiter, encoding="UTF8", timeout=copy_timeout
         )
         if stopped is not None:
             raise stopped
@@ -193,4 +203,4 @@ async def copy_csv(
     copied = int(status.split()[-1])  # "COPY 500000"
     if copied != file.records:
         raise RuntimeError(f"COPY sent {copied} rows but {file.records} CSV records were counted")
-    return copied
+    return CsvFile(copied, file.sha256())

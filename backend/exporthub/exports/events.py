@@ -11,6 +11,7 @@ The progress event, on the account's channel (progress.channel_for):
       "at": "ISO-8601 time the event was made",
       # completed only:
       "downloadUrl": "signed link", "fileSize": int, "expiresAt": "ISO-8601",
+      "sha256": "hex SHA-256 of the file" | null (files made before checksums),
       # failed only:
       "errorMessage": "what went wrong, in words a person can act on"
     }
@@ -55,6 +56,7 @@ def export_event(job: ExportJob, download_url: str | None = None) -> dict[str, A
     if job.status is ExportStatus.COMPLETED:
         event["downloadUrl"] = download_url
         event["fileSize"] = job.file_size
+        event["sha256"] = job.sha256
         event["expiresAt"] = job.expires_at.isoformat() if job.expires_at else None
     if job.status is ExportStatus.FAILED:
         event["errorMessage"] = job.error_message
@@ -75,6 +77,7 @@ def webhook_body(job: ExportJob, event_id: uuid.UUID, download_url: str | None) 
             "downloadUrl": download_url if job.status is ExportStatus.COMPLETED else None,
             "totalRows": job.total_rows,
             "fileSize": job.file_size,
+            "sha256": job.sha256 if job.status is ExportStatus.COMPLETED else None,
             "expiresAt": job.expires_at.isoformat() if job.expires_at else None,
             "errorMessage": job.error_message,
         },

@@ -11,6 +11,7 @@ link made before a secret rotation keeps working while the old secret is still l
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -69,3 +70,8 @@ def download_link(public_url: str, secrets: Sequence[str], job: ExportJob) -> st
     if job.status is not ExportStatus.COMPLETED:
         return None
     return signed_link(public_url, secrets, job)
+
+
+def repr_digest(sha256_hex: str) -> str:
+    """The RFC 9530 Repr-Digest field value for a file's SHA-256 (hex): `sha-256=:<base64>:`."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"

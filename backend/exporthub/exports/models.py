@@ -84,9 +84,17 @@ class ExportRequest:
     webhook_url: str | None = None
     csv_bom: bool = True
     time_zone: str | None = None  # an IANA name; None: the account's default, taken when it is recorded
+    csv_delimiter: str = ","
+    csv_gzip: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """The file's options, as export_jobs.options keeps them."""
+        return {"csvBom": self.csv_bom, "csvDelimiter": self.csv_delimiter, "csvGzip": self.csv_gzip}
 
     def fingerprint(self) -> str:
         """Stable hash of what was asked, to compare requests that share an Idempotency-Key."""
+        # Options at their defaults are left out, so that the hashes of earlier requests still match.
+        defaults = {"csvDelimiter": ",", "csvGzip": False}
         body = json.dumps(
             {
                 "resource": self.resource,
@@ -95,6 +103,7 @@ class ExportRequest:
                 "filters": self.filters.to_json(),
                 "webhookUrl": self.webhook_url,
                 "csvBom": self.csv_bom,
+                **{k: v for k, v in self.options().items() if k in defaults and v != defaults[k]},
                 # Only when given, so that the fingerprints of requests without one stay as they were.
                 **({"timezone": self.time_zone} if self.time_zone is not None else {}),
             },
@@ -128,6 +137,19 @@ class ExportJob:
     completed_at: dt.datetime | None
     expires_at: dt.datetime | None
     time_zone: str = "UTC"  # IANA name: datetimes are shown, and date filters read, in it
+    sha256: str | None = None  # hex, of the file as stored; hashed as it was written
+
+    @property
+    def csv_gzip(self) -> bool:
+        return self.format is ExportFormat.CSV and bool(self.options.get("csvGzip"))
+
+    @property
+    def extension(self) -> str:
+        return "csv.gz" if self.csv_gzip else self.format.value
+
+    @property
+    def media_type(self) -> str:
+        return "application/gzip" if self.csv_gzip else self.format.media_type
 
     @classmethod
     def from_record(cls, r: Any) -> ExportJob:
@@ -155,4 +177,5 @@ class ExportJob:
             completed_at=r["completed_at"],
             expires_at=r["expires_at"],
             time_zone=r["time_zone"],
+            sha256=r.get("file_sha256"),
         )

@@ -201,7 +201,7 @@ def _remove_leftovers(storage: Storage, job_id: uuid.UUID) -> None:
 
 
 def file_name_for(job: ExportJob) -> str:
-    return f"{job.resource}-{job.created_at:%Y%m%d-%H%M%S}.{job.format.value}"
+    return f"{job.resource}-{job.created_at:%Y%m%d-%H%M%S}.{job.extension}"
 
 
 async def _produce(
@@ -224,10 +224,11 @@ async def _produce(
     query = build_export_query(
         resource, job.columns, job.filters, account["tenant_key"], csv_text=as_csv, time_zone=job.time_zone
     )
-    temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.format.value}.part"
+    temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.extension}.part"
     state = _Progress(pause_dir=config.test_pause_dir)
     keeper = asyncio.create_task(_keep_lease(pool, job, state, config))
     writer = None
+    sha256 = ""  # of the file, hashed as it is written (formats/output.py)
     # The writer works in one thread of its own: the default pool would spread its calls over
     # several threads, and glibc gives each a malloc arena, so RSS would grow with the batch count.
     writer_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-writer")
@@ -243,7 +244,7 @@ async def _produce(
             await conn.execute(ZONE_SQL, job.time_zone)  # where the date filter's days start
             state.total = await conn.fetchval(query.count_sql, *query.args)
             if as_csv:
-                await copy_csv(
+                copied = await copy_csv(
                     conn,
                     query.select_sql,
                     query.args,
@@ -256,7 +257,10 @@ async def _produce(
                     time_zone=job.time_zone,
                     on_records=lambda rows: _advance(job, state, publish, rows),
                     expected_rows=state.total,
+                    delimiter=job.options.get("csvDelimiter") or ",",
+                    gzip=job.csv_gzip,
                 )
+                sha256 = copied.sha256
             else:
                 writer = await in_writer_thread(
                     open_writer,
@@ -279,10 +283,11 @@ async def _produce(
                 await _stream(cursor, writer, in_writer_thread, fetch_size, job, state, publish)
         if writer is not None:
             await in_writer_thread(writer.close)
+            sha256 = writer.sha256()
             writer = None
         _raise_if_stopped(state)
-        key = f"{job.account_id}/{job.id}-{job.attempts}.{job.format.value}"
-        size = await storage.put(key, temp_path)
+        key = f"{job.account_id}/{job.id}-{job.attempts}.{job.extension}"
+        size = await storage.put(key, temp_path, sha256=sha256)
         done = await unscoped.finish_completed(
             pool,
             job,
@@ -290,6 +295,7 @@ async def _produce(
             file_key=key,
             file_name=file_name_for(job),
             file_size=size,
+            sha256=sha256,
             link_ttl_seconds=config.link_ttl_seconds,
         )
         if done is None:  # cancelled or taken over at the last moment: the file must not stay

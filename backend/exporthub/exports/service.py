@@ -96,6 +96,14 @@ class Download:
     path: Path | None = None
     redirect_url: str | None = None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """A file we serve names its checksum: RFC 9530 `Repr-Digest: sha-256=:<base64>:`. (A redirect
+        leads to S3, whose object carries it: storage/s3.py.)"""
+        if self.path is None or self.job.sha256 is None:
+            return {}
+        return {"Repr-Digest": links.repr_digest(self.job.sha256)}
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Submitted:
@@ -332,7 +340,7 @@ class Exports:
             url = await self.storage.download_url(
                 job.file_key,
                 filename=job.file_name or job.file_key.rsplit("/", 1)[-1],
-                media_type=job.format.media_type,
+                media_type=job.media_type,
                 expires_at=job.expires_at or now,
             )
             if url is None:

@@ -188,13 +188,14 @@ async def finish_completed(
     file_key: str,
     file_name: str,
     file_size: int,
+    sha256: str,
     link_ttl_seconds: int,
 ) -> ExportJob | None:
     row = await conn.fetchrow(
         """
         UPDATE export_jobs
            SET status = 'completed', progress = 100, processed_rows = $3, total_rows = $3,
-               file_key = $4, file_name = $5, file_size = $6, completed_at = now(),
+               file_key = $4, file_name = $5, file_size = $6, file_sha256 = $8, completed_at = now(),
                expires_at = now() + make_interval(secs => $7), lease_expires_at = NULL
          WHERE id = $1 AND attempts = $2 AND status = 'processing' AND NOT cancel_requested
         RETURNING *
@@ -206,6 +207,7 @@ async def finish_completed(
         file_name,
         file_size,
         link_ttl_seconds,
+        sha256,
     )
     return ExportJob.from_record(row) if row else None
 

@@ -9,9 +9,10 @@ alike. msgspec stops at the first shape fault; the catalog's checks then name ev
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import zoneinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -121,6 +122,20 @@ class ExportRequestIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True
         ]
         | None
     ) = None
+    csv_delimiter: (
+        Annotated[
+            Literal[",", ";", "\t"],
+            Meta(
+                description='CSV only: between cells, "," (left out), ";" (Excel where the decimal separator is '
+                'a comma) or a tab, "\\t".'
+            ),
+        ]
+        | None
+    ) = None
+    csv_gzip: (
+        Annotated[bool, Meta(description="CSV only: gzip the file (.csv.gz, application/gzip); left out: false.")]
+        | None
+    ) = None
 
 
 def read_request(body: Any) -> ExportRequestIn:
@@ -180,6 +195,11 @@ def parse_export_request(body: Any, catalog: Catalog, *, default_csv_bom: bool =
         bad("webhookUrl", "expected an absolute http:// or https:// URL")
         webhook_url = None
 
+    if request.format is not ExportFormat.CSV:
+        for field, value in (("csvDelimiter", request.csv_delimiter), ("csvGzip", request.csv_gzip)):
+            if value is not None:
+                bad(field, f"CSV only; leave it out for {request.format.value}")
+
     if problems or resource is None:
         raise InvalidRequest(problems)
     return ExportRequest(
@@ -190,6 +210,8 @@ def parse_export_request(body: Any, catalog: Catalog, *, default_csv_bom: bool =
         webhook_url=webhook_url,
         csv_bom=default_csv_bom if request.csv_bom is None else request.csv_bom,
         time_zone=request.timezone,
+        csv_delimiter=request.csv_delimiter or ",",
+        csv_gzip=bool(request.csv_gzip),
     )
 
 
@@ -439,8 +461,8 @@ def _describe(info: msgspec.inspect.Type | None) -> str:
     node = _unwrap(info)
     if isinstance(node, msgspec.inspect.EnumType):
         return f"one of {_choices(m.value for m in node.cls)}"
-    if isinstance(node, msgspec.inspect.LiteralType):
-        return f"one of {_choices(node.values)}"
+    if isinstance(node, msgspec.inspect.LiteralType):  # "\t" as JSON writes it, not a bare tab
+        return f"one of {_choices(json.dumps(v) if isinstance(v, str) else v for v in node.values)}"
     if isinstance(node, msgspec.inspect.ListType):
         items = {"a string": "strings", "an object": "objects"}.get(_describe(node.item_type))
         return f"a list of {items}" if items else "a list"

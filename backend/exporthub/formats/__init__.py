@@ -2,8 +2,9 @@
 
 A writer writes the header row when it is opened, then takes batches of rows (values in column
 order, as asyncpg returns them) and keeps nothing proportional to the row count in memory.
-`close()` finishes the file; `abort()` only releases handles and temporary files (the caller deletes
-the partial file). Both are idempotent; `write_rows` after either raises ValueError.
+`close()` finishes the file, whose SHA-256 is then `sha256()` (hashed as written: formats/output.py);
+`abort()` only releases handles and temporary files (the caller deletes the partial file). Both
+are idempotent; `write_rows` after either raises ValueError.
 
 Formats are looked up in `_OPENERS`; each module is imported on first use, so the web process never
 loads openpyxl. A new format (PDF) is one more module and one more entry.
@@ -28,6 +29,8 @@ class Writer(Protocol):
     def close(self) -> None: ...  # finish and flush the file; after close the file is complete
 
     def abort(self) -> None: ...  # close handles without finishing (the caller deletes the file)
+
+    def sha256(self) -> str: ...  # after close: the file's SHA-256 (hex), hashed as it was written
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The CSV writer: RFC 4180 (minimal quoting, CRLF), UTF-8 with an optional BOM, one buffered file.
+"""The CSV writer: RFC 4180 (minimal quoting, CRLF; cells apart by a comma, semicolon or tab), UTF-8 with
+an optional BOM, one buffered file whose SHA-256 is known when it is closed.
 
 Cell text follows `sanitize.display_text`: None -> empty, bool -> "true"/"false", date -> "2024-01-31",
 datetime -> ISO 8601 in UTC with a "+00:00" offset ("2024-01-31T09:30:00+00:00"; microseconds only
@@ -21,11 +22,13 @@ import contextlib
 import csv
 import datetime as dt
 import decimal
+import io
 import pathlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from exporthub.catalog import Column, ColumnType
+from exporthub.formats.output import DigestFile
 from exporthub.formats.sanitize import (
     FORMULA_FIRST,
     display_text,
@@ -38,24 +41,36 @@ from exporthub.formats.sanitize import (
 Formatter = Callable[[Any], str]
 
 _BUFFER_BYTES = 1 << 16
+DELIMITERS = (",", ";", "\t")  # comma; semicolon for Excel where the decimal separator is a comma; tab
 _TYPED = (bool, int, float, decimal.Decimal, dt.date)  # values whose text can never be a formula
 
 
 class CsvWriter:
     def __init__(
-        self, path: pathlib.Path, columns: Sequence[Column], *, bom: bool = True, zone: dt.tzinfo | None = None
+        self,
+        path: pathlib.Path,
+        columns: Sequence[Column],
+        *,
+        bom: bool = True,
+        zone: dt.tzinfo | None = None,
+        delimiter: str = ",",
     ) -> None:
+        if delimiter not in DELIMITERS:
+            raise ValueError(f"unsupported CSV delimiter {delimiter!r}")
         self._formatters = [_formatter(column.type, zone) for column in columns]
-        self._file = open(  # noqa: SIM115 - held open across write_rows calls, closed by close/abort
-            path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="", buffering=_BUFFER_BYTES
-        )
+        self._output = DigestFile(path, _BUFFER_BYTES)
+        self._file = io.TextIOWrapper(self._output, encoding="utf-8-sig" if bom else "utf-8", newline="")
         self._closed = False
         try:
-            self._csv = csv.writer(self._file, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+            self._csv = csv.writer(self._file, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n", delimiter=delimiter)
             self._csv.writerow([neutralize_formula(column.label) for column in columns])
         except BaseException:
             self.abort()
             raise
+
+    def sha256(self) -> str:
+        """The file's SHA-256 (hex), once closed."""
+        return self._output.sha256()
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         if self._closed:
@@ -82,6 +97,15 @@ class CsvWriter:
         self._closed = True
         with contextlib.suppress(OSError):  # the caller deletes the file anyway
             self._file.close()
+
+
+def header_line(columns: Sequence[Column], *, bom: bool, delimiter: str = ",") -> bytes:
+    """The bytes `CsvWriter` starts a file with: the BOM (if asked for) and the header row."""
+    text = io.StringIO()
+    csv.writer(text, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n", delimiter=delimiter).writerow(
+        [neutralize_formula(column.label) for column in columns]
+    )
+    return ("\ufeff" if bom else "").encode() + text.getvalue().encode()
 
 
 def _fallback(value: Any, column_type: ColumnType) -> str:

@@ -42,7 +42,7 @@ import io
 import math
 import pathlib
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.rl_accel import escapePDF
@@ -51,6 +51,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats import pdf_text
+from exporthub.formats.output import DigestFile
 from exporthub.formats.pdf_assembly import PdfAssembler
 from exporthub.formats.pdf_text import BOLD_FONT, REGULAR_FONT, Run, register_fonts
 from exporthub.formats.sanitize import display_text
@@ -335,7 +336,7 @@ class PdfWriter:
         self._piece = io.BytesIO()
         self._row_in_page = 0
         self._finished = False
-        self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close/abort
+        self._file = DigestFile(path)  # hashed as written (formats/output.py)
         try:
             self._assembler = PdfAssembler(self._file, title=self._title, forms=list(_FORM_SIZES))
         except BaseException:
@@ -379,6 +380,10 @@ class PdfWriter:
             self.abort()
             raise
         self._finished = True
+
+    def sha256(self) -> str:
+        """The file's SHA-256 (hex), once closed."""
+        return self._file.sha256()
 
     def abort(self) -> None:
         if self._finished:

@@ -16,8 +16,9 @@ from exporthub.storage.local import LocalStorage
 class Storage(Protocol):
     temp_dir: Path
 
-    async def put(self, key: str, path: Path) -> int:
-        """Publish a complete temporary file under `key`; return its size. The key is visible only when done."""
+    async def put(self, key: str, path: Path, *, sha256: str) -> int:
+        """Publish a complete temporary file under `key`; return its size. The key is visible only when done.
+        `sha256`: the file's checksum (hex), hashed as it was written; S3 stores it with the object."""
 
     async def delete(self, key: str) -> None: ...
 

@@ -22,7 +22,8 @@ class LocalStorage:
             raise ValueError(f"storage key escapes the storage root: {key!r}")
         return path
 
-    async def put(self, key: str, path: Path) -> int:
+    async def put(self, key: str, path: Path, *, sha256: str) -> int:
+        # The checksum lives with the export's row: a rename does not change the bytes it was taken of.
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(_fsync, path)

@@ -7,13 +7,25 @@ through our servers: clients get a presigned GET (SigV4) that names the file and
 The clients are opened once in connections.py and passed in: `client` talks to the endpoint the
 processes reach, `presigner` signs with the public endpoint, since a presigned URL's host is its
 client's endpoint_url.
+
+Checksums: the pipeline hashes the file as it writes it (formats/output.py) and hands the SHA-256 in.
+A single PUT carries it as `ChecksumSHA256`: S3 refuses the upload if the bytes it got differ, and
+keeps it as the object's checksum (HEAD/GET with ChecksumMode ENABLED). A multipart upload cannot have
+a full-object SHA-256: S3 offers full-object checksums of multipart uploads for the CRC algorithms
+only, so with SHA-256 the object's checksum is COMPOSITE, the SHA-256 of the parts' SHA-256s with
+"-<parts>" (each part's checked by S3 as it arrives). So every object also carries the file's own
+SHA-256 as metadata, `x-amz-meta-sha256` (hex), which a presigned GET returns as a header; and the
+parts, hashed as they are read for the upload, must add up to the file's SHA-256 before the upload
+is completed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import math
 import time
@@ -36,6 +48,7 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 LIFECYCLE_RULE_ID = "exporthub-expiry"
 _CONTENT_TYPES = {  # the object's own type; downloads name theirs in the presigned URL
     ".csv": "text/csv; charset=utf-8",
+    ".gz": "application/gzip",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".pdf": "application/pdf",
 }
@@ -106,39 +119,61 @@ class S3Storage:
     def object_key(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
-    async def put(self, key: str, path: Path) -> int:
+    async def put(self, key: str, path: Path, *, sha256: str) -> int:
         size = (await asyncio.to_thread(path.stat)).st_size
         object_key = self.object_key(key)
         content_type = _CONTENT_TYPES.get(Path(key).suffix) or "application/octet-stream"
         try:
             if size <= self.part_size:
                 body = await asyncio.to_thread(path.read_bytes)
-                await self.client.put_object(Bucket=self.bucket, Key=object_key, Body=body, ContentType=content_type)
+                await self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=object_key,
+                    Body=body,
+                    ContentType=content_type,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=_base64(bytes.fromhex(sha256)),
+                    Metadata={"sha256": sha256},
+                )
             else:
-                await self._put_multipart(object_key, path, size, content_type)
+                await self._put_multipart(object_key, path, size, content_type, sha256)
         except (BotoCoreError, ClientError) as exc:
             raise storage_failure(exc) from exc
         await asyncio.to_thread(path.unlink, missing_ok=True)
         return size
 
-    async def _put_multipart(self, object_key: str, path: Path, size: int, content_type: str) -> None:
+    async def _put_multipart(self, object_key: str, path: Path, size: int, content_type: str, sha256: str) -> None:
         part_size = max(self.part_size, math.ceil(size / MAX_PARTS / MIB) * MIB)
         created = await self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=object_key, ContentType=content_type
+            Bucket=self.bucket,
+            Key=object_key,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            ChecksumType="COMPOSITE",  # SHA-256 has no FULL_OBJECT type for multipart uploads
+            Metadata={"sha256": sha256},
         )
         upload_id = created["UploadId"]
         try:
             parts = []
+            whole = hashlib.sha256()
             with path.open("rb") as f:
                 for number in range(1, math.ceil(size / part_size) + 1):
                     expected = min(part_size, size - (number - 1) * part_size)
-                    data = await asyncio.to_thread(f.read, part_size)
+                    data, digest = await asyncio.to_thread(_read_part, f, part_size, whole)
                     if len(data) != expected:
                         raise OSError(f"{path} changed while it was being uploaded")
                     answer = await self.client.upload_part(
-                        Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=data
+                        Bucket=self.bucket,
+                        Key=object_key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                        ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=digest,
                     )
-                    parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+                    parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": digest})
+            if whole.hexdigest() != sha256:
+                raise OSError(f"{path} changed after it was written: its SHA-256 is no longer the one taken then")
             await self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=object_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
@@ -232,6 +267,17 @@ class S3Storage:
                 Bucket=self.bucket, LifecycleConfiguration={"Rules": [*rules, rule]}
             )
         return rule
+
+
+def _base64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _read_part(f: Any, size: int, whole: Any) -> tuple[bytes, str]:
+    """The next part and its SHA-256 (base64, as S3 takes it); `whole` hashes the file so far."""
+    data = f.read(size)
+    whole.update(data)
+    return data, _base64(hashlib.sha256(data).digest())
 
 
 def storage_failure(exc: BaseException) -> ExportFailed:

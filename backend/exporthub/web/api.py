@@ -46,6 +46,11 @@ from exporthub.web.schemas import (
 
 log = logging.getLogger(__name__)
 
+REPR_DIGEST_DOC = (
+    "The file's SHA-256 (RFC 9530): `sha-256=:<base64 of the digest>:`; the export's status gives the same "
+    "digest as `sha256`, in hex. Absent for files made before checksums were kept."
+)
+
 
 _STRING = Schema(type=OpenAPIType.STRING)
 DOWNLOAD_CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"  # a record id; opaque to clients
@@ -73,6 +78,21 @@ class SubmitOperation(Operation):
             response = (self.responses or {}).get(status)
             if isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), **headers}
+
+
+@dataclasses.dataclass
+class DownloadOperation(Operation):
+    """The download in OpenAPI, with the Repr-Digest header of its 200."""
+
+    def __post_init__(self) -> None:
+        response = (self.responses or {}).get("200")
+        if isinstance(response, OpenAPIResponse):
+            digest = OpenAPIHeader(
+                schema=_STRING,
+                description=REPR_DIGEST_DOC,
+                example="sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+            )
+            response.headers = {**(response.headers or {}), "Repr-Digest": digest}
 
 
 async def export_out(exports: Exports, job: ExportJob) -> ExportOut:
@@ -327,8 +347,11 @@ def _secret_out(secret: WebhookSecret) -> WebhookSecretOut:
     DOWNLOAD_PATH.replace("{export_id}", "{export_id:uuid}"),
     tags=["exports"],
     summary="Download a finished export through its signed link (no API key needed)",
-    description="Serves a file on local disk; a file in S3 answers 307 to a fresh presigned URL. Each such answer "
-    "is recorded (GET /api/v1/exports/{id}/downloads), with the API key or console session sent along, if any.",
+    description="Serves a file on local disk, with its SHA-256 in a `Repr-Digest` header (RFC 9530); a file "
+    "in S3 answers 307 to a fresh presigned URL (the object carries its checksum: `x-amz-meta-sha256`). Each "
+    "such answer is recorded (GET /api/v1/exports/{id}/downloads), with the API key or console session sent "
+    "along, if any.",
+    operation_class=DownloadOperation,
 )
 async def download(
     export_id: uuid.UUID,
@@ -347,8 +370,8 @@ async def download(
     return File(
         path=found.path,
         filename=found.job.file_name,
-        media_type=found.job.format.media_type.split(";")[0],
-        headers={"Cache-Control": "no-store"},
+        media_type=found.job.media_type.split(";")[0],
+        headers={"Cache-Control": "no-store", **found.headers},
     )
 
 

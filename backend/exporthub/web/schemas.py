@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from exporthub.catalog import Resource
 from exporthub.exports.downloads import DownloadRecord, DownloadVia
@@ -33,6 +34,17 @@ class ExportOut(msgspec.Struct, rename="camel"):
     total_rows: int | None
     file_size: int | None
     file_name: str | None
+    sha256: (
+        Annotated[
+            str,
+            Meta(
+                description="Completed only: the file's SHA-256 (hex), as its download's Repr-Digest header "
+                "gives it (base64) and as `exporthub export` checks it.",
+                pattern="^[0-9a-f]{64}$",
+            ),
+        ]
+        | None
+    )
     download_url: str | None
     expires_at: dt.datetime | None
     error_message: str | None
@@ -58,6 +70,7 @@ class ExportOut(msgspec.Struct, rename="camel"):
             total_rows=job.total_rows,
             file_size=job.file_size,
             file_name=job.file_name,
+            sha256=job.sha256 if job.status is ExportStatus.COMPLETED else None,
             download_url=download_url,
             expires_at=job.expires_at,
             error_message=job.error_message,
@@ -223,6 +236,8 @@ class ScheduleOut(msgspec.Struct, rename="camel"):
     filters: dict[str, Any]
     webhook_url: str | None
     csv_bom: bool | None
+    csv_delimiter: str | None
+    csv_gzip: bool | None
     cron: str
     time_zone: str
     window: dict[str, Any] | None
@@ -248,6 +263,8 @@ class ScheduleOut(msgspec.Struct, rename="camel"):
             filters=s.export.get("filters") or {},
             webhook_url=s.export.get("webhookUrl"),
             csv_bom=s.export.get("csvBom"),
+            csv_delimiter=s.export.get("csvDelimiter"),
+            csv_gzip=s.export.get("csvGzip"),
             cron=s.cron,
             time_zone=s.time_zone,
             window=s.window.to_json() if s.window else None,

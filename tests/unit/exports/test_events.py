@@ -34,10 +34,11 @@ def test_an_active_export_publishes_progress_and_nothing_of_a_file(status: Expor
 def test_a_completed_export_publishes_its_link_size_and_expiry() -> None:
     job = create_job(ExportStatus.COMPLETED)
     event = export_event(job, LINK)
-    assert set(event) == COMMON | {"downloadUrl", "fileSize", "expiresAt"}
+    assert set(event) == COMMON | {"downloadUrl", "fileSize", "expiresAt", "sha256"}
     assert event["type"] == "export.completed"
     assert event["downloadUrl"] == LINK
     assert event["fileSize"] == job.file_size
+    assert job.sha256 is not None and event["sha256"] == job.sha256
     assert job.expires_at is not None and event["expiresAt"] == job.expires_at.isoformat()
 
 
@@ -97,9 +98,11 @@ def test_the_webhook_body_of_a_completed_export() -> None:
         "downloadUrl": LINK,
         "totalRows": job.total_rows,
         "fileSize": job.file_size,
+        "sha256": job.sha256,
         "expiresAt": job.expires_at.isoformat(),
         "errorMessage": None,
     }
+    assert job.sha256 is not None
 
 
 @pytest.mark.parametrize("status", [ExportStatus.FAILED, ExportStatus.CANCELLED])
@@ -108,6 +111,7 @@ def test_the_webhook_body_of_an_unsuccessful_export_never_carries_a_link(status:
     body = json.loads(webhook_body(job, uuid.uuid4(), LINK))
     assert body["event"] == WEBHOOK_EVENTS[status] == f"export.{status.value}"
     assert body["downloadUrl"] is None
+    assert body["sha256"] is None
     assert body["errorMessage"] == job.error_message
     assert set(body) == {
         "event",
@@ -117,6 +121,7 @@ def test_the_webhook_body_of_an_unsuccessful_export_never_carries_a_link(status:
         "downloadUrl",
         "totalRows",
         "fileSize",
+        "sha256",
         "expiresAt",
         "errorMessage",
     }

@@ -40,6 +40,7 @@ from typing import Any
 from openpyxl.utils import get_column_letter
 
 from exporthub.catalog import Column
+from exporthub.formats.output import DigestFile
 from exporthub.formats.xlsx import parts
 from exporthub.formats.xlsx.cells import NUMBER_FORMATS, zone_labels
 from exporthub.formats.xlsx.compressor import CLOSE, OPEN, Compressor
@@ -88,8 +89,8 @@ class StreamingXlsxWriter:
         self._finished = False
         self._archive: zipfile.ZipFile | None = None
         self._compressor: Compressor | None = None
-        # Opened now so that an unusable path fails at once.
-        self._file = open(path, "wb")  # noqa: SIM115 - closed by close/abort
+        # Opened now so that an unusable path fails at once. Hashed as written (formats/output.py).
+        self._file = DigestFile(path)
         try:
             self._archive = zipfile.ZipFile(
                 self._file, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel
@@ -153,6 +154,10 @@ class StreamingXlsxWriter:
             self.abort()
             raise
         self._finished = True
+
+    def sha256(self) -> str:
+        """The file's SHA-256 (hex), once closed."""
+        return self._file.sha256()
 
     def abort(self) -> None:
         if self._finished:
