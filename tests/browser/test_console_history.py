@@ -245,7 +245,7 @@ async def test_run_again_starts_the_same_request_as_a_new_export(chromium: objec
     async with hub.client("acme") as api:
         before = (await api.get(f"/api/v1/exports/{first_id}")).json()
         again = (await api.get(f"/api/v1/exports/{new_id}")).json()
-    for key in ("resource", "format", "columns", "filters", "totalRows"):
+    for key in ("resource", "format", "columns", "filters", "timezone", "totalRows"):
         assert again[key] == before[key], key
     assert again["format"] == "xlsx"
     await page.context.close()

@@ -179,6 +179,7 @@ async def test_run_again_submits_the_same_request_as_a_new_export(
         "columns": ["employeeNumber", "netPay"],
         "filters": {"dateFrom": "2024-01-01", "status": "paid"},
         "csvBom": False,
+        "timezone": "Asia/Tokyo",
     }
     async with hub.client("acme") as api:
         first = await submit(api, body)
@@ -196,8 +197,9 @@ async def test_run_again_submits_the_same_request_as_a_new_export(
             }
         again = await wait_status(api, new_id)
     assert again["status"] == "completed"
-    for key in ("resource", "format", "columns", "filters"):
+    for key in ("resource", "format", "columns", "filters", "timezone"):
         assert again[key] == done[key], key
+    assert again["timezone"] == "Asia/Tokyo"
     assert again["processedRows"] == done["processedRows"] > 0
     options = await pool.fetchval("SELECT options FROM export_jobs WHERE id = $1", uuid.UUID(new_id))
     assert json.loads(options) == {"csvBom": False}

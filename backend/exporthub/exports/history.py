@@ -116,7 +116,8 @@ def page_of(rows: list[ExportJob], limit: int) -> HistoryPage:
 
 
 def request_of(job: ExportJob) -> dict[str, Any]:
-    """The request an export was made from, as a submit body: running it again checks it afresh."""
+    """The request an export was made from, as a submit body: running it again checks it afresh (so a
+    column or department gone since is named, as for any submit)."""
     body: dict[str, Any] = {"resource": job.resource, "format": job.format.value, "columns": list(job.columns)}
     filters = job.filters.to_json()
     if filters:
@@ -125,4 +126,5 @@ def request_of(job: ExportJob) -> dict[str, Any]:
         body["webhookUrl"] = job.webhook_url
     if "csvBom" in job.options:
         body["csvBom"] = bool(job.options["csvBom"])
+    body["timezone"] = job.time_zone  # the zone it was recorded in, though the account's default moved since
     return body

@@ -106,6 +106,7 @@ def test_a_finished_exports_request_reads_back_as_it_was_asked() -> None:
         filters=filters,
         options={"csvBom": False},
         webhook_url="https://hooks.example.com/done",
+        time_zone="Asia/Tokyo",
     )
     body = request_of(job)
     assert body == {
@@ -115,6 +116,7 @@ def test_a_finished_exports_request_reads_back_as_it_was_asked() -> None:
         "filters": {"dateFrom": "2024-01-01", "dateTo": "2024-03-31", "status": "paid"},
         "webhookUrl": "https://hooks.example.com/done",
         "csvBom": False,
+        "timezone": "Asia/Tokyo",
     }
     again = parse_export_request(body, catalog)
     assert (again.resource, again.format, again.columns, again.filters) == (
@@ -124,9 +126,11 @@ def test_a_finished_exports_request_reads_back_as_it_was_asked() -> None:
         filters,
     )
     assert (again.webhook_url, again.csv_bom) == ("https://hooks.example.com/done", False)
-    # No filters, no webhook: none asked for again.
+    assert again.time_zone == "Asia/Tokyo"
+    # No filters, no webhook: none asked for again; the zone it was made in, always.
     assert request_of(create_job(ExportStatus.FAILED, options={})) == {
         "resource": "payroll",
         "format": "csv",
         "columns": ["grossPay", "netPay"],
+        "timezone": "UTC",
     }
