@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from exporthub.exports.downloads import DownloadPage, DownloadRecord, DownloadSummary, Requester
-from exporthub.exports.models import ExportJob, ExportRequest, ExportStatus
+from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.schedules import Schedule, ScheduleSpec
 from exporthub.settings import Rate
 from exporthub.webhooks.signing import generate_secret
@@ -92,6 +92,35 @@ class AccountJobs:
             " ORDER BY created_at DESC, id DESC LIMIT $3",
             self.account_id,
             status.value if status else None,
+            limit,
+        )
+        return [ExportJob.from_record(r) for r in rows]
+
+    async def page(
+        self,
+        *,
+        before: tuple[dt.datetime, uuid.UUID],
+        limit: int,
+        status: ExportStatus | None = None,
+        resource: str | None = None,
+        format: ExportFormat | None = None,
+    ) -> list[ExportJob]:
+        """Newest first, strictly older than `before` (created_at, id): one range of the account's index."""
+        rows = await self.conn.fetch(
+            """
+            SELECT * FROM export_jobs
+             WHERE account_id = $1 AND (created_at, id) < ($2, $3)
+               AND ($4::text IS NULL OR status = $4)
+               AND ($5::text IS NULL OR resource = $5)
+               AND ($6::text IS NULL OR format = $6)
+             ORDER BY created_at DESC, id DESC
+             LIMIT $7
+            """,
+            self.account_id,
+            *before,
+            status.value if status else None,
+            resource,
+            format.value if format else None,
             limit,
         )
         return [ExportJob.from_record(r) for r in rows]

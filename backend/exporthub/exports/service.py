@@ -44,6 +44,7 @@ from exporthub.exports.downloads import (
     Requester,
 )
 from exporthub.exports.expiry import sweep_expired
+from exporthub.exports.history import NEWEST, PAGE_SIZE, Cursor, HistoryFilter, HistoryPage, page_of, request_of
 from exporthub.exports.models import ExportFormat, ExportJob, ExportRequest, ExportStatus
 from exporthub.exports.query import build_export_query, departments_query
 from exporthub.exports.retention import Pruned, prune_old_records
@@ -203,6 +204,28 @@ class Exports:
 
     async def recent(self, account: Account, *, limit: int, status: ExportStatus | None = None) -> list[ExportJob]:
         return await AccountScope(self.pool, account.id).jobs.recent(limit=limit, status=status)
+
+    async def history(
+        self, account: Account, filter: HistoryFilter, *, before: Cursor | None = None, limit: int = PAGE_SIZE
+    ) -> HistoryPage:
+        """One page of the account's exports that match `filter`, newest first, older than `before`."""
+        rows = await AccountScope(self.pool, account.id).jobs.page(
+            before=before.bound() if before else NEWEST,
+            limit=limit + 1,
+            status=filter.status,
+            resource=filter.resource,
+            format=filter.format,
+        )
+        return page_of(rows, limit)
+
+    async def run_again(self, account: Account, export_id: uuid.UUID) -> Submitted:
+        """Submit a finished export's request again, as a new export: through `submit`, so every check,
+        the active-export cap and the start rate apply as to any other. Raises as `submit` does, NotFound
+        for another account's id, and Conflict while the export is still queued or running."""
+        job = await self.get(account, export_id)
+        if job.status.is_active:
+            raise Conflict(f"export {export_id} is still {job.status.value}; run it again once it has ended")
+        return await self.submit(account, request_of(job))
 
     async def events_of_recent(self, account: Account, *, limit: int) -> list[dict[str, Any]]:
         """The account's newest exports, each shaped like the event its current state would publish."""

@@ -22,6 +22,7 @@ from exporthub.settings import Settings
 from exporthub.web.api import ExportsController, SchedulesController, download, healthz
 from exporthub.web.api_docs import OfflineScalarRenderPlugin, openapi_router
 from exporthub.web.console import console_router, static_files_router, template_config
+from exporthub.web.console_history import console_history_router
 from exporthub.web.console_live import SharedFragments, console_socket
 from exporthub.web.console_schedules import console_schedules_router
 from exporthub.web.errors import EXCEPTION_HANDLERS
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> Litestar:
             healthz,
             exports_socket,
             console_router,
+            console_history_router,
             console_schedules_router,
             console_socket,
             static_files_router(),

@@ -1,11 +1,13 @@
 """The export console: HTMX pages under /console, signed in with a server-side session (session.py).
 
     GET  /                                  -> /console
-    GET  /console                           the page: new-export form and the account's exports
+    GET  /console?status=&resource=&format= the page: new-export form and the account's exports, filtered
     GET  /console/sign-in                   paste an API key (or, with demo_sign_in, pick a demo account)
     POST /console/sign-in, /sign-in/demo    start a session; POST /console/sign-out ends it
     GET  /console/form/fields?resource=     the resource-dependent part of the form
     POST /console/exports                   submit (the API's one submit path) -> form + new card
+    GET  /console/history?...&before=       the list, filtered, or its next older page (console_history.py)
+    POST /console/exports/{id}/run-again    a finished export's request as a new export (console_history.py)
     POST /console/exports/{id}/cancel       -> the card
     GET  /console/exports/{id}/card         -> the card (polling fallback; 286 once it is finished)
     WS   /console/ws                        snapshot of the cards, then each change (console_live.py)
@@ -17,6 +19,7 @@ Every card, wherever it is rendered, comes from `partials/export_card.html` via 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from typing import Any
@@ -43,6 +46,7 @@ from exporthub.errors import (
     TooManyActiveExports,
     TooManyExportsStarted,
 )
+from exporthub.exports.history import Cursor, HistoryFilter, read_history_filter
 from exporthub.exports.models import ExportJob, ExportStatus
 from exporthub.exports.service import Exports
 from exporthub.settings import PROJECT_ROOT, Settings
@@ -57,6 +61,7 @@ from exporthub.web.console_views import (
     form_from_input,
     new_form,
 )
+from exporthub.web.history_views import HistoryView, ignored_notes, older_url
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +147,21 @@ async def render_form(request: Request[Any, Any, Any], exports: Exports, account
     return render(request, "partials/export_form.html", form=form, departments=departments)
 
 
+async def started(request: Request[Any, Any, Any], exports: Exports, job: ExportJob, content: str) -> Response[str]:
+    """The answer to a new export (the form's, or Run again's): `content`, the card at the top of the list
+    whatever its filters, and a word for screen readers; console.js then scrolls to the card and focuses it."""
+    card = await card_for(exports, job)
+    response = html(
+        content
+        + render_card(request, card, oob="prepend", origin="submit")
+        + render_announcement(
+            request, f"{announcement_for(job, exports.catalog)[:-1]}; it appears at the top of your exports."
+        )
+    )
+    response.headers["HX-Trigger-After-Settle"] = json.dumps({"exportStarted": {"card": card.dom_id}})
+    return response
+
+
 # --- sign-in -----------------------------------------------------------------------------------------
 
 
@@ -209,17 +229,41 @@ async def console_page(
     request: Request[Any, Any, Any],
     account: Account,
     exports: Exports,
+    status: str = "",
+    resource: str = "",
+    format: str = "",
 ) -> Template:
-    now = dt.datetime.now(dt.UTC)
-    cards = [await card_for(exports, j, now) for j in await exports.recent(account, limit=RECENT_EXPORTS)]
+    # An address that names no status (say) shows every export, and says so: the page never refuses to open.
+    resources = exports.resources(account)
+    filter, problems = read_history_filter(status, resource, format, (r.key for r in resources))
     return Template(
         template_name="pages/console.html",
         media_type=MediaType.HTML,
         context={
             "account": account,
-            "cards": cards,
-            "form_html": await render_form(request, exports, account, new_form(exports.resources(account))),
+            "history": await history_view(exports, account, filter, notes=ignored_notes(problems)),
+            "form_html": await render_form(request, exports, account, new_form(resources)),
         },
+    )
+
+
+async def history_view(
+    exports: Exports,
+    account: Account,
+    filter: HistoryFilter,
+    *,
+    before: Cursor | None = None,
+    notes: list[str] | None = None,
+) -> HistoryView:
+    """One page of the account's exports as cards, with the address of the next, older page."""
+    page = await exports.history(account, filter, before=before)
+    now = dt.datetime.now(dt.UTC)
+    return HistoryView(
+        filter=filter,
+        cards=[await card_for(exports, j, now) for j in page.jobs],
+        older_url=older_url(filter, page.older) if page.older else None,
+        resources=exports.resources(account),
+        notes=notes or [],
     )
 
 
@@ -259,14 +303,7 @@ async def submit_export(
         form.errors["resource"] = [f"The key you signed in with may not export {exc.resource!r}."]
         return html(await render_form(request, exports, account, form), status_code=403)
     form.errors.clear()
-    card = await card_for(exports, job)
-    return html(
-        await render_form(request, exports, account, form)
-        + render_card(request, card, oob="prepend", origin="submit")
-        + render_announcement(
-            request, f"{announcement_for(job, exports.catalog)[:-1]}; it appears at the top of your exports."
-        )
-    )
+    return await started(request, exports, job, await render_form(request, exports, account, form))
 
 
 @post("/console/exports/{export_id:uuid}/cancel")

@@ -26,7 +26,6 @@ from exporthub.web.console import (
     RECENT_EXPORTS,
     announcement_for,
     card_for,
-    render,
     render_announcement,
     render_card,
 )
@@ -143,8 +142,10 @@ def _progressed(job: ExportJob, event: Mapping[str, Any]) -> ExportJob:
 class CardFeed:
     """Turns one account's events into card fragments for one connection.
 
-    `shown` is what this connection's page holds (the snapshot, then every card sent since), so a
-    known card is replaced by id and an unknown one is inserted at the top of the list. Progress
+    `shown` is what this connection has sent (the snapshot, then every card since), so a known card
+    is replaced by id and an unknown one goes to the list, where console.js replaces the card of that
+    id (one the page loaded with an older page) or places it by its time, if the list's filters take it
+    (a known card the page lacks, as filtered out, is placed the same way). Progress
     events are rendered from the event over the last job read (no query per event); any change of
     status re-reads the job, scoped to the account. The card of a running export's progress event
     is the same on every page that shows it, so it comes from `fragments`.
@@ -157,11 +158,12 @@ class CardFeed:
     shown: dict[uuid.UUID, ExportJob] = dataclasses.field(default_factory=dict)
 
     async def snapshot(self) -> str:
+        """The newest cards, each to replace its card on the page or to take its place in the list: the
+        page may hold older pages and filters this socket does not know of, so nothing is cleared."""
         recent = await self.exports.recent(self.account, limit=RECENT_EXPORTS)
         now = dt.datetime.now(dt.UTC)
         self.shown = {j.id: j for j in recent}
-        cards = [await card_for(self.exports, j, now) for j in recent]
-        return render(self.socket, "partials/export_list.html", cards=cards, oob=True)
+        return "".join([render_card(self.socket, await card_for(self.exports, j, now), oob="prepend") for j in recent])
 
     async def on_event(self, received: Received) -> str:
         event = received.event

@@ -43,6 +43,8 @@ class CardView:
     status: str
     status_label: str
     active: bool
+    resource: str
+    format: str
     created_at: dt.datetime
     queue_position: int | None
     percent: int
@@ -77,6 +79,11 @@ class CardView:
         return at.strftime("%H:%M UTC" if same_day else "%d %b, %H:%M UTC")
 
     @property
+    def order_key(self) -> str:
+        """Sorts as the list does, newest last (console.js places live cards by it): fixed-width UTC time, then id."""
+        return f"{self.created_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{self.id}"
+
+    @property
     def rows_text(self) -> str:
         if self.total_rows is None:
             return f"{self.processed_rows:,} rows"
@@ -107,6 +114,8 @@ def card_view(
         status=job.status.value,
         status_label=STATUS_LABELS[job.status],
         active=job.status.is_active,
+        resource=job.resource,
+        format=job.format.value,
         created_at=job.created_at,
         queue_position=queue_position if job.status is ExportStatus.QUEUED else None,
         percent=max(0, min(100, job.progress)),

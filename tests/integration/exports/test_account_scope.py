@@ -66,6 +66,44 @@ async def test_recent_lists_the_accounts_newest_exports_first(
     assert [j.id for j in await AccountScope(conn, globex.id).jobs.recent(limit=10)] == [theirs.id]
 
 
+async def test_page_goes_back_from_a_position_by_time_then_id(
+    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime
+) -> None:
+    # Three exports share one created_at: the id orders them, so a page boundary between them loses none.
+    same = now - dt.timedelta(minutes=5)
+    tied = [await create_export(conn, acme.id, created_at=same) for _ in range(3)]
+    older = await create_export(conn, acme.id, created_at=now - dt.timedelta(hours=1), status="failed")
+    newest = await create_export(conn, acme.id, created_at=now)
+    await create_export(conn, globex.id, created_at=now - dt.timedelta(minutes=1))
+    jobs = AccountScope(conn, acme.id).jobs
+    top = (dt.datetime(9999, 12, 31, tzinfo=dt.UTC), uuid.UUID(int=(1 << 128) - 1))
+    expected = [newest.id, *sorted((j.id for j in tied), reverse=True), older.id]
+    assert [j.id for j in await jobs.page(before=top, limit=10)] == expected
+    seen: list[uuid.UUID] = []
+    bound = top
+    while page := await jobs.page(before=bound, limit=2):
+        seen += [j.id for j in page]
+        bound = (page[-1].created_at, page[-1].id)
+    assert seen == expected  # two at a time, through the tie: each once, in order
+
+
+async def test_page_filters_by_status_resource_and_format(
+    conn: asyncpg.Connection, acme: Account, globex: Account, now: dt.datetime
+) -> None:
+    top = (dt.datetime(9999, 12, 31, tzinfo=dt.UTC), uuid.UUID(int=(1 << 128) - 1))
+    xlsx = await create_export(conn, acme.id, create_request(format=ExportFormat.XLSX), created_at=now)
+    employees = await create_export(
+        conn, acme.id, create_request(resource="employees", columns=("employeeNumber",)), status="failed"
+    )
+    await create_export(conn, globex.id, create_request(format=ExportFormat.XLSX), status="failed")
+    jobs = AccountScope(conn, acme.id).jobs
+    assert [j.id for j in await jobs.page(before=top, limit=10, format=ExportFormat.XLSX)] == [xlsx.id]
+    assert [j.id for j in await jobs.page(before=top, limit=10, resource="employees")] == [employees.id]
+    assert [j.id for j in await jobs.page(before=top, limit=10, status=ExportStatus.FAILED)] == [employees.id]
+    assert await jobs.page(before=top, limit=10, status=ExportStatus.FAILED, resource="payroll") == []
+    assert await jobs.page(before=(xlsx.created_at, xlsx.id), limit=10, format=ExportFormat.XLSX) == []
+
+
 async def test_an_idempotency_key_is_the_accounts_own(conn: asyncpg.Connection, acme: Account, globex: Account) -> None:
     mine = await create_export(conn, acme.id, idempotency_key="same-key")
     found = await AccountScope(conn, acme.id).jobs.by_idempotency_key("same-key")
