@@ -179,6 +179,7 @@ async def test_run_again_submits_the_same_request_as_a_new_export(
         "columns": ["employeeNumber", "netPay"],
         "filters": {"dateFrom": "2024-01-01", "status": "paid"},
         "csvBom": False,
+        "csvDelimiter": ";",
         "timezone": "Asia/Tokyo",
     }
     async with hub.client("acme") as api:
@@ -202,7 +203,7 @@ async def test_run_again_submits_the_same_request_as_a_new_export(
     assert again["timezone"] == "Asia/Tokyo"
     assert again["processedRows"] == done["processedRows"] > 0
     options = await pool.fetchval("SELECT options FROM export_jobs WHERE id = $1", uuid.UUID(new_id))
-    assert json.loads(options) == {"csvBom": False}
+    assert json.loads(options) == {"csvBom": False, "csvDelimiter": ";", "csvGzip": False}
 
 
 async def test_run_again_of_another_accounts_export_is_not_found(hub: Hub, clean_jobs: None) -> None:

@@ -126,5 +126,7 @@ def request_of(job: ExportJob) -> dict[str, Any]:
         body["webhookUrl"] = job.webhook_url
     if "csvBom" in job.options:
         body["csvBom"] = bool(job.options["csvBom"])
+    if job.format is ExportFormat.CSV:  # refused with the other formats
+        body |= {key: job.options[key] for key in ("csvDelimiter", "csvGzip") if key in job.options}
     body["timezone"] = job.time_zone  # the zone it was recorded in, though the account's default moved since
     return body

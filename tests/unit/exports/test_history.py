@@ -127,6 +127,12 @@ def test_a_finished_exports_request_reads_back_as_it_was_asked() -> None:
     )
     assert (again.webhook_url, again.csv_bom) == ("https://hooks.example.com/done", False)
     assert again.time_zone == "Asia/Tokyo"
+    # A CSV's delimiter and gzip go along; an XLSX's options (all kept) would be refused, so they do not.
+    csv = create_job(ExportStatus.COMPLETED, options={"csvBom": True, "csvDelimiter": ";", "csvGzip": True})
+    again = parse_export_request(request_of(csv), catalog)
+    assert (again.csv_delimiter, again.csv_gzip, again.csv_bom) == (";", True, True)
+    xlsx = create_job(ExportStatus.COMPLETED, format=ExportFormat.XLSX, options={"csvDelimiter": ",", "csvGzip": False})
+    assert parse_export_request(request_of(xlsx), catalog).format is ExportFormat.XLSX
     # No filters, no webhook: none asked for again; the zone it was made in, always.
     assert request_of(create_job(ExportStatus.FAILED, options={})) == {
         "resource": "payroll",
