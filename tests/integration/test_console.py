@@ -464,6 +464,14 @@ async def test_invalid_form_shows_each_problem_next_to_its_field(hub: Hub, clean
         assert response.status_code == 422
         assert f'id="err-departments">No department {unknown} in this account.</p>' in response.text
         assert f'value="{unknown}"' not in response.text  # only the account's departments are offered
+        # A separator the form does not offer (a forged post) is named beside the CSV options.
+        response = await client.post(
+            "/console/exports",
+            data={"resource": "payroll", "format": "csv", "columns": ["netPay"], "csv_delimiter": "pipe"},
+            headers={"X-CSRFToken": token, "HX-Request": "true"},
+        )
+        assert response.status_code == 422
+        assert 'id="err-csv-options">' in response.text and "csvDelimiter" in response.text
 
 
 async def test_too_many_active_exports_shows_the_message(hub: Hub, clean_jobs: None, pool: asyncpg.Pool) -> None:

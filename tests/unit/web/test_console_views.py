@@ -291,6 +291,22 @@ def test_a_filled_in_form_becomes_the_api_body_it_stands_for() -> None:
     assert form.department_ids == frozenset({"d1", "d2"})
 
 
+def test_the_csv_options_go_with_csv_only() -> None:
+    chosen = {"resource": "payroll", "csv_delimiter": "semicolon", "csv_gzip": "1"}
+    _, body = Posted({**chosen, "format": "csv"}, {"columns": ["netPay"]}).read()
+    assert (body["csvDelimiter"], body["csvGzip"]) == (";", True)
+    _, body = Posted({**chosen, "format": "csv", "csv_delimiter": "tab"}, {"columns": ["netPay"]}).read()
+    assert body["csvDelimiter"] == "\t"
+    _, body = Posted({**chosen, "format": "xlsx"}, {"columns": ["netPay"]}).read()
+    assert "csvDelimiter" not in body and "csvGzip" not in body  # hidden with XLSX, and refused by the API
+    form, body = Posted({"resource": "payroll", "format": "csv"}, {"columns": ["netPay"]}).read()
+    assert "csvDelimiter" not in body and "csvGzip" not in body  # the defaults are not sent
+    assert (form.csv_delimiter, form.csv_gzip) == ("comma", False)
+    # A value the form does not offer goes on as posted, for validation to name it.
+    _, body = Posted({**chosen, "format": "csv", "csv_delimiter": "pipe"}, {"columns": ["netPay"]}).read()
+    assert body["csvDelimiter"] == "pipe"
+
+
 def test_an_empty_form_becomes_a_body_that_validation_refuses_by_field() -> None:
     form, body = Posted({}).read()
     assert body == {"resource": None, "format": None, "columns": []}
