@@ -85,9 +85,11 @@ class CardView:
 
     @property
     def rows_text(self) -> str:
-        if self.total_rows is None:
-            return f"{self.processed_rows:,} rows"
-        return f"{self.processed_rows:,} of {self.total_rows:,} rows"
+        if self.active and self.total_rows is not None:
+            return f"{self.processed_rows:,} of {self.total_rows:,} rows"
+        if self.status == "completed" and self.processed_rows == 0:
+            return "No rows matched (the file has the header only)"
+        return f"{self.processed_rows:,} row{'' if self.processed_rows == 1 else 's'}"
 
 
 def card_view(

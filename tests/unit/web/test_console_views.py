@@ -150,7 +150,13 @@ def test_a_ready_card_shows_the_file_in_its_format_and_size() -> None:
     job = create_job(ExportStatus.COMPLETED, format=ExportFormat.XLSX, file_size=3 * 1024 * 1024)
     card = card_view(job, PAYROLL, now=CREATED, download_url=LINK)
     assert (card.title, card.download_label, card.file_size) == ("Payroll · XLSX", "Download XLSX", "3.0 MB")
-    assert card.rows_text == "1,000 of 1,000 rows"
+    assert card.rows_text == "1,000 rows"  # done: the count, not "1,000 of 1,000"
+
+
+@pytest.mark.parametrize(("rows", "text"), [(0, "No rows matched (the file has the header only)"), (1, "1 row")])
+def test_a_ready_card_says_when_nothing_or_one_row_matched(rows: int, text: str) -> None:
+    job = create_job(ExportStatus.COMPLETED, processed_rows=rows, total_rows=rows)
+    assert card_view(job, PAYROLL, now=CREATED, download_url=LINK).rows_text == text
 
 
 def test_a_failed_card_shows_the_exports_message_or_a_general_one() -> None:
