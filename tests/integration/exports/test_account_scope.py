@@ -33,7 +33,7 @@ async def test_insert_records_the_request_as_a_queued_export(conn: asyncpg.Conne
     assert job.account_id == acme.id
     assert (job.resource, job.format, job.columns) == ("timesheets", ExportFormat.XLSX, ("workDate", "hours"))
     assert job.filters == request.filters
-    assert job.options == {"csvBom": False}
+    assert job.options == {"csvBom": False, "csvDelimiter": ",", "csvGzip": False}
     assert job.webhook_url == "https://hooks.example.com/x"
     assert (job.status, job.attempts, job.progress, job.cancel_requested) == (ExportStatus.QUEUED, 0, 0, False)
     row = await conn.fetchrow(

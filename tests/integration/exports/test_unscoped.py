@@ -167,7 +167,14 @@ async def test_finishing_completed_records_the_file_and_when_its_link_expires(
 ) -> None:
     job = await running(conn, acme)
     done = await unscoped.finish_completed(
-        conn, job, rows=1_234, file_key="k/1.csv", file_name="payroll.csv", file_size=4_096, link_ttl_seconds=3_600
+        conn,
+        job,
+        rows=1_234,
+        file_key="k/1.csv",
+        file_name="payroll.csv",
+        file_size=4_096,
+        link_ttl_seconds=3_600,
+        sha256="abababababababababababababababababababababababababababababababab",
     )
     assert done is not None
     assert (done.status, done.progress, done.processed_rows, done.total_rows) == (
@@ -176,7 +183,12 @@ async def test_finishing_completed_records_the_file_and_when_its_link_expires(
         1_234,
         1_234,
     )
-    assert (done.file_key, done.file_name, done.file_size) == ("k/1.csv", "payroll.csv", 4_096)
+    assert (done.file_key, done.file_name, done.file_size, done.sha256) == (
+        "k/1.csv",
+        "payroll.csv",
+        4_096,
+        "abababababababababababababababababababababababababababababababab",
+    )
     assert (done.completed_at, done.expires_at) == (now, now + dt.timedelta(hours=1))
     assert await lease_of(conn, done) is None
 
@@ -186,7 +198,14 @@ async def test_only_the_current_run_can_finish_completed(
 ) -> None:
     first = await running(conn, acme)
     second = await taken_over(conn, first, now)
-    file = {"rows": 1, "file_key": "k", "file_name": "f.csv", "file_size": 1, "link_ttl_seconds": 60}
+    file = {
+        "rows": 1,
+        "file_key": "k",
+        "file_name": "f.csv",
+        "file_size": 1,
+        "link_ttl_seconds": 60,
+        "sha256": "abababababababababababababababababababababababababababababababab",
+    }
     assert await unscoped.finish_completed(conn, first, **file) is None
     assert (await reread(conn, second)).status is ExportStatus.PROCESSING
     done = await unscoped.finish_completed(conn, second, **file)
@@ -196,7 +215,14 @@ async def test_only_the_current_run_can_finish_completed(
 async def test_a_run_asked_to_cancel_cannot_finish_completed(conn: asyncpg.Connection, acme: Account) -> None:
     job = await running(conn, acme)
     await conn.execute("UPDATE export_jobs SET cancel_requested = true WHERE id = $1", job.id)
-    file = {"rows": 1, "file_key": "k", "file_name": "f.csv", "file_size": 1, "link_ttl_seconds": 60}
+    file = {
+        "rows": 1,
+        "file_key": "k",
+        "file_name": "f.csv",
+        "file_size": 1,
+        "link_ttl_seconds": 60,
+        "sha256": "abababababababababababababababababababababababababababababababab",
+    }
     assert await unscoped.finish_completed(conn, job, **file) is None
     ended = await unscoped.finish_unsuccessful(conn, job, ExportStatus.CANCELLED)  # the run ends it so instead
     assert ended is not None and ended.status is ExportStatus.CANCELLED and ended.file_key is None
@@ -230,7 +256,14 @@ async def test_only_the_current_run_can_finish_unsuccessful(
 async def test_an_export_that_was_never_claimed_cannot_be_finished(conn: asyncpg.Connection, acme: Account) -> None:
     job = await create_export(conn, acme.id)
     assert await unscoped.finish_unsuccessful(conn, job, ExportStatus.FAILED, "no") is None
-    file = {"rows": 1, "file_key": "k", "file_name": "f.csv", "file_size": 1, "link_ttl_seconds": 60}
+    file = {
+        "rows": 1,
+        "file_key": "k",
+        "file_name": "f.csv",
+        "file_size": 1,
+        "link_ttl_seconds": 60,
+        "sha256": "abababababababababababababababababababababababababababababababab",
+    }
     assert await unscoped.finish_completed(conn, job, **file) is None
     assert await reread(conn, job) == job
 
