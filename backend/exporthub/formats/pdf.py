@@ -48,7 +48,7 @@ from reportlab.lib.pagesizes import A4, landscape
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats import pdf_text
 from exporthub.formats.pdf_file import PdfObjects
-from exporthub.formats.pdf_fonts import EmbeddedFont
+from exporthub.formats.pdf_fonts import EmbeddedFont, escape_ascii
 from exporthub.formats.pdf_text import BOLD_FONT, REGULAR_FONT, Run, register_fonts
 from exporthub.formats.sanitize import display_text
 
@@ -162,8 +162,9 @@ class _Measure:
         if total <= available:
             return ([(self._font, text)] if text else []), total
         cut = _cut([advances[code] for code in text.encode()], (available - self._ellipsis) / self._scale)
-        runs = [(self._font, text[:cut].rstrip() + ELLIPSIS)]
-        return runs, self.width(runs)
+        shown = text[:cut].rstrip()
+        width = sum(map(advances.__getitem__, shown.encode())) * self._scale + self._ellipsis
+        return [(self._font, shown + ELLIPSIS)], width
 
     def _fit_runs(self, text: str, available: float) -> tuple[list[Run], float]:
         """`fit` for text that may need other fonts than the primary one, or right-to-left order.
@@ -234,6 +235,7 @@ class _BodyText:
         self._measure = measure
         self._cells = cells
         self._caches: list[dict[str, tuple[str, str]]] = [{} for _ in cells]
+        self._ascii = f"{fonts.font(REGULAR_FONT).ascii_resource} {BODY_SIZE} Tf"
 
     def cell(self, column: int, text: str) -> tuple[str, str]:
         """("1 0 0 1 x ", "Tm /F0_0 7.5 Tf (...) Tj"): the matrix up to the baseline, and the text's
@@ -245,7 +247,12 @@ class _BodyText:
         cell = self._cells[column]
         runs, width = self._measure.fit(text, cell.width - 2 * PADDING)
         x = cell.left + cell.width - PADDING - width if cell.right_aligned else cell.left + PADDING
-        found = (f"1 0 0 1 {x:.2f} ", f"Tm {self._fonts.show(runs, BODY_SIZE)}" if runs else "")
+        # The usual case: ASCII in the primary font, whose subset 0 has ASCII as itself.
+        if len(runs) == 1 and runs[0][0] == REGULAR_FONT and runs[0][1].isascii():
+            shown = f"Tm {self._ascii} ({escape_ascii(runs[0][1])}) Tj"
+        else:
+            shown = f"Tm {self._fonts.show(runs, BODY_SIZE)}" if runs else ""
+        found = (f"1 0 0 1 {x:.2f} ", shown)
         if len(cache) >= self._CACHE_LIMIT:
             cache.clear()
         cache[text] = found
@@ -294,6 +301,7 @@ class PdfWriter:
         self._generated = format_utc_minutes(generated_at or dt.datetime.now(dt.UTC)) + " UTC"
         self._time_zone = _clean(time_zone or "")
         self._body = _Measure(REGULAR_FONT, BODY_SIZE)
+        self._footer_measure = _Measure(REGULAR_FONT, FOOTER_SIZE)
         self._cells = self._layout(columns)
         self._header = [
             (cell, *_fit_label(_clean(column.label), cell.width - 2 * PADDING))
@@ -475,7 +483,7 @@ class PdfWriter:
         self._kids.append(page)
 
     def _body_width(self, ascii_text: str) -> float:
-        return _Measure(REGULAR_FONT, FOOTER_SIZE).fit(ascii_text, math.inf)[1]
+        return self._footer_measure.fit(ascii_text, math.inf)[1]
 
     def _title_block(self) -> str:
         fonts = self._fonts
