@@ -1,7 +1,7 @@
 """TrueType fonts embedded in one PDF file: characters numbered into one-byte codes, text encoded as
 PDF text operators, and the font subsets written once, at the end of the file.
 
-Each font's characters are numbered for the whole file (not per page or per piece): a character's
+Each font's characters are numbered for the whole file (not per page): a character's
 code never changes, so a text's operators can be made once and reused, and each subset of 256
 codes is embedded once, when the file is finished. The layout is reportlab's (whose TrueType
 subsetter makes the font programs): in subset 0 the printable ASCII characters are their own codes,
