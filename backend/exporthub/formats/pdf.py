@@ -19,40 +19,37 @@ vendored in `fonts/` with their licences and embedded as subsets. Each text is d
 font each; Arabic is joined and right-to-left text is put in the order it is drawn (pdf_text.py
 says how). Characters no font has show as empty boxes (.notdef); nothing raises on any character.
 
-Memory: reportlab (like every PDF library we tried) keeps a whole document in memory until it is
-saved, about 20 KB a page. So the report is drawn as a series of small reportlab documents ("pieces"
-of `pages_per_piece` pages, in memory), and each finished piece is copied into `path` object by
-object at once (`PdfAssembler`: pypdf reads the piece, objects are renumbered and written out; a
-plain pypdf merge would again hold every page until the end). What stays in memory is one piece and,
-per page, an object number and a file offset: about 20 bytes a page. Each piece embeds its own font
-subsets (some 30 KB a piece, a few per cent of the file).
+Memory and speed: the file is written page by page as rows arrive. Each page's content stream is
+made as PDF operators directly (cell text encoded once per distinct value and column, with this
+file's font codes: pdf_fonts.py), deflated and written out with its page object; what stays in
+memory is the open page and, per page, an object number and a file offset (pdf_file.py). The font
+subsets, the page tree and the shared resources are written at the end, into object numbers
+reserved when they were first referred to; reportlab only measures and subsets the fonts.
 
 Totals that are only known at the end (page count, row count) are form XObjects that every page
-references; the assembler writes them once, on close, into objects reserved up front. So the file
-says "Page 3 of 120" and "Rows: 4,980" without anything being held back.
+references and that are written on close. So the file says "Page 3 of 120" and "Rows: 4,980"
+without anything being held back.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import dataclasses
 import datetime as dt
 import decimal
-import io
 import math
 import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.rl_accel import escapePDF
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfgen.canvas import Canvas
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats import pdf_text
 from exporthub.formats.output import DigestFile
-from exporthub.formats.pdf_assembly import PdfAssembler
+from exporthub.formats.pdf_file import PdfObjects
+from exporthub.formats.pdf_fonts import EmbeddedFont, escape_ascii
 from exporthub.formats.pdf_text import BOLD_FONT, REGULAR_FONT, Run, register_fonts
 from exporthub.formats.sanitize import display_text
 
@@ -68,7 +65,6 @@ TITLE_SIZE = 15.0
 META_SIZE = 8.5
 META_LEADING = 11.5
 MAX_FILTER_LINES = 4
-PAGES_PER_PIECE = 100  # about 2 MB of reportlab state; see the module docstring
 ELLIPSIS = "…"
 _MAX_CELL_CHARS = 600  # no column of a landscape A4 page shows more; longer text is cut before measuring
 
@@ -82,9 +78,10 @@ _MUTED = 0.35
 _NUMBERS = (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.MONEY)
 _CONTROL = dict.fromkeys([*range(32), *range(0x7F, 0xA0), 0x2028, 0x2029], " ")
 
-_PAGE_TOTAL_FORM = "pageTotal"
-_ROW_TOTAL_FORM = "rowTotal"
+_PAGE_TOTAL_FORM = "/PageTotal"
+_ROW_TOTAL_FORM = "/RowTotal"
 _FORM_SIZES = {_PAGE_TOTAL_FORM: FOOTER_SIZE, _ROW_TOTAL_FORM: META_SIZE}
+_MEDIA_BOX = f"[0 0 {PAGE_WIDTH:.4f} {PAGE_HEIGHT:.4f}]".encode()
 
 Format = Callable[[Any], str]
 
@@ -147,6 +144,7 @@ class _Measure:
         self._font = font_name
         self._chain = pdf_text.chain(font_name)
         self._widths, self._default = self._chain.advances(font_name)
+        self._ascii = [self._widths.get(code, self._default) for code in range(128)]
         self._size = size
         self._scale = size / 1000.0
         self._ellipsis = self._widths.get(ord(ELLIPSIS), self._default) * self._scale
@@ -160,14 +158,14 @@ class _Measure:
             text = text[:_MAX_CELL_CHARS]
         if not text.isascii():
             return self._fit_runs(text, available)
-        get, default = self._widths.get, self._default
-        advances = [get(ord(char), default) for char in text]
-        total = sum(advances) * self._scale
+        advances = self._ascii
+        total = sum(map(advances.__getitem__, text.encode())) * self._scale
         if total <= available:
             return ([(self._font, text)] if text else []), total
-        cut = _cut(advances, (available - self._ellipsis) / self._scale)
-        runs = [(self._font, text[:cut].rstrip() + ELLIPSIS)]
-        return runs, self.width(runs)
+        cut = _cut([advances[code] for code in text.encode()], (available - self._ellipsis) / self._scale)
+        shown = text[:cut].rstrip()
+        width = sum(map(advances.__getitem__, shown.encode())) * self._scale + self._ellipsis
+        return [(self._font, shown + ELLIPSIS)], width
 
     def _fit_runs(self, text: str, available: float) -> tuple[list[Run], float]:
         """`fit` for text that may need other fonts than the primary one, or right-to-left order.
@@ -203,56 +201,63 @@ def _cut(advances: list[float], limit: float) -> int:
     return len(advances)
 
 
-def canvas_document(canvas: Canvas) -> Any:
-    """The document a canvas writes into, which a TrueType font needs to number its glyph subsets
-    (`splitString`, `getSubsetInternalName`). Private API: reportlab has no public accessor, and its
-    own text objects read `canvas._doc` too (reportlab is pinned to 5.x in pyproject.toml;
-    tests/unit/formats/test_formats_pdf.py fails loudly if this changes)."""
-    return canvas._doc
+class _Fonts:
+    """The file's embedded fonts, each added on its first use."""
+
+    def __init__(self, objects: PdfObjects) -> None:
+        self._objects = objects
+        self.embedded: dict[str, EmbeddedFont] = {}
+
+    def font(self, font_name: str) -> EmbeddedFont:
+        font = self.embedded.get(font_name)
+        if font is None:
+            font = self.embedded[font_name] = EmbeddedFont(font_name, f"F{len(self.embedded)}_", self._objects.reserve)
+        return font
+
+    def show(self, runs: list[Run], size: float) -> str:
+        if len(runs) == 1:
+            font_name, chunk = runs[0]
+            return self.font(font_name).show(chunk, size)
+        return " ".join([self.font(font_name).show(chunk, size) for font_name, chunk in runs])
+
+    def at(self, x: float, y: float, runs: list[Run], size: float) -> str:
+        """Operators drawing `runs` with their baseline starting at (x, y), inside BT ... ET."""
+        return f"1 0 0 1 {x:.2f} {y:.2f} Tm {self.show(runs, size)}" if runs else ""
 
 
 class _BodyText:
-    """Cell text as PDF text operators, for one piece (reportlab numbers a font's glyph subsets per
-    document). Drawing through reportlab's text objects costs ~4x more per cell (number formatting,
-    width measuring and escaping, each in pure Python); repeated values (dates, departments,
-    statuses) are encoded once per column and piece."""
+    """Cell text as PDF text operators. Repeated values (dates, departments, statuses) are measured
+    and encoded once per column; a character's code is the same on every page (pdf_fonts.py)."""
 
     _CACHE_LIMIT = 2_000  # entries per column; emptied when full
 
-    def __init__(self, canvas: Canvas, measure: _Measure, columns: int) -> None:
-        self._doc = canvas_document(canvas)
-        self._fonts: dict[str, Any] = {}
+    def __init__(self, fonts: _Fonts, measure: _Measure, cells: Sequence[_Cell]) -> None:
+        self._fonts = fonts
         self._measure = measure
-        self._caches: list[dict[str, tuple[str, float]]] = [{} for _ in range(columns + 1)]
+        self._cells = cells
+        self._caches: list[dict[str, tuple[str, str]]] = [{} for _ in cells]
+        self._ascii = f"{fonts.font(REGULAR_FONT).ascii_resource} {BODY_SIZE} Tf"
 
-    def cell(self, column: int, text: str, available: float) -> tuple[str, float]:
-        """("/F1+0 7.5 Tf (...) Tj ...", one per run and glyph subset; the width drawn) for `text`
-        cut to `available` points."""
+    def cell(self, column: int, text: str) -> tuple[str, str]:
+        """("1 0 0 1 x ", "Tm /F0_0 7.5 Tf (...) Tj"): the matrix up to the baseline, and the text's
+        operators, for `text` cut to the column's width."""
         cache = self._caches[column]
         hit = cache.get(text)
         if hit is not None:
             return hit
-        runs, width = self._measure.fit(text, available)
-        if len(runs) == 1:  # the usual case: one font
-            ops = self._ops(*runs[0])
+        cell = self._cells[column]
+        runs, width = self._measure.fit(text, cell.width - 2 * PADDING)
+        x = cell.left + cell.width - PADDING - width if cell.right_aligned else cell.left + PADDING
+        # The usual case: ASCII in the primary font, whose subset 0 has ASCII as itself.
+        if len(runs) == 1 and runs[0][0] == REGULAR_FONT and runs[0][1].isascii():
+            shown = f"Tm {self._ascii} ({escape_ascii(runs[0][1])}) Tj"
         else:
-            ops = " ".join([self._ops(font_name, chunk) for font_name, chunk in runs])
+            shown = f"Tm {self._fonts.show(runs, BODY_SIZE)}" if runs else ""
+        found = (f"1 0 0 1 {x:.2f} ", shown)
         if len(cache) >= self._CACHE_LIMIT:
             cache.clear()
-        cache[text] = (ops, width)
-        return ops, width
-
-    def _ops(self, font_name: str, text: str) -> str:
-        font = self._fonts.get(font_name)
-        if font is None:
-            font = self._fonts[font_name] = pdfmetrics.getFont(font_name)
-        doc = self._doc
-        return " ".join(
-            [
-                f"{font.getSubsetInternalName(subset, doc)} {BODY_SIZE} Tf ({escapePDF(chunk)}) Tj"
-                for subset, chunk in font.splitString(text, doc)
-            ]
-        )
+        cache[text] = found
+        return found
 
 
 def _fit_label(label: str, available: float) -> tuple[list[Run], float, float]:
@@ -263,19 +268,6 @@ def _fit_label(label: str, available: float) -> tuple[list[Run], float, float]:
             break
     runs, width = measure.fit(label, available)
     return runs, width, size
-
-
-def _text_runs(text: Any, runs: list[Run], size: float) -> None:
-    """Add runs to a reportlab text object, each in its font."""
-    for font_name, chunk in runs:
-        text.setFont(font_name, size)
-        text.textOut(chunk)
-
-
-def _draw_runs(canvas: Canvas, x: float, y: float, runs: list[Run], size: float) -> None:
-    text = canvas.beginText(x, y)
-    _text_runs(text, runs, size)
-    canvas.drawText(text)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -299,46 +291,47 @@ class PdfWriter:
         account_name: str = "",
         filter_lines: Sequence[str] = (),
         generated_at: dt.datetime | None = None,
-        pages_per_piece: int = PAGES_PER_PIECE,
         time_zone: str | None = None,  # the datetimes' (wall times there), named in the title block
     ) -> None:
         if not columns:
             raise ValueError("a PDF report needs at least one column")
-        if pages_per_piece < 1:
-            raise ValueError("pages_per_piece must be at least 1")
         register_fonts()
         self._title = _clean(title) or "Export"
         self._account = _clean(account_name)
         self._filters = [_clean(line) for line in filter_lines if line]
         self._generated = format_utc_minutes(generated_at or dt.datetime.now(dt.UTC)) + " UTC"
         self._time_zone = _clean(time_zone or "")
-        self._pages_per_piece = pages_per_piece
         self._body = _Measure(REGULAR_FONT, BODY_SIZE)
+        self._footer_measure = _Measure(REGULAR_FONT, FOOTER_SIZE)
         self._cells = self._layout(columns)
         self._header = [
             (cell, *_fit_label(_clean(column.label), cell.width - 2 * PADDING))
             for cell, column in zip(self._cells, columns, strict=True)
         ]
-        self._footer = self._footer_text()
         self._title_height = self._title_block_height()
         self.rows_first_page = int((TABLE_TOP - self._title_height - HEADER_HEIGHT - TABLE_BOTTOM) // ROW_HEIGHT)
         self.rows_per_page = int((TABLE_TOP - HEADER_HEIGHT - TABLE_BOTTOM) // ROW_HEIGHT)
 
         self._rows = 0
         self._pages = 0
-        self._pages_in_piece = 0
         self._rows_left_on_page = 0  # 0: no page open
         self._row_y = 0.0  # top of the next row on the open page
-        self._zebra: list[str] = []  # the open page's operators: stripes and cell text
-        self._ops: list[str] = []
-        self._body_text: _BodyText
-        self._canvas: Canvas | None = None
-        self._piece = io.BytesIO()
         self._row_in_page = 0
+        self._page: list[str] = []  # the open page's operators before its rows: title block, header
+        self._zebra: list[str] = []  # the open page's stripes
+        self._ops: list[str] = []  # the open page's cell text
+        self._headers: dict[float, tuple[str, str]] = {}  # by the header's top: (band, labels)
+        self._kids = array.array("q")  # page object numbers
         self._finished = False
         self._file = DigestFile(path)  # hashed as written (formats/output.py)
         try:
-            self._assembler = PdfAssembler(self._file, title=self._title, forms=list(_FORM_SIZES))
+            self._objects = objects = PdfObjects(self._file)
+            self._catalog, self._page_tree, self._info, self._resources = (objects.reserve() for _ in range(4))
+            self._forms = {name: objects.reserve() for name in _FORM_SIZES}
+            self._fonts = _Fonts(objects)
+            self._fonts.font(REGULAR_FONT)  # the totals' forms draw digits in its subset 0
+            self._body_text = _BodyText(self._fonts, self._body, self._cells)
+            self._footer = self._footer_text()
         except BaseException:
             self.abort()
             raise
@@ -370,11 +363,7 @@ class PdfWriter:
                 self._start_page()
                 self._draw_no_rows()
                 self._finish_page()
-            if self._canvas is not None:
-                self._flush_piece()
-            self._assembler.finish(
-                {_PAGE_TOTAL_FORM: str(self._pages), _ROW_TOTAL_FORM: f"{self._rows:,}"}, _FORM_SIZES
-            )
+            self._write_trailer()
             self._file.close()
         except BaseException:
             self.abort()
@@ -389,8 +378,7 @@ class PdfWriter:
         if self._finished:
             return
         self._finished = True
-        self._canvas = None
-        self._piece = io.BytesIO()
+        self._page, self._zebra, self._ops = [], [], []
         with contextlib.suppress(OSError):
             self._file.close()
 
@@ -413,103 +401,100 @@ class PdfWriter:
             lines += 1  # "Filters: none"
         return TITLE_SIZE + 8 + lines * META_LEADING + 8
 
-    def _footer_text(self) -> tuple[list[Run], float]:
+    def _footer_text(self) -> str:
+        """The footer's right-hand text (title, account and time), the same on every page."""
         parts = [self._title, self._account, f"generated {self._generated}"]
-        text = " · ".join(part for part in parts if part)
-        return _Measure(REGULAR_FONT, FOOTER_SIZE).fit(text, TABLE_WIDTH * 0.7)
+        runs, width = _Measure(REGULAR_FONT, FOOTER_SIZE).fit(" · ".join(p for p in parts if p), TABLE_WIDTH * 0.7)
+        return self._fonts.at(PAGE_WIDTH - MARGIN - width, MARGIN, runs, FOOTER_SIZE)
 
     # -- drawing -----------------------------------------------------------------------------------
 
-    def _new_canvas(self) -> Canvas:
-        self._piece = io.BytesIO()
-        canvas = Canvas(self._piece, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), pageCompression=1, invariant=1)
-        # Placeholders for the totals; the assembler replaces them with the real forms on close.
-        for name, size in _FORM_SIZES.items():
-            canvas.beginForm(name)
-            canvas.setFont(REGULAR_FONT, size)
-            canvas.drawString(0, 0, "0123456789,")
-            canvas.endForm()
-        self._body_text = _BodyText(canvas, self._body, len(self._cells))
-        return canvas
-
     def _start_page(self) -> None:
-        if self._canvas is None:
-            self._canvas = self._new_canvas()
-        canvas = self._canvas
         self._pages += 1
-        self._pages_in_piece += 1
         top = TABLE_TOP
         if self._pages == 1:
-            self._draw_title_block(canvas)
+            self._page.append(self._title_block())
             top -= self._title_height
             self._rows_left_on_page = self.rows_first_page
         else:
             self._rows_left_on_page = self.rows_per_page
-        canvas.setFillGray(_HEADER_FILL)
-        canvas.rect(MARGIN, top - HEADER_HEIGHT, TABLE_WIDTH, HEADER_HEIGHT, stroke=0, fill=1)
-        canvas.setFillGray(0)
-        text = canvas.beginText()
-        text.setFont(BOLD_FONT, HEADER_SIZE)
-        baseline = top - HEADER_HEIGHT + (HEADER_HEIGHT - HEADER_SIZE) / 2 + 1.2
-        for cell, label, width, size in self._header:
-            x = cell.left + cell.width - PADDING - width if cell.right_aligned else cell.left + PADDING
-            text.setTextOrigin(x, baseline)
-            _text_runs(text, label, size)
-        canvas.drawText(text)
+        header = self._headers.get(top)
+        if header is None:
+            header = self._headers[top] = self._header_row(top)
+        self._page.append(header[1])
+        self._band = header[0]
         self._row_y = top - HEADER_HEIGHT
         self._row_in_page = 0
+
+    def _header_row(self, top: float) -> tuple[str, str]:
+        band = f"{MARGIN:.2f} {top - HEADER_HEIGHT:.2f} {TABLE_WIDTH:.2f} {HEADER_HEIGHT:.2f} re f"
+        baseline = top - HEADER_HEIGHT + (HEADER_HEIGHT - HEADER_SIZE) / 2 + 1.2
+        labels = []
+        for cell, label, width, size in self._header:
+            x = cell.left + cell.width - PADDING - width if cell.right_aligned else cell.left + PADDING
+            labels.append(self._fonts.at(x, baseline, label, size))
+        return band, "\n".join(labels)
 
     def _draw_row(self, row: Sequence[Any]) -> None:
         top = self._row_y - ROW_HEIGHT
         if self._row_in_page % 2:
             self._zebra.append(f"{MARGIN:.2f} {top:.2f} {TABLE_WIDTH:.2f} {ROW_HEIGHT:.2f} re f")
-        baseline = f"{top + (ROW_HEIGHT - BODY_SIZE) / 2 + 1.0:.2f} Tm "
-        ops, cell_text = self._ops, self._body_text.cell
+        baseline = f"{top + (ROW_HEIGHT - BODY_SIZE) / 2 + 1.0:.2f} "
+        append, cell_text = self._ops.append, self._body_text.cell
         for cell, value in zip(self._cells, row, strict=True):
             if value is None:
                 continue
-            shown, width = cell_text(cell.index, cell.format(value), cell.width - 2 * PADDING)
+            matrix, shown = cell_text(cell.index, cell.format(value))
             if shown:
-                x = cell.left + cell.width - PADDING - width if cell.right_aligned else cell.left + PADDING
-                ops.append(f"1 0 0 1 {x:.2f} {baseline}{shown}")
+                append(matrix + baseline + shown)
         self._row_y = top
         self._row_in_page += 1
 
     def _draw_no_rows(self) -> None:
-        shown, _ = self._body_text.cell(-1, "No rows match this export's filters.", TABLE_WIDTH)
-        self._ops.append(f"1 0 0 1 {MARGIN + PADDING:.2f} {self._row_y - ROW_HEIGHT + 3:.2f} Tm {shown}")
+        runs, _ = self._body.fit("No rows match this export's filters.", TABLE_WIDTH)
+        self._ops.append(self._fonts.at(MARGIN + PADDING, self._row_y - ROW_HEIGHT + 3, runs, BODY_SIZE))
 
     def _finish_page(self) -> None:
-        canvas = self._canvas
-        assert canvas is not None
-        # The rows, written as PDF operators: zebra stripes first, then all the cells' text.
-        zebra = "\n".join(self._zebra)
-        canvas.addLiteral(f"q {_ZEBRA_FILL} g\n{zebra}\nQ\nq 0 g BT\n" + "\n".join(self._ops) + "\nET Q")
+        # Header band and stripes, then all the text, then the footer's rule and page total.
+        total_x = MARGIN + self._body_width(f"Page {self._pages} of ")
+        # (A form is drawn outside BT ... ET, where text extraction finds it in reading order.)
+        parts = [
+            f"q {_HEADER_FILL} g {self._band} Q",
+            f"q {_ZEBRA_FILL} g",
+            *self._zebra,
+            "Q BT 0 g",
+            *self._page,
+            *self._ops,
+            f"{_MUTED} g",
+            self._footer,  # first: text extraction then reads "Page n of N" as its own line's end
+            self._fonts.at(MARGIN, MARGIN, [(REGULAR_FONT, f"Page {self._pages} of ")], FOOTER_SIZE),
+            "ET",
+            f"q {_MUTED} g 1 0 0 1 {total_x:.2f} {MARGIN:.2f} cm {_PAGE_TOTAL_FORM} Do Q",
+            f"q 0.7 G 0.4 w {MARGIN:.2f} {MARGIN + 9:.2f} m {PAGE_WIDTH - MARGIN:.2f} {MARGIN + 9:.2f} l S Q",
+        ]
+        content = "\n".join(parts).encode("latin-1")
+        self._page.clear()
         self._zebra.clear()
         self._ops.clear()
         self._rows_left_on_page = 0
-        # The footer: "Page n of " then the page-total form; title, account and time on the right.
-        canvas.setStrokeGray(0.7)
-        canvas.setLineWidth(0.4)
-        canvas.line(MARGIN, MARGIN + 9, PAGE_WIDTH - MARGIN, MARGIN + 9)
-        canvas.setFillGray(_MUTED)
-        canvas.setFont(REGULAR_FONT, FOOTER_SIZE)
-        label = f"Page {self._pages} of "
-        canvas.drawString(MARGIN, MARGIN, label)
-        canvas.saveState()
-        canvas.translate(MARGIN + pdfmetrics.stringWidth(label, REGULAR_FONT, FOOTER_SIZE), MARGIN)
-        canvas.doForm(_PAGE_TOTAL_FORM)
-        canvas.restoreState()
-        runs, width = self._footer
-        _draw_runs(canvas, PAGE_WIDTH - MARGIN - width, MARGIN, runs, FOOTER_SIZE)
-        canvas.showPage()
-        if self._pages_in_piece >= self._pages_per_piece:
-            self._flush_piece()
+        objects = self._objects
+        contents, page = objects.reserve(), objects.reserve()
+        objects.write_stream(contents, content)
+        objects.write_object(
+            page,
+            b"<< /Type /Page /Parent %d 0 R /MediaBox %s /Resources %d 0 R /Contents %d 0 R >>"
+            % (self._page_tree, _MEDIA_BOX, self._resources, contents),
+        )
+        self._kids.append(page)
 
-    def _draw_title_block(self, canvas: Canvas) -> None:
+    def _body_width(self, ascii_text: str) -> float:
+        return self._footer_measure.fit(ascii_text, math.inf)[1]
+
+    def _title_block(self) -> str:
+        fonts = self._fonts
         y = TABLE_TOP - TITLE_SIZE
-        canvas.setFillGray(0)
-        _draw_runs(canvas, MARGIN, y, _Measure(BOLD_FONT, TITLE_SIZE).fit(self._title, TABLE_WIDTH)[0], TITLE_SIZE)
+        title = _Measure(BOLD_FONT, TITLE_SIZE).fit(self._title, TABLE_WIDTH)[0]
+        ops = [fonts.at(MARGIN, y, title, TITLE_SIZE)]
         y -= 8
         meta = _Measure(REGULAR_FONT, META_SIZE)
         label_width = 52.0
@@ -521,31 +506,42 @@ class PdfWriter:
         lines.append(("Generated", self._generated))
         if self._time_zone:
             lines.append(("Times in", self._time_zone))
+        lines.append(("Rows", ""))  # its value is the row-total form
         for label, value in lines:
             y -= META_LEADING
-            self._draw_meta_line(canvas, meta, y, label, value, label_width)
-        y -= META_LEADING
-        self._draw_meta_line(canvas, meta, y, "Rows", "", label_width)
-        canvas.saveState()
-        canvas.setFillGray(0)
-        canvas.translate(MARGIN + label_width, y)
-        canvas.doForm(_ROW_TOTAL_FORM)
-        canvas.restoreState()
+            if label:
+                ops += [f"{_MUTED} g", fonts.at(MARGIN, y, [(REGULAR_FONT, label)], META_SIZE)]
+            if value:
+                runs = meta.fit(value, TABLE_WIDTH - label_width)[0]
+                ops += ["0 g", fonts.at(MARGIN + label_width, y, runs, META_SIZE)]
+        ops += ["ET", f"q 0 g 1 0 0 1 {MARGIN + label_width:.2f} {y:.2f} cm {_ROW_TOTAL_FORM} Do Q", "BT 0 g"]
+        return "\n".join(ops)
 
-    @staticmethod
-    def _draw_meta_line(canvas: Canvas, meta: _Measure, y: float, label: str, value: str, label_width: float) -> None:
-        canvas.setFillGray(_MUTED)
-        canvas.setFont(REGULAR_FONT, META_SIZE)
-        if label:
-            canvas.drawString(MARGIN, y, label)
-        canvas.setFillGray(0)
-        if value:
-            _draw_runs(canvas, MARGIN + label_width, y, meta.fit(value, TABLE_WIDTH - label_width)[0], META_SIZE)
-
-    def _flush_piece(self) -> None:
-        canvas, self._canvas = self._canvas, None
-        assert canvas is not None
-        self._pages_in_piece = 0
-        canvas.save()
-        data, self._piece = self._piece.getvalue(), io.BytesIO()
-        self._assembler.add_piece(data)
+    def _write_trailer(self) -> None:
+        """The totals' forms, the fonts, the shared resources, the page tree, catalogue and info."""
+        objects = self._objects
+        primary = self._fonts.font(REGULAR_FONT)
+        texts = {_PAGE_TOTAL_FORM: str(self._pages), _ROW_TOTAL_FORM: f"{self._rows:,}"}
+        font_resource, font_number = primary.resources()[0]
+        for name, number in self._forms.items():
+            content = f"BT 0 0 Td {primary.show(texts[name], _FORM_SIZES[name])} ET".encode()
+            extra = b"/Type /XObject /Subtype /Form /BBox [0 -4 400 20] /Resources << /Font << %s %d 0 R >> >>" % (
+                font_resource.encode(),
+                font_number,
+            )
+            objects.write_stream(number, content, extra)
+        fonts = []
+        for font in self._fonts.embedded.values():
+            font.write(objects.reserve, objects.write_object, objects.write_stream)
+            fonts += [f"{name} {number} 0 R" for name, number in font.resources()]
+        forms = " ".join(f"{name} {number} 0 R" for name, number in self._forms.items())
+        objects.write_object(
+            self._resources,
+            f"<< /ProcSet [/PDF /Text] /Font << {' '.join(fonts)} >> /XObject << {forms} >> >>".encode(),
+        )
+        kids = b" ".join(b"%d 0 R" % kid for kid in self._kids)
+        objects.write_object(self._page_tree, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(self._kids), kids))
+        objects.write_object(self._catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % self._page_tree)
+        title = self._title.encode("utf-16-be").hex().encode()
+        objects.write_object(self._info, b"<< /Title <feff%s> /Producer (ExportHub) >>" % title)
+        objects.finish(self._catalog, self._info)

@@ -36,7 +36,6 @@ from typing import Any
 import arabic_reshaper
 from bidi import get_display as reorder_with_isolates
 from bidi.algorithm import get_display as reorder
-from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
@@ -82,9 +81,6 @@ def register_fonts() -> None:
     """Register the primary fonts with reportlab once per process (the script fonts are registered
     on first use, by `face`)."""
     with _lock:
-        # Content streams are Flate-compressed binary; reportlab would also ASCII85 them (25 % larger,
-        # and slow in pure Python). This process draws no other PDFs with reportlab.
-        rl_config.useA85 = 0
         for name in (REGULAR_FONT, BOLD_FONT):
             face(name)
 
