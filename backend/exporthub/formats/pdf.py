@@ -24,7 +24,7 @@ made as PDF operators directly (cell text encoded once per distinct value and co
 file's font codes: pdf_fonts.py), deflated and written out with its page object; what stays in
 memory is the open page and, per page, an object number and a file offset (pdf_file.py). The font
 subsets, the page tree and the shared resources are written at the end, into object numbers
-reserved when they were first referred to; reportlab only measures and subsets the fonts.
+reserved when they were first referred to; reportlab only reads the fonts' headers and subsets them (pdf_face.py).
 
 Totals that are only known at the end (page count, row count) are form XObjects that every page
 references and that are written on close. So the file says "Page 3 of 120" and "Rows: 4,980"
@@ -143,11 +143,11 @@ class _Measure:
     def __init__(self, font_name: str, size: float) -> None:
         self._font = font_name
         self._chain = pdf_text.chain(font_name)
-        self._widths, self._default = self._chain.advances(font_name)
-        self._ascii = [self._widths.get(code, self._default) for code in range(128)]
+        widths = self._chain.advances(font_name)
+        self._ascii = [widths[code] for code in range(128)]
         self._size = size
         self._scale = size / 1000.0
-        self._ellipsis = self._widths.get(ord(ELLIPSIS), self._default) * self._scale
+        self._ellipsis = widths[ord(ELLIPSIS)] * self._scale
 
     def width(self, runs: list[Run]) -> float:
         return self._chain.width(runs, self._size)
@@ -177,9 +177,8 @@ class _Measure:
         runs = self._chain.runs(text)
         advances: list[float] = []
         for font_name, chunk in runs:
-            widths, default = self._chain.advances(font_name)
-            get = widths.get
-            advances += [get(ord(char), default) for char in chunk]
+            widths = self._chain.advances(font_name)
+            advances += [widths[ord(char)] for char in chunk]
         total = sum(advances) * self._scale
         if total > available:
             text = text[: _cut(advances, (available - self._ellipsis) / self._scale)].rstrip() + ELLIPSIS

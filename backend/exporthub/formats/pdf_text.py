@@ -7,9 +7,9 @@ every character it has; Noto Sans Arabic draws Arabic and Noto Sans Hebrew Hebre
 characters go to them first: DejaVu's Arabic is poorer); Droid Sans Fallback draws Chinese, Japanese
 kana and Korean Hangul, and anything else DejaVu lacks if it has it. Bold text (the title, header
 labels) uses the regular script fonts: none of them is shipped in bold. A character no font has
-is drawn by DejaVu as its empty box; nothing raises. The script fonts are parsed on first use only
-(Droid Sans Fallback costs ~17 MB of reportlab's tables and 0.05 s), so a Latin-only export never
-loads them.
+is drawn by DejaVu as its empty box; nothing raises. Fonts are read on first use, into compact
+tables (pdf_face.py: Droid Sans Fallback costs ~4.3 MiB, 3.3 of them its file, and 0.01 s), so a
+Latin-only export never loads the script fonts.
 
 A text is cut into runs of characters that one font draws (`FontChain.runs`); a space between two
 runs of the same font joins them, so "محمد العلي" is one run. ASCII text is one run of the primary
@@ -31,13 +31,11 @@ import functools
 import pathlib
 import re
 import threading
-from typing import Any
 
 import arabic_reshaper
 from bidi import get_display as reorder_with_isolates
 from bidi.algorithm import get_display as reorder
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from exporthub.formats.pdf_face import AdvanceWidths, Face
 
 FONT_DIR = pathlib.Path(__file__).with_name("fonts")
 REGULAR_FONT = "ExportHubSans"
@@ -74,26 +72,24 @@ _CHOICE_LIMIT = 20_000  # characters whose font is remembered (a name pool uses 
 _VISUAL_CACHE = 1_024  # distinct right-to-left texts kept shaped (names repeat; at most ~2 MB)
 
 _lock = threading.RLock()
-_faces: dict[str, Any] = {}
+_faces: dict[str, Face] = {}
 
 
 def register_fonts() -> None:
-    """Register the primary fonts with reportlab once per process (the script fonts are registered
-    on first use, by `face`)."""
+    """Read the primary fonts once per process (the script fonts are read on first use, by `face`)."""
     with _lock:
         for name in (REGULAR_FONT, BOLD_FONT):
             face(name)
 
 
-def face(font_name: str) -> Any:
-    """The parsed font (reportlab's TTFontFace: `charToGlyph`, `charWidths`, `defaultWidth`),
-    registered first if needed."""
+def face(font_name: str) -> Face:
+    """The font, read once per process (pdf_face.py)."""
     found = _faces.get(font_name)
     if found is None:
         with _lock:
-            if font_name not in pdfmetrics.getRegisteredFontNames():
-                pdfmetrics.registerFont(TTFont(font_name, str(FONT_DIR / FONT_FILES[font_name])))
-            found = _faces[font_name] = pdfmetrics.getFont(font_name).face  # type: ignore[attr-defined]
+            found = _faces.get(font_name)
+            if found is None:
+                found = _faces[font_name] = Face(str(FONT_DIR / FONT_FILES[font_name]))
     return found
 
 
@@ -129,7 +125,7 @@ class FontChain:
     def __init__(self, primary: str) -> None:
         self.primary = primary
         self._choice: dict[str, str] = {}  # character -> font name; at most one entry per character seen
-        self._widths: dict[str, tuple[dict[int, float], float]] = {}
+        self._spaces: dict[str, bool] = {}  # font name -> whether it draws a space
 
     def font_of(self, char: str) -> str:
         font = self._choice.get(char)
@@ -166,24 +162,21 @@ class FontChain:
                 if current:
                     runs.append((current, text[start:index]))
                 current, start = font, index
-                space = has_glyph(font, 32)
+                space = self._spaces.get(font)
+                if space is None:
+                    space = self._spaces[font] = has_glyph(font, 32)
         runs.append((current, text[start:]))
         return runs
 
-    def advances(self, font_name: str) -> tuple[dict[int, float], float]:
-        """The font's advance widths by code point (1/1000 em) and its default width."""
-        widths = self._widths.get(font_name)
-        if widths is None:
-            parsed = face(font_name)
-            widths = self._widths[font_name] = (parsed.charWidths, parsed.defaultWidth)
-        return widths
+    def advances(self, font_name: str) -> AdvanceWidths:
+        """The font's advance widths by code point (1/1000 em; index it: each is looked up on first use)."""
+        return face(font_name).widths
 
     def width(self, runs: list[Run], size: float) -> float:
         total = 0.0
         for font_name, text in runs:
-            widths, default = self.advances(font_name)
-            get = widths.get
-            total += sum([get(ord(char), default) for char in text])
+            widths = face(font_name).widths
+            total += sum([widths[ord(char)] for char in text])
         return total * size / 1000.0
 
 

@@ -178,7 +178,7 @@ def test_cells_never_overflow_their_column(tmp_path: pathlib.Path) -> None:
         column = max(index for index, left in enumerate(lefts) if left <= x + 0.01)
         assert column < len(COLUMNS), (text, x)
         face = pdf_text.face(fonts[base_font])
-        end = x + 7.5 / 1000 * sum(face.charWidths.get(ord(c), face.defaultWidth) for c in text)
+        end = x + 7.5 / 1000 * sum(face.getCharWidth(ord(c)) for c in text)
         assert end <= lefts[column + 1] + 0.01, (text, x, end)
 
 
