@@ -1,25 +1,27 @@
 """TrueType faces for the PDF writer, with their character map and metrics kept in arrays.
 
-reportlab's TTFontFace parses a font's whole character map and metrics into Python objects (dicts of
-code point -> glyph, glyph -> code points and code point -> width; lists of (advance, bearing)
-tuples and of glyph offsets): about 0.5 KiB per character. Droid Sans Fallback (33,000 characters,
-49,775 glyphs) so cost 18.6 MiB, which made the PDF worker's peak. `Face` keeps reportlab's parser
-for the font's header (name, flags, bounding box, ascent, ...) and its subsetter (`makeSubset`), but
-reads the character map, the advance widths and the glyph offsets into arrays (about 14 bytes per
-glyph and 8 per character: ~1.1 MiB for Droid Sans Fallback, most of it its glyph table's offsets).
-Widths are looked up when first asked for.
+reportlab's TTFontFace reads the whole font file into memory and parses its character map and
+metrics into Python objects (dicts of code point -> glyph, glyph -> code points and code point ->
+width; lists of (advance, bearing) tuples and of glyph offsets): about 0.5 KiB per character.
+Droid Sans Fallback (33,000 characters, 49,775 glyphs) so cost 18.6 MiB, which made the PDF
+worker's peak. `Face` keeps reportlab's parser for the font's header (name, flags, bounding box,
+ascent, ...) and its subsetter (`makeSubset`), but maps the file instead of reading it (only the
+pages touched take memory) and reads the character map, the advance widths and the glyph offsets
+into arrays (about 14 bytes per glyph and 8 per character: ~0.8 MiB for Droid Sans Fallback).
+Widths are looked up when first asked for; a subset's glyphs are copied out one by one.
 
 Only character map formats 4 and 12 are read (every font shipped here uses one); the subtable is the
-one reportlab would choose, and tests compare every mapping, width and subset with reportlab's own.
-"""
+one reportlab would choose, and tests compare every mapping, width and subset with reportlab's own"""
 
 from __future__ import annotations
 
+import mmap
 import struct
 import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from reportlab.pdfbase.ttfonts import TTFError, TTFontFile
 
@@ -104,8 +106,12 @@ class Face(TTFontFile):
     `getCharWidth`, `widths` (code point -> width, filled on first use) and `makeSubset`."""
 
     def __init__(self, path: str) -> None:
+        # The file is mapped, not read: only the pages touched (header tables, character map,
+        # metrics, and the glyphs of a subset) take memory. reportlab's parser slices it as bytes.
+        with open(path, "rb") as file:
+            self._ttf_data = data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.filename = path
         super().__init__(path, charInfo=0)  # reportlab reads the header tables only
-        data: bytes = self._ttf_data
         scale: Callable[[float], float] = self._pdfScale
         glyphs = self.numGlyphs
         full = struct.unpack_from(">H", data, self.get_table_pos("hhea")[0] + 34)[0]  # numberOfHMetrics
@@ -136,12 +142,30 @@ class Face(TTFontFile):
             self.charToGlyph.alias(0x20, 0xA0)
         self.widths = AdvanceWidths(self.getCharWidth)
 
+    def get_table(self, tag: str) -> Any:
+        if tag == "glyf":  # the subsetter slices one glyph at a time out of it: no copy of the whole table
+            return _Slices(self._ttf_data, *self.get_table_pos(tag))
+        return super().get_table(tag)
+
     def getCharWidth(self, code: int) -> float:
         """The advance of the code point's glyph in 1/1000 em (`defaultWidth` if the font lacks it)."""
         glyph = self.charToGlyph.get(code)
         if glyph is None or glyph >= len(self._advances):
             return self.defaultWidth
         return self._pdfScale(self._advances[glyph])
+
+
+class _Slices:
+    """Slices of one table of the file, each copied out only when taken."""
+
+    __slots__ = ("_data", "_length", "_start")
+
+    def __init__(self, data: mmap.mmap, start: int, length: int) -> None:
+        self._data, self._start, self._length = data, start, length
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(self._length)
+        return self._data[self._start + start : self._start + max(start, stop)]
 
 
 class AdvanceWidths(dict[int, float]):
@@ -158,7 +182,7 @@ class AdvanceWidths(dict[int, float]):
         return width
 
 
-def _read_cmap(data: bytes, cmap: int) -> CharMap:
+def _read_cmap(data: mmap.mmap, cmap: int) -> CharMap:
     """The character map subtable reportlab chooses (the last Windows one, else a Unicode or Mac
     Roman one), formats 4 and 12, as a CharMap that maps the same code points to the same glyphs."""
     count = struct.unpack_from(">H", data, cmap + 2)[0]
