@@ -15,6 +15,7 @@ one reportlab would choose, and tests compare every mapping, width and subset wi
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import struct
 import sys
@@ -41,7 +42,7 @@ class CharMap(Mapping[int, int]):
     __slots__ = ("_codes", "_glyphs")
 
     def __init__(self, codes: array, glyphs: array) -> None:
-        if any(a >= b for a, b in zip(codes, codes[1:], strict=False)):
+        if any(a >= b for a, b in itertools.pairwise(codes)):
             raise TTFError("the character map's code points are not in order")
         self._codes = codes
         self._glyphs = glyphs
