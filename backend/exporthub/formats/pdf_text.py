@@ -31,10 +31,12 @@ import functools
 import pathlib
 import re
 import threading
+import unicodedata
 
 import arabic_reshaper
 from bidi import get_display as reorder_with_isolates
 from bidi.algorithm import get_display as reorder
+
 from exporthub.formats.pdf_face import AdvanceWidths, Face
 
 FONT_DIR = pathlib.Path(__file__).with_name("fonts")
@@ -114,8 +116,12 @@ def visual(text: str) -> str:
 
     python-bidi's Rust-backed `bidi.get_display` leaves out rules L3-L4 (brackets are not mirrored:
     "(x)" in right-to-left text would be drawn as ")x("); its older pure-Python `bidi.algorithm`
-    applies them but predates the isolate controls (U+2066-2069), which only the Rust one knows."""
-    shown = reorder_with_isolates(text) if _ISOLATES.search(text) else reorder(text)
+    applies them but predates the isolate controls (U+2066-2069), which only the Rust one knows, and
+    fails (an assertion) on code points Unicode has not assigned, which the Rust one takes."""
+    if _ISOLATES.search(text) or not all(map(unicodedata.bidirectional, text)):  # '': unassigned
+        shown = reorder_with_isolates(text)
+    else:
+        shown = reorder(text)
     return shown.translate(_BIDI_CONTROLS)  # their work is done, and some fonts would draw boxes
 
 
@@ -162,9 +168,10 @@ class FontChain:
                 if current:
                     runs.append((current, text[start:index]))
                 current, start = font, index
-                space = self._spaces.get(font)
-                if space is None:
-                    space = self._spaces[font] = has_glyph(font, 32)
+                known = self._spaces.get(font)
+                if known is None:
+                    known = self._spaces[font] = has_glyph(font, 32)
+                space = known
         runs.append((current, text[start:]))
         return runs
 

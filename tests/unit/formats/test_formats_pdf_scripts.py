@@ -281,3 +281,12 @@ def test_brackets_are_mirrored_in_right_to_left_text_and_direction_controls_not_
     assert drawn[0] == "(םילשורי) תירבע"
     assert drawn[1] == "Ahmed \ufeaa\ufee4\ufea4\ufee3 (Jr.)"
     assert drawn[2] == "הרש"
+
+
+def test_right_to_left_text_with_an_unassigned_code_point_is_drawn(tmp_path: pathlib.Path) -> None:
+    """python-bidi's pure-Python algorithm fails on code points Unicode has not assigned (U+0378 here);
+    such a text is reordered by its other implementation and drawn (the unassigned one as a box)."""
+    path = tmp_path / "unassigned.pdf"
+    _write(path, ["\u05d0\u0378\u05d1 x"], latin_title=True)
+    text = PdfReader(path).pages[0].extract_text()
+    assert "\u05d1" in text and "\u05d0" in text
