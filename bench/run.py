@@ -79,6 +79,9 @@ class Plan:
     api_connections: int = 100
     api_duration: float = 10.0
     api_pause: float = 1.0
+    api_open_loop_workers: tuple[int, ...] = (1, 2)
+    api_open_loop_rate: float = 300.0
+    api_open_loop_seconds: float = 30.0
     api_tool: str = dataclasses.field(default_factory=default_tool)
 
 
@@ -95,6 +98,9 @@ SMOKE = Plan(
     api_connections=20,
     api_duration=2.0,
     api_pause=0.0,
+    api_open_loop_workers=(2,),  # also starts `serve --workers 2`
+    api_open_loop_rate=20.0,
+    api_open_loop_seconds=2.0,
 )
 
 
@@ -155,7 +161,18 @@ async def run_suite(settings: Settings, pool: asyncpg.Pool, plan: Plan, out: Pat
         await section(
             "api",
             "API under load",
-            run_api(settings, pool, plan.api_connections, plan.api_duration, plan.api_tool, log_dir, plan.api_pause),
+            run_api(
+                settings,
+                pool,
+                plan.api_connections,
+                plan.api_duration,
+                plan.api_tool,
+                log_dir,
+                plan.api_pause,
+                open_loop_workers=plan.api_open_loop_workers,
+                open_loop_rate=plan.api_open_loop_rate,
+                open_loop_seconds=plan.api_open_loop_seconds,
+            ),
         )
     sampler.cancel()
     with contextlib.suppress(asyncio.CancelledError):
