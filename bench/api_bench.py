@@ -15,12 +15,20 @@ Status and the raised-cap submit also run paced: each connection pauses a random
 requests (100 clients polling about once a second), which shows latency below saturation; the
 closed-loop runs show throughput.
 
+Then the open loop (`run_open_loop`): 300 submits a second for 30 s over 50 accounts, on a fixed
+schedule whatever the answers (latency counted from each request's due time), against `exporthub
+serve --workers N` for N = 1 and 2, with the default cap of 5 and a stand-in worker in the bench
+that ends each export 1 s after its submit (so answers are 202 or 429) and checks the cap at every
+look.
+
 The load generator is wrk (Debian package `wrk`; bench/wrk/report.lua reports percentiles and the
 count per status), else a small asyncio generator in this process (bench/http_load.py), which
 saturates long before wrk does and is only good for checking that the API answers. The web server
 is a single process (`exporthub serve`, one uvicorn worker, access log on, as shipped).
 
     python bench/api_bench.py [--duration 10] [--connections 100] [--tool wrk|python]
+        [--open-loop-workers 1,2] [--open-loop-rate 300] [--open-loop-seconds 30] [--open-loop-only]
+        [--bench-database exporthub_bench]
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from bench.common import (
     prepare_bench_database,
     proc_cpu_seconds,
     run_meta,
+    tree_cpu_seconds,
     verdict,
     write_results,
 )
@@ -168,6 +177,7 @@ async def run_api(
     open_loop_workers: tuple[int, ...] = (1, 2),
     open_loop_rate: float = OPEN_LOOP_RATE,
     open_loop_seconds: float = OPEN_LOOP_SECONDS,
+    open_loop_accounts: int = OPEN_LOOP_ACCOUNTS,
 ) -> Section:
     rows: list[dict[str, Any]] = []
     redis = Redis.from_url(settings.redis.url)
@@ -177,7 +187,7 @@ async def run_api(
         if open_loop_workers:
             rows.extend(
                 await run_open_loop(
-                    settings, pool, log_dir, open_loop_workers, open_loop_rate, OPEN_LOOP_ACCOUNTS, open_loop_seconds
+                    settings, pool, log_dir, open_loop_workers, open_loop_rate, open_loop_accounts, open_loop_seconds
                 )
             )
     finally:
@@ -186,7 +196,7 @@ async def run_api(
     if open_loop_workers:
         notes.append(
             f"Open loop: http_load.open_loop sends {open_loop_rate:g} POSTs a second on a fixed schedule for "
-            f"{open_loop_seconds:g} s, the accounts' keys in turn ({OPEN_LOOP_ACCOUNTS} accounts `bench-submit-*`), "
+            f"{open_loop_seconds:g} s, the accounts' keys in turn ({open_loop_accounts} accounts `bench-submit-*`), "
             "on as many keep-alive connections as it needs; latency runs from each request's due time. The cap "
             f"is the default {MAX_ACTIVE}; a stand-in worker in the bench ends each export {FINISH_AFTER:g} s "
             "after its submit and every 0.1 s records the most active exports any account has "
@@ -317,22 +327,13 @@ def _notes(tool: str, connections: int, duration: float, pause: float) -> list[s
            "req/s offered: 100 clients polling about once a second), driven by the asyncio generator, which "
            "starts each client after a random pause too (wrk would send the first 100 requests as one burst)."
            if pause else ""),
-        "Every submit takes the account's row lock (`SELECT … FOR UPDATE` on accounts) so that the "
-        "active-export cap holds: submits of one account are serialised, and all load here is one account.",
+        "Every submit's insert locks the account's row of account_active_exports (the cap check, migration "
+        "0014) until it commits: submits of one account are serialised, and all closed-loop load here is one "
+        "account.",
     ]  # fmt: skip
     if tool == "python":
         notes.append("wrk was not found: the asyncio load generator in the bench process itself was used.")
     return notes
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and its children (the web processes under `serve --workers N`)."""
-    total = proc_cpu_seconds(pid)
-    with contextlib.suppress(OSError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            with contextlib.suppress(OSError):
-                total += proc_cpu_seconds(int(child))
-    return total
 
 
 async def _finish_exports(pool: asyncpg.Pool, peaks: list[int], stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ the tests' harness (`tests.harness`), so that both start them the same way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -58,6 +59,32 @@ def proc_cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The process's children (the web processes under `exporthub serve --workers N`)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children."""
+    total = proc_cpu_seconds(pid)
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError):
+            total += proc_cpu_seconds(child)
+    return total
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children, in MiB."""
+    total = proc_status_mib(pid, "VmRSS")
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError, RuntimeError):
+            total += proc_status_mib(child, "VmRSS")
+    return total
 
 
 def raise_open_files_limit() -> int:
