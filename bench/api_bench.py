@@ -24,7 +24,7 @@ look.
 The load generator is wrk (Debian package `wrk`; bench/wrk/report.lua reports percentiles and the
 count per status), else a small asyncio generator in this process (bench/http_load.py), which
 saturates long before wrk does and is only good for checking that the API answers. The web server
-is a single process (`exporthub serve`, one uvicorn worker, access log on, as shipped).
+is a single process (`exporthub serve --workers 1`, access log on) for these runs.
 
     python bench/api_bench.py [--duration 10] [--connections 100] [--tool wrk|python]
         [--open-loop-workers 1,2] [--open-loop-rate 300] [--open-loop-seconds 30] [--open-loop-only]
@@ -320,8 +320,8 @@ async def _closed_loop(
 def _notes(tool: str, connections: int, duration: float, pause: float) -> list[str]:
     notes = [
         f"{tool} with {connections} keep-alive connections for {duration:g} s per run, on the same 2-CPU "
-        "machine as the server (the load generator competes with it for CPU). Web server: one `exporthub serve` "
-        "process (a single uvicorn worker, access log on, as shipped); web CPU is its CPU time during the run.",
+        "machine as the server (the load generator competes with it for CPU). Web server: "
+        "`exporthub serve --workers 1` (access log on); web CPU is its CPU time during the run.",
         "Closed loop: each connection sends its next request as soon as the answer arrives, so latency ≈ "
         "connections ÷ throughput (Little's law): p99 < 50 ms at 100 such clients needs well over 2,000 req/s. "
         + (f"Paced: each connection pauses a random 0-{2 * pause:g} s between requests (~{connections / pause:.0f} "

@@ -54,7 +54,7 @@ async def test_the_count_follows_every_change_of_status(conn: asyncpg.Connection
     await conn.execute("UPDATE export_jobs SET processed_rows = 10, progress = 5 WHERE id = $1", running.id)
     await check()
     finished = await unscoped.finish_completed(
-        conn, running, rows=1, file_key="k", file_name="f.csv", file_size=1, link_ttl_seconds=60
+        conn, running, rows=1, file_key="k", file_name="f.csv", file_size=1, sha256="0" * 64, link_ttl_seconds=60
     )
     assert finished is not None and finished.status is ExportStatus.COMPLETED
     await check()
