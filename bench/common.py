@@ -9,6 +9,7 @@ the tests' harness (`tests.harness`), so that both start them the same way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,7 +29,7 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench
 
 from tests.harness import with_database, with_new_port  # noqa: E402
 
-from exporthub.accounts import create_api_key, generate_api_key  # noqa: E402
+from exporthub.accounts import PREFIX_LENGTH, create_api_key, generate_api_key, hash_api_key  # noqa: E402
 from exporthub.db.migrate import migrate  # noqa: E402
 from exporthub.db.seed import seed  # noqa: E402
 from exporthub.settings import Rate, Settings  # noqa: E402
@@ -58,6 +59,32 @@ def proc_cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The process's children (the web processes under `exporthub serve --workers N`)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children."""
+    total = proc_cpu_seconds(pid)
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError):
+            total += proc_cpu_seconds(child)
+    return total
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children, in MiB."""
+    total = proc_status_mib(pid, "VmRSS")
+    for child in child_pids(pid):
+        with contextlib.suppress(OSError, RuntimeError):
+            total += proc_status_mib(child, "VmRSS")
+    return total
 
 
 def raise_open_files_limit() -> int:
@@ -185,6 +212,28 @@ async def register_bench_key(conn: asyncpg.Connection | asyncpg.Pool) -> None:
     await create_api_key(conn, acme, label="bench", key=ACME_KEY)
 
 
+async def bench_accounts(conn: asyncpg.Connection, count: int, prefix: str = "bench") -> list[tuple[uuid.UUID, str]]:
+    """`count` accounts `<prefix>-0001`..., created on first use (no HR data of their own: their tenant
+    key is their id), each with one fresh API key (their earlier bench keys revoked): (id, key) pairs."""
+    slugs = [f"{prefix}-{i:04d}" for i in range(1, count + 1)]
+    await conn.execute(
+        "INSERT INTO accounts (slug, name) SELECT s, s FROM unnest($1::text[]) AS s ON CONFLICT (slug) DO NOTHING",
+        slugs,
+    )
+    rows = await conn.fetch("SELECT id, slug FROM accounts WHERE slug = ANY($1::text[]) ORDER BY slug", slugs)
+    ids = [r["id"] for r in rows]
+    await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE label = 'bench' AND revoked_at IS NULL AND account_id = ANY($1)",
+        ids,
+    )
+    keys = [generate_api_key() for _ in ids]
+    await conn.executemany(
+        "INSERT INTO api_keys (account_id, key_hash, prefix, label) VALUES ($1, $2, $3, 'bench')",
+        [(account_id, hash_api_key(key), key[:PREFIX_LENGTH]) for account_id, key in zip(ids, keys, strict=True)],
+    )
+    return list(zip(ids, keys, strict=True))
+
+
 def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
     return with_new_port(server).replace(
         db={"url": database_url},
@@ -192,4 +241,5 @@ def bench_settings(server: Settings, database_url: str, out: Path) -> Settings:
         redis={"queue_name": f"exporthub-bench:{uuid.uuid4().hex[:8]}"},  # no other run's workers read it
         secret_keys=(secrets.token_urlsafe(48),),  # the processes refuse to start without a real one
         exports={"start_rate": Rate(100_000, 1)},  # measure exports and the submit path, not the start rate
+        web={"workers": 1},  # a benchmark that measures more web processes says so (EXPORTHUB_WEB_WORKERS)
     )

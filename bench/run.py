@@ -76,9 +76,14 @@ class Plan:
     fanout_events: int = 10
     fanout_interval: float = 0.5
     fanout_client_processes: int = 2
+    fanout_mixed: tuple[int, int, int] = (1_000, 5_000, 200)  # accounts, sockets, exports sending progress
     api_connections: int = 100
     api_duration: float = 10.0
     api_pause: float = 1.0
+    api_open_loop_workers: tuple[int, ...] = (1, 2)
+    api_open_loop_rate: float = 300.0
+    api_open_loop_seconds: float = 30.0
+    api_open_loop_accounts: int = 50
     api_tool: str = dataclasses.field(default_factory=default_tool)
 
 
@@ -90,11 +95,16 @@ SMOKE = Plan(
     pairs=1,
     paired_rows=2_000,
     fanout_ramp=(20,),
+    fanout_mixed=(2, 4, 1),
     fanout_events=3,
     fanout_interval=0.2,
     api_connections=20,
     api_duration=2.0,
     api_pause=0.0,
+    api_open_loop_workers=(2,),  # also starts `serve --workers 2`
+    api_open_loop_rate=20.0,
+    api_open_loop_seconds=2.0,
+    api_open_loop_accounts=2,
 )
 
 
@@ -149,13 +159,26 @@ async def run_suite(settings: Settings, pool: asyncpg.Pool, plan: Plan, out: Pat
                 plan.fanout_interval,
                 plan.fanout_client_processes,
                 log_dir,
+                mixed_size=plan.fanout_mixed,
             ),
         )
     if "api" in plan.only:
         await section(
             "api",
             "API under load",
-            run_api(settings, pool, plan.api_connections, plan.api_duration, plan.api_tool, log_dir, plan.api_pause),
+            run_api(
+                settings,
+                pool,
+                plan.api_connections,
+                plan.api_duration,
+                plan.api_tool,
+                log_dir,
+                plan.api_pause,
+                open_loop_workers=plan.api_open_loop_workers,
+                open_loop_rate=plan.api_open_loop_rate,
+                open_loop_seconds=plan.api_open_loop_seconds,
+                open_loop_accounts=plan.api_open_loop_accounts,
+            ),
         )
     sampler.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.api_bench import SUBMIT_P99_TARGET_MS
+from bench.api_bench import OPEN_LOOP_ACCOUNTS, OPEN_LOOP_RATE, OPEN_LOOP_SECONDS, SUBMIT_P99_TARGET_MS
 from bench.common import Section, verdict
 from bench.export_bench import CONCURRENCY_TARGET, FULL_ROWS, PDF_PEAK_TARGET_MIB, PDF_RATE_TARGET
-from bench.fanout_bench import FANOUT_P95_TARGET_MS, FANOUT_TARGET
+from bench.fanout_bench import (
+    FANOUT_P95_TARGET_MS,
+    FANOUT_TARGET,
+    MIXED_ACCOUNTS,
+    MIXED_P95_TARGET_MS,
+    MIXED_RUNNING,
+    MIXED_SOCKETS,
+)
 from bench.paired_bench import FLOOR_RATIO_TARGET, NODE_RATIO_TARGET, XLSX_PEAK_TARGET_MIB
 
 NOT_RUN = "not run"
 NOT_MEASURED = "not measured"
-MIXED_FANOUT_P95_TARGET_MS = 50.0
-OPEN_LOOP_RATE, OPEN_LOOP_ACCOUNTS, OPEN_LOOP_SECONDS = 300, 50, 30
 
 
 def _row(area: str, target: str, measured: str | None, state: str, source: dict[str, Any] | None = None) -> dict:
@@ -128,34 +133,41 @@ def target_rows(sections: dict[str, Section], pdf_max_rows: int) -> list[dict[st
         )
         state = r["verdict"] if r["sockets"] >= FANOUT_TARGET else f"— (largest run {r['sockets']:,} sockets)"
         rows.append(_row("live sockets", target, measured, state, r))
-    rows.append(
-        _row(
-            "live sockets",
-            f"5,000 sockets across 1,000 accounts while 200 exports run: p95 < {MIXED_FANOUT_P95_TARGET_MS:.0f} ms",
-            "fanout_bench opens every socket on one account (acme) with no exports running: it has no "
-            "scenario over many accounts under export load yet",
-            NOT_MEASURED,
-        )
+    target = (
+        f"{MIXED_SOCKETS:,} sockets across {MIXED_ACCOUNTS:,} accounts while {MIXED_RUNNING} exports run: "
+        f"p95 < {MIXED_P95_TARGET_MS:.0f} ms"
     )
+    mixed = [r for r in fanout.rows if r["socket"] == "json, many accounts"] if fanout else []
+    if not mixed:
+        rows.append(_row("live sockets", target, None, NOT_RUN))
+    else:
+        r = mixed[-1]
+        measured = (
+            f"p95 {r['delay_p95_ms']} ms at {r['sockets']:,} sockets over {r['accounts']:,} accounts, "
+            f"{r['running_exports']} exports sending progress ({r['connected']:,} connected, deliveries "
+            f"{r['deliveries']}, {r.get('web_workers', 1)} web process(es))"
+        )
+        at_size = r["sockets"] >= MIXED_SOCKETS and r["running_exports"] >= MIXED_RUNNING
+        state = r["verdict"] if at_size else f"— (measured at {r['sockets']:,} sockets)"
+        rows.append(_row("live sockets", target, measured, state, r))
     api = sections.get("api")
-    submits = [r for r in api.rows if r["endpoint"].startswith("POST")] if api else []
-    paced = next((r for r in submits if "paced" in r["load"]), None)
-    closest = (
-        f"; closest measured: paced submits, one account, {paced['rps']} req/s, p99 {paced['p99_ms']} ms"
-        if paced
-        else ""
+    target = (
+        f"open loop {OPEN_LOOP_RATE}/s over {OPEN_LOOP_ACCOUNTS} accounts for {OPEN_LOOP_SECONDS:g} s: "
+        f"p99 < {SUBMIT_P99_TARGET_MS:.0f} ms, 0 errors, the active-export cap exact"
     )
-    rows.append(
-        _row(
-            "submit",
-            f"open loop {OPEN_LOOP_RATE}/s over {OPEN_LOOP_ACCOUNTS} accounts for {OPEN_LOOP_SECONDS} s: "
-            f"p99 < {SUBMIT_P99_TARGET_MS:.0f} ms, 0 errors, the active-export cap exact",
-            "api_bench drives closed-loop and paced load from one account; it has no open-loop (fixed "
-            "arrival rate) generator over many accounts yet" + closest,
-            NOT_MEASURED,
-            paced,
+    open_loop = [r for r in api.rows if r["load"].startswith("open loop")] if api else []
+    if not open_loop:
+        rows.append(_row("submit", target, None, NOT_RUN))
+    else:
+        r = min(open_loop, key=lambda r: r["p99_ms"])  # the best number of web processes measured
+        measured = (
+            f"p99 {r['p99_ms']} ms with {r['web_workers']} web process(es), {r['statuses']}, errors "
+            f"{r['errors']}, at most {r['max_active_seen']} active seen ({r['load']}; every run: "
+            + "; ".join(f"{o['web_workers']} proc p99 {o['p99_ms']} ms" for o in open_loop)
+            + ")"
         )
-    )
+        at_size = r["requests"] >= OPEN_LOOP_RATE * OPEN_LOOP_SECONDS
+        rows.append(_row("submit", target, measured, r["verdict"] if at_size else "— (a shorter or slower run)", r))
     return rows
 
 

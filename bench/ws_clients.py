@@ -4,6 +4,11 @@
         --events 10 --out clients-1.json
     python bench/ws_clients.py --console --url ws://127.0.0.1:8000/console/ws --cookie 'session=...' \\
         --origin http://127.0.0.1:8000 --count 2500 --events 10 --out clients-1.json
+    python bench/ws_clients.py --url ws://127.0.0.1:8000/api/v1/exports/ws --keys-file keys.txt \\
+        --count 2500 --out clients-1.json
+
+With `--keys-file` (lines "KEY EVENTS": many accounts), socket i uses line i mod the number of lines:
+that account's key, and the number of bench events its account will get (in place of `--events`).
 
 Opens `--count` sockets (at most `--connect-concurrency` handshakes at a time); a socket counts as
 connected once the server's snapshot frame arrived (it is sent after subscribing, so every later
@@ -72,6 +77,13 @@ class Clients:
         self.errors: dict[str, int] = {}
         self.receipts: list[tuple[int, float]] = []  # (event number, time.time() of receipt)
         self.received: list[int] = []  # per connected socket: how many bench events arrived
+        self.expected: list[int] = []  # per connected socket: how many it should get
+        self.keys: list[tuple[str, int]] = [(args.key or "", args.events)]
+        if args.keys_file:
+            lines = Path(args.keys_file).read_text().splitlines()
+            self.keys = [(key, int(events)) for key, events in (line.split() for line in lines)]
+        self.opened = 0
+        self.opening = True  # complete only once every socket is open
         self.transports: list[asyncio.Transport] = []
         self.all_received = asyncio.Event()
         self.complete_sockets = 0
@@ -94,18 +106,26 @@ class Clients:
             self.first_event_cpu = cpu_seconds()
         self.receipts.append((seq, now))
         self.received[index] += 1
-        if self.received[index] == self.args.events:
-            self.complete_sockets += 1
-            if self.complete_sockets == self.connected:
-                self.all_received.set()
+        if self.received[index] == self.expected[index]:
+            self._completed()
+
+    def _completed(self) -> None:
+        self.complete_sockets += 1
+        self.check_complete()
+
+    def check_complete(self) -> None:
+        if not self.opening and self.complete_sockets == self.connected:
+            self.all_received.set()
 
     async def open(self, gate: asyncio.Semaphore) -> None:
         url = urlsplit(self.args.url)
+        key, expected = self.keys[self.opened % len(self.keys)]
+        self.opened += 1
         async with gate:
             loop = asyncio.get_running_loop()
             try:
                 transport, protocol = await asyncio.wait_for(
-                    loop.create_connection(lambda: ClientSocket(self, url), url.hostname, url.port or 80), 120
+                    loop.create_connection(lambda: ClientSocket(self, url, key), url.hostname, url.port or 80), 120
                 )
                 await asyncio.wait_for(protocol.ready, 120)
             except Exception as exc:
@@ -116,14 +136,18 @@ class Clients:
         self.transports.append(transport)
         protocol.index = len(self.received)
         self.received.append(0)
+        self.expected.append(expected)
+        if expected == 0:
+            self._completed()
 
 
 class ClientSocket(asyncio.Protocol):
     """One socket: handshake, then frames; `ready` resolves when the snapshot frame arrived."""
 
-    def __init__(self, clients: Clients, url: Any) -> None:
+    def __init__(self, clients: Clients, url: Any, api_key: str) -> None:
         self.clients = clients
         self.url = url
+        self.api_key = api_key
         self.key = base64.b64encode(os.urandom(16))
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.index = -1  # set once connected; events before that are the snapshot
@@ -145,12 +169,12 @@ class ClientSocket(asyncio.Protocol):
         args = self.clients.args
         if args.console:  # as a browser: the session cookie, and the Origin it always sends
             return f"Cookie: {args.cookie}\r\nOrigin: {args.origin}\r\n"
-        return f"Authorization: Bearer {args.key}\r\n"
+        return f"Authorization: Bearer {self.api_key}\r\n"
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
             self.ready.set_exception(ConnectionError("closed during the handshake"))
-        elif self.index >= 0 and self.clients.received[self.index] < self.clients.args.events:
+        elif self.index >= 0 and self.clients.received[self.index] < self.clients.expected[self.index]:
             self.clients.error("dropped")
 
     def data_received(self, data: bytes) -> None:
@@ -224,6 +248,8 @@ async def main(args: argparse.Namespace) -> None:
     gate = asyncio.Semaphore(args.connect_concurrency)
     started = time.perf_counter()
     await asyncio.gather(*(clients.open(gate) for _ in range(args.count)))
+    clients.opening = False
+    clients.check_complete()
     emit(
         {
             "connected": clients.connected,
@@ -263,7 +289,8 @@ if __name__ == "__main__":
     parser.add_argument("--cookie", default="")
     parser.add_argument("--origin", default="")
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--events", type=int, default=0)
+    parser.add_argument("--keys-file", help="lines 'KEY EVENTS': one account per line, sockets spread over them")
     parser.add_argument("--connect-concurrency", type=int, default=100)
     parser.add_argument("--out", required=True)
     asyncio.run(main(parser.parse_args()))

@@ -72,6 +72,7 @@ async def settings(server_settings: Settings, tmp_path_factory: pytest.TempPathF
         exports={"max_rows_per_sheet": 1_048_575, "start_rate": TEST_START_RATE},
         webhooks={"allow_private": True, "allow_http": True, "retry_base_seconds": 0.2, "poll_seconds": 0.1},
         secret_keys=(secrets.token_urlsafe(48),),
+        web={"workers": 1},  # one web process, whose socket counts the tests read; test_serve_workers runs more
     )
     conn = await asyncpg.connect(test.db.url)
     try:

@@ -140,44 +140,23 @@ def _print_keys(keys: dict[str, str]) -> None:
         print(f"    {slug:<10} {key}", flush=True)
 
 
+def _worker_processes(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"{n} is out of range: 0 (one per CPU core) to 256")
+    return n
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import gc
-
-    import uvicorn
-
-    from exporthub.web import log_scrub
-    from exporthub.web.app import create_app
+    from exporthub.web.serve import serve, worker_count
 
     if args.demo_sign_in:
         settings = settings.replace(web={"demo_sign_in": True})
     _require_catalog(settings)
-    # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
-    # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live
-    # sockets the default thresholds ran collections that cost 30 % of the fan-out's CPU and tripled
-    # its publish-to-receipt p95 (500 -> 146 ms, bench/fanout_bench.py).
-    app = create_app(settings)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
-    # websockets-sansio: with 5,000 sockets it used 18 % less CPU per delivered event and 13 % less
-    # memory than uvicorn's default websockets implementation (bench/fanout_bench.py).
-    # h11 rather than httptools: h11 bounds the bytes of a request head still coming in
-    # (h11_max_incomplete_event_size); httptools' limit is fixed and far larger.
-    config = uvicorn.Config(
-        app,
-        host=settings.web.host,
-        port=settings.web.port,
-        log_level="info",
-        lifespan="on",
-        ws="websockets-sansio",
-        http="h11",
-        ws_max_size=settings.web.ws_max_message_bytes,
-        timeout_keep_alive=settings.web.http_keep_alive_seconds,
-        limit_concurrency=settings.web.http_max_connections,
-        h11_max_incomplete_event_size=settings.web.http_max_head_bytes,
-    )
-    log_scrub.install()  # after uvicorn.Config, which sets up its loggers
-    uvicorn.Server(config).run()
+    serve(settings, worker_count(settings, args.workers))
     return 0
 
 
@@ -353,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     # Only `exporthub dev` passes it (hidden from --help): a command-line option rather than a variable,
     # so that no environment shared with production processes can turn demo sign-in on.
     serve.add_argument("--demo-sign-in", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--workers",
+        type=_worker_processes,
+        help="web processes sharing the port (default EXPORTHUB_WEB_WORKERS; 0: one per CPU core)",
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run an export worker").set_defaults(func=cmd_worker)
     sub.add_parser(

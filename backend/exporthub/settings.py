@@ -170,6 +170,8 @@ class WebSettings(_Group, frozen=True, kw_only=True):
     # More get 503; live sockets count too.
     http_max_connections: Annotated[int, env("EXPORTHUB_HTTP_MAX_CONNECTIONS"), msgspec.Meta(ge=1)] = 10_000
     http_max_head_bytes: Annotated[int, env("EXPORTHUB_HTTP_MAX_HEAD_BYTES"), msgspec.Meta(ge=1024)] = 16 * 1024
+    # `exporthub serve` processes sharing the port (0: one per CPU core); `serve --workers` overrides it.
+    workers: Annotated[int, env("EXPORTHUB_WEB_WORKERS"), msgspec.Meta(ge=0, le=256)] = 0
 
 
 class ExportSettings(_Group, frozen=True, kw_only=True):

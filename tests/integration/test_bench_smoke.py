@@ -109,11 +109,14 @@ async def test_bench_suite_writes_results(
     by_target = {r["target"].split(" (")[0]: r for r in targets}
     assert by_target["XLSX worker peak < 100 MiB"]["verdict"].startswith("— (measured at 2,0")  # smoke size
     assert by_target["5,000 sockets across 1,000 accounts while 200 exports run: p95 < 50 ms"]["verdict"] == (
-        "not measured"
+        "— (measured at 4 sockets)"
     )
+    open_loop_target = "open loop 300/s over 50 accounts for 30 s: p99 < 50 ms, 0 errors, the active-export cap exact"
+    assert by_target[open_loop_target]["verdict"] == "— (a shorter or slower run)"
     assert by_target["XLSX ≤ 0.15x Node"]["measured"] is not None
 
-    json_sockets, console_sockets = data["fanout"]["rows"]
+    json_sockets, console_sockets, many_accounts = data["fanout"]["rows"]
+    assert many_accounts["connected"] == 4 and many_accounts["deliveries"].split(" of ")[0] == "40", many_accounts
     assert (json_sockets["socket"], console_sockets["socket"]) == ("json", "console")
     for fanout in (json_sockets, console_sockets):
         assert fanout["sockets"] == 20 and fanout["connected"] == 20, fanout
@@ -122,11 +125,14 @@ async def test_bench_suite_writes_results(
         assert 0 < fanout["delay_p50_ms"] <= fanout["delay_p99_ms"]
 
     endpoints = [r["endpoint"] for r in data["api"]["rows"]]
-    assert len(endpoints) == 3 and any(e.startswith("GET") for e in endpoints)
+    assert len(endpoints) == 4 and any(e.startswith("GET") for e in endpoints)
     for row in data["api"]["rows"]:
         assert row["requests"] > 0 and row["p50_ms"] <= row["p99_ms"] and row["verdict"] in {"met", "NOT met", "—"}
-    capped = data["api"]["rows"][-1]
+    capped = data["api"]["rows"][2]
     assert "429" in capped["statuses"]  # past the cap of 5 the API refuses, and says so
+    open_loop = data["api"]["rows"][-1]  # 20 submits a second for 2 s over 2 accounts, two web processes
+    assert open_loop["web_workers"] == 2 and open_loop["requests"] == 40 and open_loop["errors"] == 0, open_loop
+    assert open_loop["cap_exact"] and open_loop["max_active_seen"] <= 5, open_loop
 
     md = md_path.read_text()
     for title in ("### Targets (issue 14)", "### Against the Node reference", "### The COPY floor", "### Exports"):

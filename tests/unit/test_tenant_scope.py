@@ -21,6 +21,7 @@ OWN_TENANT_TABLES = (
     "console_sessions",
     "schedules",
     "export_downloads",
+    "account_active_exports",
 )
 HR_TENANT_TABLES = ("departments", "employees", "payroll", "timesheets", "compliance")
 

@@ -53,7 +53,30 @@ class AccountJobs:
             return None
         return Rate(row["start_rate_limit"], row["start_rate_window_seconds"])
 
+    async def submit_state(self) -> tuple[Rate | None, int]:
+        """The account's own start rate (None: the deployment's) and its active exports, as they are
+        now (nothing locked: `insert_within_cap` checks the cap exactly). Makes the account's row of
+        account_active_exports if it has none yet (a new account; the seeder's bypass triggers)."""
+        row = await self.conn.fetchrow(
+            "SELECT a.start_rate_limit, a.start_rate_window_seconds, c.active"
+            " FROM accounts a LEFT JOIN account_active_exports c ON c.account_id = $1 WHERE a.id = $1",
+            self.account_id,
+        )
+        if row is None:
+            return None, 0
+        active = row["active"]
+        if active is None:
+            active = await self.conn.fetchval(
+                "INSERT INTO account_active_exports (account_id, active)"
+                " SELECT $1, count(*) FROM export_jobs WHERE account_id = $1 AND status IN ('queued', 'processing')"
+                " ON CONFLICT (account_id) DO UPDATE SET active = account_active_exports.active RETURNING active",
+                self.account_id,
+            )
+        limit = row["start_rate_limit"]
+        return (Rate(limit, row["start_rate_window_seconds"]) if limit is not None else None), active
+
     async def insert(self, request: ExportRequest, *, idempotency_key: str | None) -> ExportJob:
+        """Record a queued export, whatever the cap (tests, the bench): submits use `insert_within_cap`."""
         row = await self.conn.fetchrow(
             """
             INSERT INTO export_jobs (id, account_id, resource, format, filters, columns, options,
@@ -63,18 +86,40 @@ class AccountJobs:
             RETURNING *
             """,
             self.account_id,
-            uuid.uuid4(),
-            request.resource,
-            request.format.value,
-            json.dumps(request.filters.to_json()),
-            list(request.columns),
-            json.dumps(request.options()),
-            request.webhook_url,
-            idempotency_key,
-            request.fingerprint(),
-            request.time_zone,  # None: the account's default, as it is now
+            *_inserted_values(request, idempotency_key),
         )
         return ExportJob.from_record(row)
+
+    async def insert_within_cap(
+        self, request: ExportRequest, *, idempotency_key: str | None, max_active: int
+    ) -> ExportJob | None:
+        """Record a queued export if the account has fewer than `max_active` active ones; else None.
+
+        One statement: it locks the account's row of account_active_exports (migration 0014; kept by
+        triggers on export_jobs), which a concurrent submit of the account waits for; PostgreSQL then
+        checks `active < max_active` again on the row as that submit left it (READ COMMITTED
+        re-evaluates a locked row's condition), so the cap holds exactly. The insert's trigger adds
+        one to the same locked row. Other accounts' submits lock other rows.
+        Raises asyncpg.UniqueViolationError if another submit took `idempotency_key` meanwhile."""
+        row = await self.conn.fetchrow(
+            """
+            WITH slot AS (
+                SELECT account_id FROM account_active_exports
+                 WHERE account_id = $1 AND active < $12
+                   FOR UPDATE
+            )
+            INSERT INTO export_jobs (id, account_id, resource, format, filters, columns, options,
+                                     webhook_url, idempotency_key, request_hash, enqueued_at, time_zone)
+            SELECT $2, account_id, $3, $4, $5, $6, $7, $8, $9, $10, now(),
+                   coalesce($11, (SELECT time_zone FROM accounts WHERE id = $1))
+              FROM slot
+            RETURNING *
+            """,
+            self.account_id,
+            *_inserted_values(request, idempotency_key),
+            max_active,
+        )
+        return ExportJob.from_record(row) if row else None
 
     async def default_time_zone(self) -> str:
         """The zone of the account's exports that name none (`exporthub accounts set-timezone`)."""
@@ -153,6 +198,22 @@ class AccountJobs:
         """Every queued or processing export of the account (a disabled account's), cancelled alike."""
         rows = await self.conn.fetch(_CANCEL + " RETURNING *", self.account_id)
         return [ExportJob.from_record(r) for r in rows]
+
+
+def _inserted_values(request: ExportRequest, idempotency_key: str | None) -> tuple[Any, ...]:
+    """$2..$11 of the inserts ($1 is the account)."""
+    return (
+        uuid.uuid4(),
+        request.resource,
+        request.format.value,
+        json.dumps(request.filters.to_json()),
+        list(request.columns),
+        json.dumps(request.options()),
+        request.webhook_url,
+        idempotency_key,
+        request.fingerprint(),
+        request.time_zone,  # None: the account's default, as it is now
+    )
 
 
 # A queued job is cancelled at once; a processing one is flagged and stops at its next batch.

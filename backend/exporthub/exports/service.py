@@ -533,21 +533,25 @@ async def submit_export(
 
     The caller enqueues the job after this returns: commit first, enqueue second. `source` is the
     pool of the database the catalog reads (often `pool` itself). With a `start_limiter`, a new
-    export counts against the account's start rate, checked last: a refused request (invalid, a
-    replay, over the active cap) never counts, and a start whose export is not recorded is given back.
+    export counts against the account's start rate, checked after the cap: a refused request
+    (invalid, a replay, over the active cap) never counts; a start whose export is not recorded (the
+    exact cap check lost a race, a failure) is given back.
+
+    No transaction and no account lock: the insert itself checks the cap exactly
+    (`AccountJobs.insert_within_cap`), so a submit is four statements at most, each its own commit,
+    and Redis is never asked while a lock is held. The unlocked look at the active count before the
+    start rate is asked keeps a full account from counting (and answering) against its start rate.
     """
-    # The source is read before the account lock: no connection is held while another is awaited
-    # (the source pool may be `pool` itself), and the lock serialises only the cap check and insert.
+    # The source is read first: no connection is held while another is awaited (the source pool may be
+    # `pool` itself).
     await _check_departments(source, catalog, account, request)
     if request.format is ExportFormat.PDF and pdf_max_rows is not None:
         zone = request.time_zone or await AccountScope(pool, account.id).jobs.default_time_zone()
         await _check_pdf_size(source, catalog, account, request, pdf_max_rows, zone)
-    started: StartRateState | None = None
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            scoped = AccountScope(conn, account.id).jobs
-            # Serialises submits per account, so the active-export cap holds under concurrent requests.
-            own_rate = await scoped.lock()
+    async with pool.acquire() as conn:  # one connection for the few statements below: no transaction
+        scoped = AccountScope(conn, account.id).jobs
+        for _ in range(2):  # again once, if a concurrent submit took the idempotency key meanwhile
+            own_rate, active = await scoped.submit_state()
             if idempotency_key is not None:
                 previous = await scoped.by_idempotency_key(idempotency_key)
                 if previous is not None:
@@ -560,19 +564,29 @@ async def submit_export(
                         standing = await start_limiter.peek(account.id, own_rate) if start_limiter else None
                         return Submitted(ExportJob.from_record(previous), False, standing)
                     await scoped.release_idempotency_key(previous["id"])
-            active = await scoped.count_active()
-            if active >= max_active:
+            if active >= max_active:  # refused before the start rate is asked; exactly checked below
                 raise TooManyActiveExports(max_active, retry_after=30)
+            # The start is counted before the export is recorded and given back if it is not (the cap,
+            # a failure): Redis is not asked while PostgreSQL holds the account's count row locked.
+            started: StartRateState | None = None
             if start_limiter is not None:
                 started = await start_limiter.take(account.id, own_rate)
                 if started is not None and not started.counted:
                     raise started.refusal()
-            job = await scoped.insert(request, idempotency_key=idempotency_key)
-    except Exception:
-        if start_limiter is not None:
-            await start_limiter.give_back(account.id, started)
-        raise
-    return Submitted(job, True, started)
+            try:
+                job = await scoped.insert_within_cap(request, idempotency_key=idempotency_key, max_active=max_active)
+            except Exception as exc:
+                if start_limiter is not None:
+                    await start_limiter.give_back(account.id, started)
+                if isinstance(exc, asyncpg.UniqueViolationError) and idempotency_key is not None:
+                    continue  # the key's export exists now: answered as a replay
+                raise
+            if job is None:
+                if start_limiter is not None:
+                    await start_limiter.give_back(account.id, started)
+                raise TooManyActiveExports(max_active, retry_after=30)
+            return Submitted(job, True, started)
+    raise Conflict("this Idempotency-Key is being used by another request right now; try again")
 
 
 async def list_departments(source: asyncpg.Pool, catalog: Catalog, account: Account) -> list[asyncpg.Record]:
