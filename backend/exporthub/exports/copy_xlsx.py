@@ -108,6 +108,35 @@ def _escape_sql(t: str) -> str:
     return t
 
 
+def _g16(f: str) -> str:
+    """The text openpyxl writes for the float8 `f` (finite, not zero), "%.16g" % f, as a value: the
+    same double and, for openpyxl, the same type. float8's shortest text when it has at most 16
+    digits (then "%.16g" reads back as f too); otherwise f's exact value (from its IEEE bits,
+    float8send) rounded half to even to 16 significant digits, written as digits and an exponent."""
+    bits = f"('x' || encode(float8send({f}), 'hex'))::bit(64)::int8"
+    raw_exponent = f"(({bits} >> 52) & 2047)"
+    mantissa = f"(({bits} & 4503599627370495) + CASE WHEN {raw_exponent} = 0 THEN 0 ELSE 4503599627370496 END)"
+    e2 = f"(greatest({raw_exponent}, 1) - 1075)"  # f = mantissa * 2^e2
+    # f = digits * 10^-shift, exactly
+    digits = (
+        f"trunc(CASE WHEN {e2} >= 0 THEN {mantissa}::numeric * power(2::numeric, {e2})"
+        f" ELSE {mantissa}::numeric * power(5::numeric, -{e2}) END)"
+    )
+    shift = f"greatest(-{e2}, 0)"
+    exact = (
+        f"(SELECT CASE WHEN {f} < 0 THEN '-' ELSE '' END || (q + CASE WHEN r > h OR (r = h AND mod(q, 2) = 1)"
+        f" THEN 1 ELSE 0 END)::text || 'e' || (dropped - {shift})::text"
+        " FROM (SELECT div(n, p) AS q, mod(n, p) AS r, p / 2 AS h, dropped FROM"
+        " (SELECT n, trunc(power(10::numeric, dropped)) AS p, dropped FROM"
+        f" (SELECT n, greatest(length(n::text) - 16, 0) AS dropped FROM (SELECT {digits} AS n) a) b) c) d)"
+    )
+    shortest = f"{f}::text"
+    return (
+        f"CASE WHEN length(translate(split_part({shortest}, 'e', 1), '-.', '')) <= 16 THEN {shortest}"
+        f" ELSE {exact} END"
+    )
+
+
 class _Lit(str):
     """A constant piece of a cell (`_cat` merges neighbouring ones into one literal)."""
 
@@ -171,7 +200,7 @@ def _cell_sql(column: Column, v: str, head: Head) -> str:
         )
     if kind in (ColumnType.DECIMAL, ColumnType.MONEY):
         f = f"{v}::float8"
-        as_float = f"CASE WHEN {f} = trunc({f}) AND abs({f}) < 1e16::float8 THEN {f}::int8::text ELSE {f}::text END"
+        as_float = f"CASE WHEN {f} = trunc({f}) AND abs({f}) < 1e16::float8 THEN {f}::int8::text ELSE {_g16(f)} END"
         own = f"trim_scale({v})::text"
         return (
             f"CASE WHEN {v} > -1e13 AND {v} < 1e13 AND scale({v}) <= 2 THEN {_number(head, own)}"
@@ -190,8 +219,8 @@ def _cell_sql(column: Column, v: str, head: Head) -> str:
         )
     if kind is ColumnType.DATETIME:
         seconds = f"floor(date_part('epoch', {v}::time)) / 86400.0::float8"
-        after_leap = f"(({v}::date - DATE '1899-12-30') + {seconds})::text"
-        in_leap = f"(({v}::date - DATE '1899-12-31') + {seconds})::text"
+        after_leap = _g16(f"(({v}::date - DATE '1899-12-30') + {seconds})")
+        in_leap = _g16(f"(({v}::date - DATE '1899-12-31') + {seconds})")
         iso = f"replace(to_char({v}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US+00:00'), '.000000+', '+')"
         return (
             f"CASE WHEN {v} >= '1900-03-01' AND {v} < 'infinity' THEN {_number(head, after_leap)}"
