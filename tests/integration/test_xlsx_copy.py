@@ -42,7 +42,9 @@ TABLE_SQL = """CREATE TEMP TABLE IF NOT EXISTS xlsx_cells (
     id serial PRIMARY KEY, note text, n bigint, dec numeric, amount numeric, day date, at timestamptz,
     flag boolean, label text
 )"""
-INSERT_SQL = "INSERT INTO xlsx_cells (note, n, dec, amount, day, at, flag, label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+INSERT_SQL = (
+    "INSERT INTO xlsx_cells (note, n, dec, amount, day, at, flag, label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
 
 EXACT = 10**15
 SPECIAL_TEXT = [
@@ -70,7 +72,9 @@ texts = st.one_of(
     st.sampled_from(SPECIAL_TEXT),
     st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=25),
     st.text(alphabet=st.sampled_from([*"_x0041 \t\r\n&<>\\|", "\x0b", "\x1f", "\u3000", "😀"]), max_size=12),
-    st.builds(lambda unit, n: unit * n, st.sampled_from(["x", "😀", "a😀", "_x0041_", "&"]), st.integers(16_000, 33_000)),
+    st.builds(
+        lambda unit, n: unit * n, st.sampled_from(["x", "😀", "a😀", "_x0041_", "&"]), st.integers(16_000, 33_000)
+    ),
 )
 integers = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
@@ -78,7 +82,9 @@ integers = st.one_of(
     st.sampled_from([EXACT - 1, -EXACT + 1, EXACT, -EXACT, 2**63 - 1, -(2**63), 0]),
 )
 decimals = st.one_of(
-    st.decimals(min_value=decimal.Decimal("-9999999999999.99"), max_value=decimal.Decimal("9999999999999.99"), places=2),
+    st.decimals(
+        min_value=decimal.Decimal("-9999999999999.99"), max_value=decimal.Decimal("9999999999999.99"), places=2
+    ),
     st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**40), max_value=10**40),
     st.decimals(places=6, min_value=-(10**9), max_value=10**9),
     st.integers(-(10**20), 10**20).map(decimal.Decimal),
@@ -259,10 +265,19 @@ async def test_every_special_value_at_once_across_sheets(db_conn: asyncpg.Connec
     assert len(openpyxl.load_workbook(stream).sheetnames) == -(-count // 7)
 
 
-async def test_long_texts_are_cut_at_excels_limit_in_utf16_units(db_conn: asyncpg.Connection, tmp_path: pathlib.Path) -> None:
+async def test_long_texts_are_cut_at_excels_limit_in_utf16_units(
+    db_conn: asyncpg.Connection, tmp_path: pathlib.Path
+) -> None:
     await db_conn.execute(TABLE_SQL)
     await db_conn.execute("TRUNCATE xlsx_cells")
-    longs = ["x" * 40_000, "😀" * 20_000, "a" + "😀" * 16_383 + "b", "_x0041_" * 5_000, "&" * 33_000, " " + "y" * 32_767]
+    longs = [
+        "x" * 40_000,
+        "😀" * 20_000,
+        "a" + "😀" * 16_383 + "b",
+        "_x0041_" * 5_000,
+        "&" * 33_000,
+        " " + "y" * 32_767,
+    ]
     await db_conn.executemany(INSERT_SQL, [(text, None, None, None, None, None, None, None) for text in longs])
     stream, reference, _ = await write_both(db_conn, tmp_path, (TABLE_COLUMNS[0],), "UTC", 1_048_575)
     assert_same_workbook(stream, reference)
@@ -272,7 +287,7 @@ async def test_long_texts_are_cut_at_excels_limit_in_utf16_units(db_conn: asyncp
 
 
 def test_the_white_space_of_the_preserve_rule_is_pythons() -> None:
-    assert PY_SPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == PY_SPACE
 
 
 async def test_rows_roll_over_to_new_sheets_with_the_progress_counted(
@@ -281,7 +296,9 @@ async def test_rows_roll_over_to_new_sheets_with_the_progress_counted(
     monkeypatch.setattr(copy_xlsx_module, "PIECE_BYTES", 300)  # several pieces, each handed over
     await db_conn.execute(TABLE_SQL)
     await db_conn.execute("TRUNCATE xlsx_cells")
-    await db_conn.executemany(INSERT_SQL, [(f"row {n}", n, None, None, None, None, n % 2 == 0, None) for n in range(23)])
+    await db_conn.executemany(
+        INSERT_SQL, [(f"row {n}", n, None, None, None, None, n % 2 == 0, None) for n in range(23)]
+    )
     stream, reference, counted = await write_both(db_conn, tmp_path, TABLE_COLUMNS, "UTC", 5)
     assert_same_workbook(stream, reference)
     sheets = openpyxl.load_workbook(stream).worksheets

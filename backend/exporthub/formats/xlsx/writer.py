@@ -84,6 +84,7 @@ class StreamingXlsxWriter:
         self._format_rows = row_function(self._columns, styles, time_zone)
         self._sheet_head = parts.sheet_head(self._columns)
         self._sheets: list[tuple[str, str]] = []  # (title, autofilter range) of finished sheets
+        self._sheet_entry: str | None = None  # the open sheet's zip entry, until its first piece opens it
         self._rows_in_sheet = 0
         self._pending: list[str] = []  # rows of this batch not yet handed to the compressor
         self._budget = CHUNK_CHARS  # characters until they are
@@ -214,7 +215,7 @@ class StreamingXlsxWriter:
         """Start a sheet; its zip entry (and compressor) is opened with its first piece of XML."""
         number = len(self._sheets) + 1
         self._sheet_name = parts.sheet_title(self._title, number)
-        self._sheet_entry: str | None = f"xl/worksheets/sheet{number}.xml"
+        self._sheet_entry = f"xl/worksheets/sheet{number}.xml"
         self._rows_in_sheet = 0
         self._pending.append(self._sheet_head)
         self._budget -= len(self._sheet_head)
