@@ -114,7 +114,10 @@ def _g16(f: str) -> str:
     """The text openpyxl writes for the float8 `f` (finite, not zero), "%.16g" % f, as a value: the
     same double and, for openpyxl, the same type. float8's shortest text when it has at most 16
     digits (then "%.16g" reads back as f too); otherwise f's exact value (from its IEEE bits,
-    float8send) rounded half to even to 16 significant digits, written as digits and an exponent."""
+    float8send) rounded half to even to 16 significant digits, written as digits and an exponent,
+    or as a whole number's digits when the rounded value is one below 10**16 ("%.16g" writes no
+    point for it: an int for openpyxl). Callers write whole doubles from 10**15 up themselves
+    (float8's shortest text has an exponent there, "%.16g" none)."""
     bits = f"('x' || encode(float8send({f}), 'hex'))::bit(64)::int8"
     raw_exponent = f"(({bits} >> 52) & 2047)"
     mantissa = f"(({bits} & 4503599627370495) + CASE WHEN {raw_exponent} = 0 THEN 0 ELSE 4503599627370496 END)"
@@ -125,12 +128,18 @@ def _g16(f: str) -> str:
         f" ELSE {mantissa}::numeric * power(5::numeric, -{e2}) END)"
     )
     shift = f"greatest(-{e2}, 0)"
+    # The 16 digits `rounded` times 10^k; "%.16g" writes a whole number below 10**16 without point
+    # or exponent (123456789012345.01 as "123456789012345"), which openpyxl reads as an int.
     exact = (
-        f"(SELECT CASE WHEN {f} < 0 THEN '-' ELSE '' END || (q + CASE WHEN r > h OR (r = h AND mod(q, 2) = 1)"
-        f" THEN 1 ELSE 0 END)::text || 'e' || (dropped - {shift})::text"
+        f"(SELECT CASE WHEN {f} < 0 THEN '-' ELSE '' END || CASE WHEN (k >= 0 OR mod(rounded, p) = 0) AND whole < 1e16"
+        " THEN whole::text ELSE rounded::text || 'e' || k::text END"
+        " FROM (SELECT rounded, k, p, CASE WHEN k >= 0 THEN rounded * p ELSE div(rounded, p) END AS whole FROM"
+        " (SELECT rounded, k, trunc(power(10::numeric, abs(k))) AS p FROM"
+        " (SELECT q + CASE WHEN r > h OR (r = h AND mod(q, 2) = 1) THEN 1 ELSE 0 END AS rounded,"
+        f" dropped - {shift} AS k"
         " FROM (SELECT div(n, p) AS q, mod(n, p) AS r, p / 2 AS h, dropped FROM"
         " (SELECT n, trunc(power(10::numeric, dropped)) AS p, dropped FROM"
-        f" (SELECT n, greatest(length(n::text) - 16, 0) AS dropped FROM (SELECT {digits} AS n) a) b) c) d)"
+        f" (SELECT n, greatest(length(n::text) - 16, 0) AS dropped FROM (SELECT {digits} AS n) a) b) c) d) e) g) h)"
     )
     shortest = f"{f}::text"
     return (
