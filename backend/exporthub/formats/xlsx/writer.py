@@ -1,6 +1,8 @@
 """`StreamingXlsxWriter`, the XLSX `Writer`: batches of rows go through the row function into
 pieces of sheet XML, the pieces into the compressor, and a new sheet starts every
-`max_rows_per_sheet` rows; `close` writes the package's other parts.
+`max_rows_per_sheet` rows; `close` writes the package's other parts. Exports give it rows already
+rendered as XML by PostgreSQL instead (`write_row_xml`, from `exports.copy_xlsx`); the figures below
+are those of the Python row path (`write_rows`).
 
 How it is fast: one row function is generated for the export's columns (`row_code`), so a row is
 one loop iteration with each cell's common case inline (an int, a Decimal, a date, a UTC or naive
