@@ -9,8 +9,9 @@ How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL,
 
 - Cell text: `csv_text_sql` turns each column into the text `CsvWriter` writes (the rules are in its
   docstring), so COPY only has to quote; `csv_cell_sql`, what the export selects, leaves integers,
-  numerics and finite dates typed, as PostgreSQL's own output of them is that text. That SQL needs `DateStyle` ISO and `TimeZone` the export's
-  zone: `copy_csv` sets both (`SESSION_SQL`, `ZONE_SQL`) for the transaction. Formula neutralising is
+  numerics and finite dates typed, as PostgreSQL's own output of them is that text. That SQL needs
+  `DateStyle` ISO and `TimeZone` the export's zone: `copy_csv` sets both (`SESSION_SQL`,
+  `ZONE_SQL`) for the transaction. Formula neutralising is
   `sanitize.is_formula` in SQL: one `ascii()` test for text that starts with a letter or digit, a
   regular expression only for text that starts with white space or a sign (measured on 1,000,000
   texts: 0.18 s, as fast as the former single test; 0.8 s when every text starts with a space).
@@ -82,9 +83,7 @@ LOCAL_RANGE_SQL = f"BETWEEN '{LOCAL_FIRST.isoformat()}' AND '{LOCAL_LAST.isoform
 # Merge, which measured 3x slower than the plain index scan. No JIT either: that cost also passes
 # jit_above_cost, and compiling the expressions (about 50 ms before the first row, at 500,000 rows)
 # saved nothing measurable in the server's CPU time.
-SESSION_SQL = (
-    "SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
-)
+SESSION_SQL = "SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
 ZONE_SQL = "SELECT set_config('TimeZone', $1, true)"
 
 
