@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.catalog.check import ACCEPTED_TYPES
 from exporthub.exports import service
 from exporthub.exports.account_scope import AccountScope
-from exporthub.exports.copy_csv import copy_csv, csv_text_sql
+from exporthub.exports.copy_csv import copy_csv, csv_cell_sql, csv_text_sql
 from exporthub.exports.models import ExportJob, ExportStatus, Filters
 from exporthub.exports.pipeline import PipelineConfig, run_export
 from exporthub.exports.query import build_export_query
@@ -160,10 +161,12 @@ async def copy_path_csv(
     zone: str = "UTC",
     delimiter: str = ",",
     compress: bool = False,
+    cell_sql: Callable[..., str] = csv_cell_sql,
 ) -> bytes:
-    """The file the COPY path writes (decompressed, if gzipped), after checking its checksum."""
+    """The file the COPY path writes (decompressed, if gzipped), after checking its checksum. `cell_sql`:
+    the cells' SQL, the COPY path's own (`csv_cell_sql`) or the all-text one (`csv_text_sql`)."""
     only = len(columns) == 1
-    select_list = ", ".join(csv_text_sql(c.type, c.sql, only_column=only, time_zone=zone) for c in columns)
+    select_list = ", ".join(cell_sql(c.type, c.sql, only_column=only, time_zone=zone) for c in columns)
     counted: list[int] = []
 
     async def on_records(n: int) -> None:
@@ -217,6 +220,11 @@ async def test_copy_csv_is_byte_identical_to_the_reference_writer(
     expected = await reference_csv(db_conn, columns, tmp_path / "reference.csv", bom, zone, delimiter)
     actual = await copy_path_csv(db_conn, columns, tmp_path / "copy.csv", bom, zone, delimiter, compress)
     assert actual == expected
+    # The all-text cells (which other SQL builds on) give the same file.
+    as_text = await copy_path_csv(
+        db_conn, columns, tmp_path / "text.csv", bom, zone, delimiter, compress, cell_sql=csv_text_sql
+    )
+    assert as_text == expected
 
 
 @pytest.mark.parametrize("zone", ZONES[1:])

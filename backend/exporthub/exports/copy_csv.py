@@ -2,13 +2,16 @@
 formats/csv_copy.py (`CsvFromCopy`) only fixes the line endings as it writes the file.
 Byte-identical to the reference `CsvWriter` (formats/csv.py) over a cursor, and far faster
 (500,000 payroll rows, 16 columns: COPY about 1.7 s on an idle 2-core machine, 4 s under load, where
-the csv module over a cursor took 12-16 s).
+the csv module over a cursor took 12-16 s). The cells' SQL costs the server about 0.4 s of CPU there
+on top of the 0.9 s a COPY of the bare columns takes; the ISO datetime (to_char) is a third of it.
 
 How each difference between COPY's CSV and Python's `csv` module (QUOTE_MINIMAL, CRLF) is removed:
 
 - Cell text: `csv_text_sql` turns each column into the text `CsvWriter` writes (the rules are in its
-  docstring), so COPY only has to quote. That SQL needs `DateStyle` ISO and `TimeZone` the export's
-  zone: `copy_csv` sets both (`SESSION_SQL`, `ZONE_SQL`) for the transaction. Formula neutralising is
+  docstring), so COPY only has to quote; `csv_cell_sql`, what the export selects, leaves integers,
+  numerics and finite dates typed, as PostgreSQL's own output of them is that text. That SQL needs
+  `DateStyle` ISO and `TimeZone` the export's zone: `copy_csv` sets both (`SESSION_SQL`,
+  `ZONE_SQL`) for the transaction. Formula neutralising is
   `sanitize.is_formula` in SQL: one `ascii()` test for text that starts with a letter or digit, a
   regular expression only for text that starts with white space or a sign (measured on 1,000,000
   texts: 0.18 s, as fast as the former single test; 0.8 s when every text starts with a space).
@@ -77,9 +80,30 @@ LOCAL_RANGE_SQL = f"BETWEEN '{LOCAL_FIRST.isoformat()}' AND '{LOCAL_LAST.isoform
 # Session settings the cell SQL relies on: `date::text` as 2024-01-31, timestamps shown in the
 # export's zone (`time_zone`, set with the parameter $1). And no parallel plan: the formatting makes
 # the target list look costly, so the planner would move it into parallel workers behind a Gather
-# Merge, which measured 3x slower than the plain index scan.
-SESSION_SQL = "SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL max_parallel_workers_per_gather = 0"
+# Merge, which measured 3x slower than the plain index scan. No JIT either: that cost also passes
+# jit_above_cost, and compiling the expressions (about 50 ms before the first row, at 500,000 rows)
+# saved nothing measurable in the server's CPU time.
+SESSION_SQL = "SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
 ZONE_SQL = "SELECT set_config('TimeZone', $1, true)"
+
+
+def csv_cell_sql(column_type: ColumnType, expr: str, *, only_column: bool = False, time_zone: str = "UTC") -> str:
+    """SQL for one cell of `COPY (...) TO STDOUT (FORMAT csv)`, such that COPY writes the text
+    `CsvWriter` writes: `csv_text_sql`, except where PostgreSQL's own output of the value already is
+    that text. Integers and numerics (`x::text` is their output function) and finite dates (under
+    DateStyle ISO) stay typed, which saves a cast to text and a copy per cell. An only column takes
+    `csv_text_sql` as it is: its NULL must become '' (which COPY writes as `""`)."""
+    if not only_column:
+        x = f"({expr})"
+        if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL):
+            return x
+        if column_type is ColumnType.DATE:
+            # As in csv_text_sql: +-infinity as date.max / date.min (asyncpg reads them so), NULL as NULL.
+            return (
+                f"CASE WHEN isfinite({x}) THEN {x} WHEN {x} = 'infinity' THEN DATE '9999-12-31'"
+                f" WHEN {x} = '-infinity' THEN DATE '0001-01-01' END"
+            )
+    return csv_text_sql(column_type, expr, only_column=only_column, time_zone=time_zone)
 
 
 def csv_text_sql(column_type: ColumnType, expr: str, *, only_column: bool = False, time_zone: str = "UTC") -> str:
@@ -91,10 +115,12 @@ def csv_text_sql(column_type: ColumnType, expr: str, *, only_column: bool = Fals
     """
     x = f"({expr})"
     if column_type is ColumnType.TEXT:
+        # ascii('') is 0: listed beside FORMULA_FIRST, it sends empty text to the last branch, so the
+        # first one (nearly every cell) returns the text as it is, without NULLIF's comparison.
         t = f"{x}::text"
         empty = "COALESCE" if only_column else "NULLIF"
         return (
-            f"CASE WHEN ascii({t}) NOT IN ({_FIRST_CODES}) THEN {empty}({t}, '')"
+            f"CASE WHEN ascii({t}) NOT IN (0, {_FIRST_CODES}) THEN {t}"
             f" WHEN ascii({t}) IN ({_ALONE_CODES}) OR {t} ~ {_FORMULA_RE} THEN '''' || {t}"
             f" ELSE {empty}({t}, '') END"
         )
@@ -127,7 +153,7 @@ def csv_text_sql(column_type: ColumnType, expr: str, *, only_column: bool = Fals
 def _local_iso_sql(t: str) -> str:
     """value.astimezone(zone).isoformat() for the session's TimeZone: the offset as +HH:MM, with :SS
     when it has seconds (local mean times before standard time, e.g. +09:18:59 in Tokyo until 1888)."""
-    offset = f"extract(timezone FROM {t})::int"
+    offset = f"date_part('timezone', {t})::int"  # float8, exact for whole seconds; extract() is numeric, slower
     return (
         f"replace(replace(to_char({t}, '{_ISO_LOCAL}'), '.000000+', '+'), '.000000-', '-')"
         f" || CASE WHEN {offset} % 60 = 0 THEN '' ELSE ':' || lpad((abs({offset}) % 60)::text, 2, '0') END"

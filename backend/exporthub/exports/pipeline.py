@@ -8,6 +8,7 @@ through a cursor in batches.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -98,6 +99,8 @@ class _Progress:
     published_percent: int = -1
     published_at: float = 0.0
     pause_dir: Path | None = None
+    sending: asyncio.Task[None] | None = None  # publishes the progress events in `unsent` (_send_behind)
+    unsent: collections.deque[ExportJob] = dataclasses.field(default_factory=collections.deque)
 
     @property
     def percent(self) -> int:
@@ -314,6 +317,7 @@ async def _produce(
             await in_writer_thread(writer.close)
             sha256 = writer.sha256()
             writer = None
+        await _progress_sent(state)
         _raise_if_stopped(state)
         key = f"{job.account_id}/{job.id}-{job.attempts}.{job.extension}"
         size = await storage.put(key, temp_path, sha256=sha256)
@@ -338,6 +342,9 @@ async def _produce(
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
+        if state.sending is not None:  # stopped early, its events still go before the final one
+            with contextlib.suppress(Exception):  # a failed publish was raised already, or is moot now
+                await state.sending
         try:
             if writer is not None:
                 await in_writer_thread(writer.abort)
@@ -397,12 +404,40 @@ async def _advance(job: ExportJob, state: _Progress, publish: Publish, rows: int
     now = time.monotonic()
     if state.percent > state.published_percent or now - state.published_at >= 0.5:
         state.published_percent, state.published_at = state.percent, now
-        await publish(
-            dataclasses.replace(job, processed_rows=state.processed, total_rows=state.total, progress=state.percent)
+        _send_behind(
+            state,
+            publish,
+            dataclasses.replace(job, processed_rows=state.processed, total_rows=state.total, progress=state.percent),
         )
-    if rows and state.processed == rows:  # after the first batch a test may hold the export (pause_hook.py)
+    if rows and state.processed == rows and state.pause_dir is not None:
+        # After the first batch a test may hold the export (pause_hook.py), its first event sent.
+        await _progress_sent(state)
         await hold_if_paused(state.pause_dir, job.id, lambda: state.cancel_requested or state.lease_lost)
         _raise_if_stopped(state)
+
+
+def _send_behind(state: _Progress, publish: Publish, event: ExportJob) -> None:
+    """Publish a progress event while the rows go on (awaiting a round trip to Redis per event held
+    up the COPY): one at a time, in order, every one. A publish that failed raises here, at the next
+    event, as it did when awaited."""
+    state.unsent.append(event)
+    if state.sending is not None and not state.sending.done():
+        return  # it takes this one too
+    if state.sending is not None:
+        state.sending.result()
+    state.sending = asyncio.create_task(_send_all(state, publish))
+
+
+async def _send_all(state: _Progress, publish: Publish) -> None:
+    while state.unsent:
+        await publish(state.unsent[0])
+        state.unsent.popleft()
+
+
+async def _progress_sent(state: _Progress) -> None:
+    """Wait for the progress events under way: the export's last event must come after them."""
+    if state.sending is not None:
+        await state.sending
 
 
 def _raise_if_stopped(state: _Progress) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from exporthub.catalog import Column, ColumnType, Departments, Resource, Tenant
 from exporthub.errors import ExportFailed
-from exporthub.exports.copy_csv import LOCAL_RANGE_SQL, csv_text_sql
+from exporthub.exports.copy_csv import LOCAL_RANGE_SQL, csv_cell_sql
 from exporthub.exports.models import Filters
 
 # The export's zone for the transaction the queries run in (copy_csv.ZONE_SQL): a date filter on a
@@ -55,8 +55,8 @@ def build_export_query(
 ) -> ExportQuery:
     """The export's SELECT and COUNT over one account's rows.
 
-    `csv_text=True` selects every cell already as the text the CSV writer would write (see
-    `copy_csv.csv_text_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`. Otherwise datetimes
+    `csv_text=True` selects every cell such that COPY writes it as the CSV writer would (see
+    `copy_csv.csv_cell_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`. Otherwise datetimes
     outside UTC come as wall times in `time_zone`. Both queries expect the transaction's TimeZone to be
     `time_zone` (`ZONE_SQL` with it): that is where a day of the date filter starts.
     """
@@ -101,7 +101,7 @@ def build_export_query(
     if csv_text:
         only = len(chosen) == 1
         select_list = ", ".join(
-            f'{csv_text_sql(c.type, c.sql, only_column=only, time_zone=time_zone)} AS "{c.key}"' for c in chosen
+            f'{csv_cell_sql(c.type, c.sql, only_column=only, time_zone=time_zone)} AS "{c.key}"' for c in chosen
         )
     else:
         select_list = ", ".join(

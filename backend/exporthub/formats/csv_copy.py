@@ -40,8 +40,9 @@ class CrlfRecords:
     """COPY's LF-terminated CSV records -> the reference's CRLF-terminated ones, counting records.
 
     Feed the output in order, cut anywhere. An LF ends a record unless an odd number of `"` came
-    before it (then it is inside a quoted cell). Stretches outside quotes go through
-    `bytes.replace` and `bytes.count` in C; Python only steps from one quote to the next.
+    before it (then it is inside a quoted cell). A piece is converted by one `bytes.replace` unless
+    a quoted cell in it holds an LF; then its stretches between quotes are, one by one (all in C
+    but a list comprehension). The records are counted from the growth (each LF gains a CR).
     """
 
     def __init__(self, *, only_column: bool = False) -> None:
@@ -58,29 +59,23 @@ class CrlfRecords:
             data, self._held = data[:end], data[end:]
             if b'"\\."' in data:
                 data = _QUOTED_END_MARKER.sub(rb"\\.", data)
-        in_quotes = self._in_quotes
-        if not in_quotes and b'"' not in data:  # the common case
-            count = data.count(b"\n")
-            self.records += count
-            return data.replace(b"\n", b"\r\n"), count
-        out: list[bytes] = []
-        count = pos = 0
-        while True:
-            quote = data.find(b'"', pos)
-            stop = len(data) if quote < 0 else quote + 1
-            if in_quotes:
-                out.append(data[pos:stop])
+        # Each LF outside quotes becomes CRLF, one byte more: the growth is the number of records.
+        if b'"' not in data:  # the common case
+            out = data if self._in_quotes else data.replace(b"\n", b"\r\n")
+        else:
+            # Between the quotes: parts alternately outside and inside a quoted cell. Only cells with
+            # LF inside (rare) need the parts converted one by one.
+            parts = data.split(b'"')
+            first_outside = 1 if self._in_quotes else 0
+            self._in_quotes ^= len(parts) % 2 == 0  # an odd number of quotes
+            if b"\n" not in b"".join(parts[1 - first_outside :: 2]):
+                out = data.replace(b"\n", b"\r\n")
             else:
-                outside = data[pos:stop]
-                count += outside.count(b"\n")
-                out.append(outside.replace(b"\n", b"\r\n"))
-            if quote < 0:
-                break
-            in_quotes = not in_quotes
-            pos = stop
-        self._in_quotes = in_quotes
+                parts[first_outside::2] = [p.replace(b"\n", b"\r\n") for p in parts[first_outside::2]]
+                out = b'"'.join(parts)
+        count = len(out) - len(data)
         self.records += count
-        return b"".join(out), count
+        return out, count
 
     def finish(self) -> bytes:
         """What is left over (nothing, for complete COPY output); ValueError inside a quoted cell."""

@@ -6,6 +6,7 @@ A run over real PostgreSQL: tests/integration/test_cancel_and_recovery.py, test_
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import types
@@ -15,7 +16,15 @@ import pytest
 
 from exporthub.exports import pipeline
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
-from exporthub.exports.pipeline import Cancelled, LeaseLost, PipelineConfig, _advance, _Progress, file_name_for
+from exporthub.exports.pipeline import (
+    Cancelled,
+    LeaseLost,
+    PipelineConfig,
+    _advance,
+    _Progress,
+    _progress_sent,
+    file_name_for,
+)
 from exporthub.settings import Settings
 from tests.factories import create_job
 
@@ -108,6 +117,7 @@ async def test_advancing_publishes_the_first_batch_and_each_new_percent(clock: C
     await _advance(job, state, publish, 4)  # still 0 %, within half a second: not published
     await _advance(job, state, publish, 1)  # 1 %
     await _advance(job, state, publish, 10)  # 2 %
+    await _progress_sent(state)
     assert [(j.processed_rows, j.progress) for j in publish.jobs] == [(5, 0), (10, 1), (20, 2)]
     assert all(j.total_rows == 1_000 and j.id == job.id and j.status is ExportStatus.PROCESSING for j in publish.jobs)
     assert state.processed == 20 and state.published_percent == 2
@@ -119,13 +129,44 @@ async def test_advancing_within_the_same_percent_publishes_again_after_half_a_se
     await _advance(job, state, publish, 1)
     clock.now += 0.4
     await _advance(job, state, publish, 1)
+    await _progress_sent(state)
     assert len(publish.jobs) == 1
     clock.now += 0.1  # half a second since the last event
     await _advance(job, state, publish, 1)
     clock.now += 0.1
     await _advance(job, state, publish, 1)
+    await _progress_sent(state)
     assert [j.processed_rows for j in publish.jobs] == [1, 3]
     assert all(j.progress == 0 for j in publish.jobs)
+
+
+async def test_progress_is_published_behind_the_rows_in_order_and_every_event(clock: Clock) -> None:
+    """A slow publish (a Redis round trip) does not hold up the rows; the events all go, in order."""
+    job, sent, release = processing_job(), [], asyncio.Event()
+
+    async def publish(event: ExportJob) -> None:
+        await release.wait()
+        sent.append(event.progress)
+
+    state = _Progress(total=100)
+    async with asyncio.timeout(5):  # awaited, the first publish would wait for good
+        for _ in range(5):
+            await _advance(job, state, publish, 1)  # returns at once although nothing could be sent
+    assert state.processed == 5 and sent == []
+    release.set()
+    await _progress_sent(state)
+    assert sent == [1, 2, 3, 4, 5]
+
+
+async def test_a_failed_progress_publish_stops_the_run_at_the_next_event(clock: Clock) -> None:
+    async def publish(event: ExportJob) -> None:
+        raise ConnectionError("redis went away")
+
+    state = _Progress(total=100)
+    await _advance(processing_job(), state, publish, 1)
+    await asyncio.sleep(0)  # the publish runs, and fails
+    with pytest.raises(ConnectionError):
+        await _advance(processing_job(), state, publish, 1)
 
 
 async def test_advancing_after_a_cancel_request_stops_the_run_without_publishing() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from exporthub.catalog import load_catalog
+from exporthub.catalog import ColumnType, load_catalog
 from exporthub.errors import ExportFailed
-from exporthub.exports.copy_csv import csv_text_sql
+from exporthub.exports.copy_csv import csv_cell_sql, csv_text_sql
 from exporthub.exports.models import Filters
 from exporthub.exports.query import build_export_query, departments_query
 
@@ -102,16 +102,31 @@ def test_columns_are_selected_in_the_requested_order_under_their_keys() -> None:
     assert q.args == ("tenant",)  # no filter, no argument but the tenant's
 
 
-def test_csv_text_selects_each_cell_as_the_text_the_csv_writer_writes() -> None:
+def test_csv_text_selects_each_cell_as_copy_must_write_it() -> None:
     payroll = RESOURCES["payroll"]
-    columns = ("employeeName", "payDate")
+    columns = ("employeeName", "payDate", "payrollId", "hoursWorked", "grossPay", "processedAt")
     plain = build_export_query(payroll, columns, Filters(), "tenant")
     as_text = build_export_query(payroll, columns, Filters(), "tenant", csv_text=True)
     for key in columns:
         column = payroll.column(key)
         assert column is not None
-        assert f'{csv_text_sql(column.type, column.sql)} AS "{key}"' in as_text.select_sql
+        assert f'{csv_cell_sql(column.type, column.sql)} AS "{key}"' in as_text.select_sql
     assert as_text.count_sql == plain.count_sql and as_text.args == plain.args
+    # Integers and numerics go out as PostgreSQL writes them; text, money and datetimes as text.
+    assert ', (r.id) AS "payrollId"' in as_text.select_sql
+    assert '(r.hours_worked) AS "hoursWorked"' in as_text.select_sql
+    for key in ("employeeName", "grossPay", "processedAt"):
+        column = payroll.column(key)
+        assert column is not None
+        assert csv_cell_sql(column.type, column.sql) == csv_text_sql(column.type, column.sql)
+
+
+@pytest.mark.parametrize("column_type", list(ColumnType))
+def test_an_only_column_is_always_selected_as_text(column_type: ColumnType) -> None:
+    """COPY must write its NULL as "" (the reference's one empty cell): only text can be COALESCEd to ''."""
+    sql = csv_cell_sql(column_type, "r.x", only_column=True)
+    assert sql == csv_text_sql(column_type, "r.x", only_column=True)
+    assert sql.startswith("COALESCE(") or column_type is ColumnType.TEXT
 
 
 def test_a_date_range_includes_the_whole_last_day() -> None:
