@@ -1,8 +1,6 @@
 """Run one export: snapshot rows -> writer (in a thread) -> storage, with a lease, progress and cancel.
 
-Memory stays flat: one batch of rows is in flight while the previous one is being written. CSV and
-XLSX rows are rendered by PostgreSQL and streamed by COPY (copy_csv, copy_xlsx); PDF rows come
-through a cursor in batches.
+Memory stays flat: one batch of rows is in flight while the previous one is being written.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from exporthub.catalog import Catalog, Resource
 from exporthub.errors import ExportFailed
 from exporthub.exports import unscoped
 from exporthub.exports.copy_csv import ZONE_SQL, copy_csv
-from exporthub.exports.copy_xlsx import copy_xlsx, xlsx_rows_sql
 from exporthub.exports.models import ExportFormat, ExportJob, ExportStatus
 from exporthub.exports.pause_hook import hold_if_paused
 from exporthub.exports.query import build_export_query, departments_query
@@ -267,32 +264,6 @@ async def _produce(
                     gzip=job.csv_gzip,
                 )
                 sha256 = copied.sha256
-            elif job.format is ExportFormat.XLSX:  # rows rendered by PostgreSQL, streamed by COPY
-                writer = await in_writer_thread(
-                    open_writer,
-                    job.format.value,
-                    temp_path,
-                    query.columns,
-                    title=resource.label,
-                    max_rows_per_sheet=config.max_rows_per_sheet,
-                    time_zone=job.time_zone,  # the query gives its wall times; the writer names it
-                )
-                rows_sql = xlsx_rows_sql(
-                    query.select_sql,
-                    query.columns,
-                    writer.cell_styles,  # the style ids the writer's styles.xml gives the columns
-                    max_rows_per_sheet=config.max_rows_per_sheet,
-                    time_zone=job.time_zone,
-                )
-                await copy_xlsx(
-                    conn,
-                    rows_sql,
-                    query.args,
-                    functools.partial(in_writer_thread, writer.write_row_xml),
-                    copy_timeout=config.statement_timeout_ms / 1000 + 10,  # as for CSV
-                    on_records=lambda rows: _advance(job, state, publish, rows),
-                    expected_rows=state.total,
-                )
             else:
                 writer = await in_writer_thread(
                     open_writer,

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from openpyxl.utils import column_index_from_string, get_column_letter
 
 from exporthub.catalog import Column, ColumnType, load_catalog
 from exporthub.formats import Writer, open_writer
@@ -80,29 +79,16 @@ def raw_cells(path: pathlib.Path) -> list[dict[str, tuple]]:
         )
         for name in names:
             cells = {}
-            row_number = 0
-            for row in etree.fromstring(archive.read(name)).iter(f"{MAIN}row"):
-                # `r` may be left out on rows and cells: readers count them, as here
-                row_number = int(row.get("r", row_number + 1))
-                column = 0
-                for cell in row.iter(f"{MAIN}c"):
-                    ref = cell.get("r")
-                    column = column_index_from_string(ref.rstrip("0123456789")) if ref else column + 1
-                    if ref is not None:
-                        assert ref == f"{get_column_letter(column)}{row_number}"
-                    cells[f"{get_column_letter(column)}{row_number}"] = cell_parts(cell)
+            for cell in etree.fromstring(archive.read(name)).iter(f"{MAIN}c"):
+                text = cell.find(f"{MAIN}is/{MAIN}t")
+                value = cell.findtext(f"{MAIN}v")
+                cells[cell.get("r")] = (
+                    cell.get("t", "n"),
+                    None if text is None else (text.text, text.get(SPACE)),
+                    None if value is None else float(value),
+                )
             sheets.append(cells)
     return sheets
-
-
-def cell_parts(cell: Any) -> tuple:
-    text = cell.find(f"{MAIN}is/{MAIN}t")
-    value = cell.findtext(f"{MAIN}v")
-    return (
-        cell.get("t", "n"),
-        None if text is None else (text.text, text.get(SPACE)),
-        None if value is None else float(value),
-    )
 
 
 def assert_same_workbook(path: pathlib.Path, reference: pathlib.Path) -> None:
@@ -469,25 +455,3 @@ def test_a_dropped_writer_releases_its_file_and_thread(tmp_path: pathlib.Path) -
     del writer  # no ResourceWarning nor zipfile complaint (filterwarnings=error turns those into failures)
     gc.collect()
     assert len(compressor_threads()) == before
-
-
-@pytest.mark.parametrize("piece", [1, 7, 100, 10**6])
-def test_row_xml_cut_anywhere_fills_sheets_of_max_rows(tmp_path: pathlib.Path, piece: int) -> None:
-    """`write_row_xml` takes rows rendered elsewhere (PostgreSQL), cut into pieces anywhere, and starts
-    a sheet after every max_rows_per_sheet rows: the same workbook as those rows through write_rows."""
-    rows = [(f"row {n}", n, None, None, None, None, n % 2 == 0) for n in range(11)]
-    xml = b"".join(
-        f'<row r="{n % 3 + 2}">\t<c t="inlineStr"><is><t>row {n}</t></is></c>\t<c s="2"><v>{n}</v></c>'
-        f'<c r="G{n % 3 + 2}" t="b"><v>{int(n % 2 == 0)}</v></c></row>\n'.encode()
-        for n in range(11)
-    )
-    write("stream", tmp_path / "rows.xlsx", COLUMNS, [rows], max_rows_per_sheet=3)
-    writer = StreamingXlsxWriter(tmp_path / "xml.xlsx", COLUMNS, max_rows_per_sheet=3)
-    assert writer.cell_styles[1] == ' s="2"'
-    for start in range(0, len(xml), piece):
-        writer.write_row_xml(xml[start : start + piece])
-    writer.close()
-    assert_same_workbook(tmp_path / "xml.xlsx", tmp_path / "rows.xlsx")
-    assert [sheet.max_row for sheet in openpyxl.load_workbook(tmp_path / "xml.xlsx").worksheets] == [4, 4, 4, 3]
-    with pytest.raises(ValueError, match="closed"):
-        writer.write_row_xml(b"")

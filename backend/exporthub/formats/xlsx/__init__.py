@@ -18,10 +18,6 @@ Cells, by column type (a value of an unexpected Python type is written as text, 
   Dates before 1900-01-01, which Excel cannot show, are ISO text.
 - BOOLEAN: boolean cells.
 
-Exports render the rows in PostgreSQL (`exports.copy_xlsx`, the same cells in SQL) and hand the
-XML to `StreamingXlsxWriter.write_row_xml`; `write_rows` and the row function below remain the
-writer's Python path, the spec the SQL is tested against, for rows that are Python values.
-
 The modules, one idea each: `cells` (one value as cell XML), `row_code` (the row function generated
 for an export's columns), `parts` (the package's other XML parts: sheet head and tail, styles,
 workbook, relationships), `compressor` (hands the XML to the zip entry, inline or in a thread),

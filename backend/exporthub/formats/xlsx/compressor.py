@@ -79,8 +79,6 @@ class Compressor:
     def _handle(self, item: Any) -> None:
         if type(item) is str:
             self._entry.write(item.encode())
-        elif type(item) is bytes:  # UTF-8 already (rows rendered by PostgreSQL)
-            self._entry.write(item)
         elif item[0] == OPEN:
             self._entry = self._archive.open(item[1], "w", force_zip64=True)
             if self._isal_level is not None:

@@ -1,8 +1,6 @@
 """`StreamingXlsxWriter`, the XLSX `Writer`: batches of rows go through the row function into
 pieces of sheet XML, the pieces into the compressor, and a new sheet starts every
-`max_rows_per_sheet` rows; `close` writes the package's other parts. Exports give it rows already
-rendered as XML by PostgreSQL instead (`write_row_xml`, from `exports.copy_xlsx`); the figures below
-are those of the Python row path (`write_rows`).
+`max_rows_per_sheet` rows; `close` writes the package's other parts.
 
 How it is fast: one row function is generated for the export's columns (`row_code`), so a row is
 one loop iteration with each cell's common case inline (an int, a Decimal, a date, a UTC or naive
@@ -82,11 +80,9 @@ class StreamingXlsxWriter:
         formats = [NUMBER_FORMATS.get(column.type) for column in self._columns]
         self._styles_xml, ids = parts.styles_xml([f for f in formats if f is not None])
         styles = [f' s="{ids[f]}"' if f is not None else "" for f in formats]
-        self.cell_styles: tuple[str, ...] = tuple(styles)  # each column's ` s="N"` (or ""), for SQL-rendered rows
         self._format_rows = row_function(self._columns, styles, time_zone)
         self._sheet_head = parts.sheet_head(self._columns)
         self._sheets: list[tuple[str, str]] = []  # (title, autofilter range) of finished sheets
-        self._sheet_entry: str | None = None  # the open sheet's zip entry, until its first piece opens it
         self._rows_in_sheet = 0
         self._pending: list[str] = []  # rows of this batch not yet handed to the compressor
         self._budget = CHUNK_CHARS  # characters until they are
@@ -136,34 +132,6 @@ class StreamingXlsxWriter:
             if self._budget <= 0:
                 self._flush()
         self._flush()  # nothing is kept between batches
-
-    def write_row_xml(self, data: bytes) -> None:
-        """Rows rendered elsewhere (PostgreSQL: `exports.copy_xlsx`), as UTF-8 `<row>` elements each
-        ending with LF and numbered (`r`) for sheets of `max_rows_per_sheet` rows, in pieces cut
-        anywhere. Written as they are; a new sheet starts after the LF of every sheet's last row."""
-        if self._finished:
-            raise ValueError("write_row_xml on a closed XLSX writer")
-        assert self._compressor is not None
-        while data:
-            if self._rows_in_sheet >= self._max_rows:
-                self._close_sheet()
-                self._open_sheet()
-            room = self._max_rows - self._rows_in_sheet
-            count = data.count(b"\n")
-            if count < room or (count == room and data.endswith(b"\n")):
-                piece, data = data, b""
-            else:  # the sheet ends inside this piece: after its room-th LF (rare, one piece a sheet)
-                end = -1
-                for _ in range(room):
-                    end = data.index(b"\n", end + 1)
-                piece, data = data[: end + 1], data[end + 1 :]
-                count = room
-            self._flush()  # the sheet's head, if it is new
-            if self._sheet_entry is not None:
-                self._compressor.put((OPEN, self._sheet_entry))
-                self._sheet_entry = None
-            self._compressor.put(piece)
-            self._rows_in_sheet += count
 
     def close(self) -> None:
         if self._finished:
@@ -217,7 +185,7 @@ class StreamingXlsxWriter:
         """Start a sheet; its zip entry (and compressor) is opened with its first piece of XML."""
         number = len(self._sheets) + 1
         self._sheet_name = parts.sheet_title(self._title, number)
-        self._sheet_entry = f"xl/worksheets/sheet{number}.xml"
+        self._sheet_entry: str | None = f"xl/worksheets/sheet{number}.xml"
         self._rows_in_sheet = 0
         self._pending.append(self._sheet_head)
         self._budget -= len(self._sheet_head)
