@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -394,15 +395,16 @@ class AccountDownloads:
         items = [DownloadRecord.from_record(r) for r in rows[:limit]]
         return DownloadPage(items, items[-1].id if len(rows) > limit else None)
 
-    async def summary(self, export_id: uuid.UUID) -> DownloadSummary | None:
-        """How often the export's file was downloaded, and when last; None if never."""
-        row = await self.conn.fetchrow(
-            "SELECT count(*) AS n, max(downloaded_at) AS last_at FROM export_downloads"
-            " WHERE account_id = $1 AND export_id = $2",
+    async def summaries(self, export_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DownloadSummary]:
+        """How often each export's file was downloaded, and when last, in one query for a list of cards;
+        exports never downloaded are left out."""
+        rows = await self.conn.fetch(
+            "SELECT export_id, count(*) AS n, max(downloaded_at) AS last_at FROM export_downloads"
+            " WHERE account_id = $1 AND export_id = ANY($2::uuid[]) GROUP BY export_id",
             self.account_id,
-            export_id,
+            list(export_ids),
         )
-        return DownloadSummary(row["n"], row["last_at"]) if row is not None and row["n"] else None
+        return {r["export_id"]: DownloadSummary(r["n"], r["last_at"]) for r in rows}
 
 
 def _spec_values(spec: ScheduleSpec) -> tuple[Any, ...]:

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -264,11 +264,15 @@ class Exports:
         await self.get(account, export_id)  # 404 for another account's export, exactly as for an unknown id
         return await AccountScope(self.pool, account.id).downloads.page(export_id, limit=limit, before=before)
 
-    async def download_summary(self, job: ExportJob) -> DownloadSummary | None:
-        """How often the export's file was downloaded, and when last (None: never), for the console card."""
-        if job.status not in (ExportStatus.COMPLETED, ExportStatus.EXPIRED):
-            return None
-        return await AccountScope(self.pool, job.account_id).downloads.summary(job.id)
+    async def download_summaries(self, jobs: Sequence[ExportJob]) -> dict[uuid.UUID, DownloadSummary]:
+        """How often each ended export's file was downloaded, and when last, for the console's cards: one
+        query per account (a list of cards is one account's); exports never downloaded are left out."""
+        ended = [j for j in jobs if j.status in (ExportStatus.COMPLETED, ExportStatus.EXPIRED)]
+        found: dict[uuid.UUID, DownloadSummary] = {}
+        for account_id in {j.account_id for j in ended}:
+            ids = [j.id for j in ended if j.account_id == account_id]
+            found |= await AccountScope(self.pool, account_id).downloads.summaries(ids)
+        return found
 
     async def webhook_secret(self, account: Account) -> WebhookSecret:
         return await AccountScope(self.pool, account.id).webhooks.secret()

@@ -26,6 +26,7 @@ from exporthub.web.console import (
     RECENT_EXPORTS,
     announcement_for,
     card_for,
+    cards_for,
     render_announcement,
     render_card,
 )
@@ -163,7 +164,9 @@ class CardFeed:
         recent = await self.exports.recent(self.account, limit=RECENT_EXPORTS)
         now = dt.datetime.now(dt.UTC)
         self.shown = {j.id: j for j in recent}
-        return "".join([render_card(self.socket, await card_for(self.exports, j, now), oob="prepend") for j in recent])
+        return "".join(
+            render_card(self.socket, card, oob="prepend") for card in await cards_for(self.exports, recent, now)
+        )
 
     async def on_event(self, received: Received) -> str:
         event = received.event
