@@ -79,6 +79,14 @@ def inline_string(ref: str, style: str, text: str) -> str:
     return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{escape_text(text)}</t></is></c>'
 
 
+UTC_KEYS = frozenset({"UTC", "Etc/UTC"})  # zone names whose wall time is UTC's at every moment
+
+
+def is_utc(zone: dt.tzinfo | None) -> bool:
+    """Whether `zone` (None meaning UTC) shows UTC's wall time: an aware UTC datetime is its own wall time."""
+    return zone is None or zone is dt.UTC or getattr(zone, "key", None) in UTC_KEYS
+
+
 def wall_time(value: dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:
     """Naive: an aware datetime's wall time in `zone` (UTC for None, and outside the range
     `sanitize.iso_in_zone` shows in a zone); a naive one is a wall time already."""
