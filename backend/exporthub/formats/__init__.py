@@ -7,7 +7,8 @@ order, as asyncpg returns them) and keeps nothing proportional to the row count 
 are idempotent; `write_rows` after either raises ValueError.
 
 Formats are looked up in `_OPENERS`; each module is imported on first use, so the web process never
-loads openpyxl. A new format (PDF) is one more module and one more entry.
+loads a writer. A new format (PDF) is one more module and one more entry. No writer imports
+openpyxl, the reference the tests hold the XLSX writer to: see `xlsx/excel.py`.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def open_writer(
 
 
 def load_writers() -> None:
-    """Import the CSV and XLSX writers now (about 0.15 s, mostly openpyxl), for a worker to call
+    """Import the CSV and XLSX writers now (a few milliseconds), for a worker to call
     when it starts, so that no export waits for them; the web process never calls this. The PDF
     writer is left to its first export: ReportLab and the fonts take ~40 MiB, and a PDF takes
     seconds anyway."""

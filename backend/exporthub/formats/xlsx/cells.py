@@ -11,7 +11,7 @@ openpyxl, Excel or LibreOffice read back the same value, type and number format:
   integer in both files ("7.00" comes back as the int 7);
 - datetimes are wall times: an aware one in the writer's zone (UTC without one; `wall_time`), whose
   name the header of a datetime column then carries (`zone_labels`), a naive one as it is;
-- dates and datetimes are Excel serials computed as openpyxl's `to_excel` does (days since
+- dates and datetimes are Excel serials computed as openpyxl's `to_excel` does (`excel.excel_serial`) (days since
   1899-12-30, one day less up to 1900-02-28 for Excel's 1900 leap-year bug; the seconds of the day
   / 86400, fractions of a second dropped), written with "%.16g" like openpyxl;
 - text is an inline string (`t="inlineStr"`, nothing to hold in memory), escaped as lxml escapes it
@@ -33,11 +33,9 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
-from openpyxl.compat import safe_string
-from openpyxl.utils.datetime import to_excel
-
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import LOCAL_FIRST, LOCAL_LAST, display_text, excel_text
+from exporthub.formats.xlsx.excel import EXCEL_EPOCH, excel_serial, number_text
 
 NUMBER_FORMATS = {  # by column type; the other types have none (General)
     ColumnType.INTEGER: "0",
@@ -48,13 +46,11 @@ NUMBER_FORMATS = {  # by column type; the other types have none (General)
 }
 
 EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel; from here on integers are text
-EXCEL_EPOCH = dt.date(1899, 12, 30)
+EXCEL_EPOCH_NAIVE = EXCEL_EPOCH
 EXCEL_EPOCH_ORDINAL = EXCEL_EPOCH.toordinal()
-EXCEL_EPOCH_NAIVE = dt.datetime(1899, 12, 30)
 EXCEL_EPOCH_UTC = EXCEL_EPOCH_NAIVE.replace(tzinfo=dt.UTC)
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)
 _FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)
-LEAP_BUG_DAYS = 60  # serials up to here (1900-02-28) are one less; fast paths only above it
 
 
 def escape_text(text: str) -> str:
@@ -122,7 +118,7 @@ def cell_xml(column_type: ColumnType, value: Any, ref: str, style: str, zone: dt
         return inline_string(ref, style, value) if value else ""
 
     def number(value: Any) -> str:
-        return f'<c r="{ref}"{style}><v>{safe_string(value)}</v></c>'
+        return f'<c r="{ref}"{style}><v>{number_text(value)}</v></c>'
 
     if column_type in (ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.MONEY):
         kind = type(value)
@@ -135,12 +131,12 @@ def cell_xml(column_type: ColumnType, value: Any, ref: str, style: str, zone: dt
     if column_type in (ColumnType.DATE, ColumnType.DATETIME):
         if isinstance(value, dt.datetime):
             moment = _excel_datetime(value, zone)
-            return text(value) if moment is None else number(to_excel(moment))
+            return text(value) if moment is None else number(excel_serial(moment))
         if isinstance(value, dt.date) and value >= _FIRST_EXCEL_DATE:
-            return number(to_excel(value))
+            return number(excel_serial(value))
         return text(value)
     if column_type is ColumnType.BOOLEAN:
         if type(value) is not bool:
             return text(value)
-        return f'<c r="{ref}"{style} t="b"><v>{safe_string(value)}</v></c>'
+        return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
     return text(value)

@@ -13,18 +13,14 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
-from openpyxl.compat import safe_string
-from openpyxl.styles.numbers import BUILTIN_FORMATS_REVERSE
-from openpyxl.utils import get_column_letter
-from openpyxl.writer.theme import theme_xml
-
 from exporthub.catalog import Column
 from exporthub.formats.sanitize import XML_ILLEGAL_RE, excel_text
 from exporthub.formats.xlsx.cells import escape_attribute, escape_text, inline_string
+from exporthub.formats.xlsx.excel import BUILTIN_FORMAT_IDS, column_letter, number_text, theme_xml
 
 MAX_SHEET_TITLE = 31
 DEFAULT_TITLE = "Export"
-THEME_XML: str = theme_xml  # openpyxl's default theme, as the reference writes it
+THEME_XML: str = theme_xml()  # openpyxl's default theme, as the reference writes it
 
 _SHEET_FORBIDDEN_RE = re.compile(r"[\[\]:*?/\\]")
 
@@ -59,7 +55,7 @@ def styles_xml(formats: Sequence[str]) -> tuple[str, dict[str, int]]:
     for number_format in formats:
         if number_format in ids:
             continue
-        builtin = BUILTIN_FORMATS_REVERSE.get(number_format)
+        builtin = BUILTIN_FORMAT_IDS.get(number_format)
         fmt_id = builtin if builtin is not None else custom.setdefault(number_format, 164 + len(custom))
         ids[number_format] = len(xfs)
         xfs.append(f'<xf numFmtId="{fmt_id}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>')
@@ -167,12 +163,12 @@ def core_xml(now: dt.datetime) -> str:
 def sheet_head(columns: Sequence[Column]) -> str:
     """A sheet's XML up to and including its header row, and the opening of its data."""
     cols = "".join(
-        f'<col min="{n}" max="{n}" width="{safe_string(column.width)}" customWidth="1"/>'
+        f'<col min="{n}" max="{n}" width="{number_text(column.width)}" customWidth="1"/>'
         for n, column in enumerate(columns, start=1)
     )
     header = []
     for n, column in enumerate(columns, start=1):
-        ref, label = f"{get_column_letter(n)}1", excel_text(column.label)
+        ref, label = f"{column_letter(n)}1", excel_text(column.label)
         style = f' s="{_HEADER_STYLE}"'
         # An empty label is still a (bold, empty) cell in the reference.
         header.append(inline_string(ref, style, label) if label else f'<c r="{ref}"{style} t="inlineStr"></c>')

@@ -15,8 +15,6 @@ import decimal
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from openpyxl.utils import get_column_letter
-
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import EXCEL_MAX_TEXT
 from exporthub.formats.xlsx.cells import (
@@ -24,10 +22,10 @@ from exporthub.formats.xlsx.cells import (
     EXCEL_EPOCH_NAIVE,
     EXCEL_EPOCH_ORDINAL,
     EXCEL_EPOCH_UTC,
-    LEAP_BUG_DAYS,
     cell_xml,
     is_utc,
 )
+from exporthub.formats.xlsx.excel import LEAP_BUG_DAYS, column_letter
 
 CACHE_SIZE = 4096  # cached text cells per column (at most about 1.5 MB each)
 CACHED_TEXT = 64  # longer text is not cached
@@ -159,7 +157,7 @@ def row_function(columns: Sequence[Column], styles: Sequence[str], zone: dt.tzin
         "rs = str(row_number)",
     ]
     for i, (column, style) in enumerate(zip(columns, styles, strict=True)):
-        letter, v, c = get_column_letter(i + 1), f"v{i}", f"c{i}"
+        letter, v, c = column_letter(i + 1), f"v{i}", f"c{i}"
         names[f"slow{i}"] = _slow_path(column.type, style, zone)
         names[f"cache{i}"] = {}
         body += [f"if {v} is None:", f"    {c} = ''"]

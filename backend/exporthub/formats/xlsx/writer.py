@@ -37,14 +37,13 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
-from openpyxl.utils import get_column_letter
-
 from exporthub.catalog import Column
 from exporthub.formats.output import DigestFile
 from exporthub.formats.xlsx import parts
 from exporthub.formats.xlsx.cells import NUMBER_FORMATS, zone_labels
 from exporthub.formats.xlsx.compressor import CLOSE, OPEN, Compressor
 from exporthub.formats.xlsx.deflate import isal_level
+from exporthub.formats.xlsx.excel import column_letter
 from exporthub.formats.xlsx.row_code import row_function
 
 DEFAULT_COMPRESSLEVEL = 1  # ISA-L's fastest, and still smaller files than zlib's level 1
@@ -76,7 +75,7 @@ class StreamingXlsxWriter:
         self._columns = zone_labels(columns, time_zone)
         self._title = title
         self._max_rows = max_rows_per_sheet
-        self._last_column = get_column_letter(len(self._columns))
+        self._last_column = column_letter(len(self._columns))
         formats = [NUMBER_FORMATS.get(column.type) for column in self._columns]
         self._styles_xml, ids = parts.styles_xml([f for f in formats if f is not None])
         styles = [f' s="{ids[f]}"' if f is not None else "" for f in formats]
