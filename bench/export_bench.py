@@ -42,6 +42,7 @@ from bench.common import (
     bench_settings,
     loadavg,
     prepare_bench_database,
+    proc_cpu_seconds,
     proc_status_mib,
     run_meta,
     verdict,
@@ -212,6 +213,7 @@ async def measure_export(
         await asyncio.sleep(WORKER_START_SECONDS)
         idle = proc_status_mib(worker.popen.pid, "VmRSS")
         load_before = loadavg()
+        cpu_before = proc_cpu_seconds(worker.popen.pid)
         async with _client(settings) as client:
             started = time.perf_counter()
             export_id = await _submit(client, body)
@@ -220,6 +222,7 @@ async def measure_export(
         elapsed = at - started
         _check_completed(event)
         peak = proc_status_mib(worker.popen.pid)
+        cpu = proc_cpu_seconds(worker.popen.pid) - cpu_before
     finally:
         await pubsub.aclose()
         await redis.aclose()
@@ -233,6 +236,7 @@ async def measure_export(
         "rows_per_second": round(exported / elapsed),
         "worker_peak_mib": round(peak, 1),
         "worker_idle_mib": round(idle, 1),
+        "worker_cpu_s": round(cpu, 2),
         "file_mib": round(event["fileSize"] / 2**20, 2),
         "filters": body.get("filters", {}),
         "source": "single",
@@ -326,6 +330,7 @@ async def run_exports(
             ("rows_per_second", "rows/s"),
             ("worker_peak_mib", "worker peak RSS (MiB)"),
             ("worker_idle_mib", "worker idle RSS (MiB)"),
+            ("worker_cpu_s", "worker CPU (s)"),
             ("file_mib", "file (MiB)"),
             ("growth_mib", "growth from 50k (MiB)"),
             ("target", "target"),

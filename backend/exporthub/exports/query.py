@@ -51,14 +51,17 @@ def build_export_query(
     tenant_key: str,
     *,
     csv_text: bool = False,
+    numeric_text: bool = False,
     time_zone: str = "UTC",
 ) -> ExportQuery:
     """The export's SELECT and COUNT over one account's rows.
 
     `csv_text=True` selects every cell such that COPY writes it as the CSV writer would (see
     `copy_csv.csv_cell_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`. Otherwise datetimes
-    outside UTC come as wall times in `time_zone`. Both queries expect the transaction's TimeZone to be
-    `time_zone` (`ZONE_SQL` with it): that is where a day of the date filter starts.
+    outside UTC come as wall times in `time_zone`, and with `numeric_text=True` (for the XLSX writer's
+    option of that name) money and decimal cells as the numeric's text. Both queries expect the
+    transaction's TimeZone to be `time_zone` (`ZONE_SQL` with it): that is where a day of the date
+    filter starts.
     """
     chosen = tuple(c for key in columns if (c := resource.column(key)) is not None)
     if len(chosen) != len(columns):
@@ -104,17 +107,21 @@ def build_export_query(
             f'{csv_cell_sql(c.type, c.sql, only_column=only, time_zone=time_zone)} AS "{c.key}"' for c in chosen
         )
     else:
-        select_list = ", ".join(
-            f"{local_time_sql(c.sql, time_zone) if c.type is ColumnType.DATETIME and time_zone != 'UTC' else c.sql}"
-            f' AS "{c.key}"'
-            for c in chosen
-        )
+        select_list = ", ".join(f'{_typed_cell_sql(c, time_zone, numeric_text)} AS "{c.key}"' for c in chosen)
     return ExportQuery(
         select_sql=f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} ORDER BY {resource.order_by}",
         count_sql=f"SELECT count(*) FROM {count_from} WHERE {where_sql}",
         args=tuple(args),
         columns=chosen,
     )
+
+
+def _typed_cell_sql(column: Column, time_zone: str, numeric_text: bool) -> str:
+    if column.type is ColumnType.DATETIME and time_zone != "UTC":
+        return local_time_sql(column.sql, time_zone)
+    if numeric_text and column.type in (ColumnType.MONEY, ColumnType.DECIMAL):
+        return f"({column.sql})::text"
+    return column.sql
 
 
 def departments_query(departments: Departments, tenant_key: str, ids: list[str] | None = None) -> tuple[str, list[Any]]:

@@ -53,6 +53,9 @@ class WriterOptions:
     # name in the datetime columns' headers. PDF: named in the title block. XLSX and PDF write a naive
     # datetime as it is: the export's query already gives wall times in the zone. None: UTC, unnamed.
     time_zone: str | None = None
+    # XLSX only: MONEY and DECIMAL cells come as PostgreSQL's text of the numeric (`numeric::text`),
+    # which asyncpg decodes far more cheaply than a Decimal (formats/xlsx/row_code.py).
+    numeric_text: bool = False
 
 
 def _zone(options: WriterOptions) -> zoneinfo.ZoneInfo | None:
@@ -69,7 +72,12 @@ def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOpt
     from exporthub.formats.xlsx.writer import StreamingXlsxWriter
 
     return StreamingXlsxWriter(
-        path, columns, title=options.title, max_rows_per_sheet=options.max_rows_per_sheet, time_zone=_zone(options)
+        path,
+        columns,
+        title=options.title,
+        max_rows_per_sheet=options.max_rows_per_sheet,
+        time_zone=_zone(options),
+        numeric_text=options.numeric_text,
     )
 
 
@@ -107,6 +115,7 @@ def open_writer(
     max_rows_per_sheet: int = 1_048_575,
     report: ReportInfo | None = None,
     time_zone: str | None = None,
+    numeric_text: bool = False,
 ) -> Writer:
     """Create `path` and write the header row; ValueError for an unknown format or no columns."""
     opener = _OPENERS.get(format)
@@ -114,8 +123,15 @@ def open_writer(
         raise ValueError(f"unknown export format {format!r} (known: {', '.join(_OPENERS)})")
     if not columns:
         raise ValueError("an export needs at least one column")
+    if numeric_text and format != "xlsx":
+        raise ValueError("numeric_text is for XLSX only")
     options = WriterOptions(
-        title=title, csv_bom=csv_bom, max_rows_per_sheet=max_rows_per_sheet, report=report, time_zone=time_zone
+        title=title,
+        csv_bom=csv_bom,
+        max_rows_per_sheet=max_rows_per_sheet,
+        report=report,
+        time_zone=time_zone,
+        numeric_text=numeric_text,
     )
     return opener(pathlib.Path(path), columns, options)
 

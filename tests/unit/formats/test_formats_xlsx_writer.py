@@ -223,6 +223,61 @@ def test_random_exports_are_cell_for_cell_the_reference(
     assert_same_as_reference(tmp_path, columns, batches, title=title, max_rows_per_sheet=max_rows, time_zone=zone)
 
 
+def numeric_text(value: Any) -> Any:
+    """A Decimal as PostgreSQL's `numeric::text` spells it (plain digits, never an exponent)."""
+    if not isinstance(value, Decimal):
+        return value
+    if value.is_nan():
+        return "NaN"
+    if value.is_infinite():
+        return "-Infinity" if value < 0 else "Infinity"
+    return format(value, "f")
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.none(), decimals),
+            st.one_of(st.none(), decimals),
+            st.one_of(st.none(), dates),
+        ),
+        max_size=20,
+    ),
+    zone=st.sampled_from(EXPORT_ZONES),
+)
+def test_numeric_text_cells_are_the_reference_of_their_decimals(
+    tmp_path: pathlib.Path, rows: list[tuple], zone: str | None
+) -> None:
+    """The XLSX query selects money and decimal columns as numeric::text (`numeric_text=True`): the
+    file must be the reference's for the Decimals those texts spell."""
+    columns = (
+        Column("pay", "Pay", T.MONEY, "r.pay", 12),
+        Column("hours", "Hours", T.DECIMAL, "r.hours", 8),
+        Column("day", "Day", T.DATE, "r.day", 10),
+    )
+    # PostgreSQL's NaN has no payload (Decimal("NaN123")): the reference gets the NaN it can store.
+    rows = [tuple(Decimal("NaN") if isinstance(v, Decimal) and v.is_nan() else v for v in row) for row in rows]
+    as_text = [tuple(numeric_text(v) for v in row) for row in rows]
+    write("oracle", tmp_path / "reference.xlsx", columns, [rows], time_zone=zone)
+    write("stream", tmp_path / "stream.xlsx", columns, [as_text], time_zone=zone, numeric_text=True)
+    assert_same_workbook(tmp_path / "stream.xlsx", tmp_path / "reference.xlsx")
+
+
+def test_numeric_text_that_spells_no_number_is_a_text_cell(tmp_path: pathlib.Path) -> None:
+    columns = (Column("pay", "Pay", T.MONEY, "r.pay", 12),)
+    write("stream", tmp_path / "odd.xlsx", columns, [[("",), ("12 EUR",), ("1234.50",)]], numeric_text=True)
+    sheet = openpyxl.load_workbook(tmp_path / "odd.xlsx").active
+    assert [sheet[f"A{n}"].value for n in (2, 3, 4)] == [None, "12 EUR", 1234.5]
+    with pytest.raises(ValueError, match="XLSX only"):
+        open_writer("pdf", tmp_path / "x.pdf", columns, numeric_text=True)
+
+
 # --- the edges, one by one -------------------------------------------------------------------------
 
 

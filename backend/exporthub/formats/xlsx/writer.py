@@ -55,8 +55,9 @@ MAX_ROWS_PER_SHEET = 1_048_575  # Excel's 1,048,576 rows, less the header
 class StreamingXlsxWriter:
     """`Writer` for XLSX: `title` (sheet names come from it) and `max_rows_per_sheet`, plus
     `compresslevel` (0-9; 1-3 are ISA-L's levels when `use_isal` and isal is installed, zlib's
-    otherwise), `threaded` (compress in a second thread) and `time_zone` (aware datetimes as its wall
-    time, named in the datetime columns' headers; see `cells`)."""
+    otherwise), `threaded` (compress in a second thread), `time_zone` (aware datetimes as its wall
+    time, named in the datetime columns' headers; see `cells`) and `numeric_text` (MONEY and DECIMAL
+    cells come as PostgreSQL's text of the numeric, as the export's query selects them for XLSX)."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class StreamingXlsxWriter:
         threaded: bool = False,
         use_isal: bool = True,
         time_zone: zoneinfo.ZoneInfo | None = None,
+        numeric_text: bool = False,
     ) -> None:
         if not 1 <= max_rows_per_sheet <= MAX_ROWS_PER_SHEET:
             raise ValueError(f"max_rows_per_sheet must be between 1 and {MAX_ROWS_PER_SHEET}")
@@ -79,7 +81,7 @@ class StreamingXlsxWriter:
         formats = [NUMBER_FORMATS.get(column.type) for column in self._columns]
         self._styles_xml, ids = parts.styles_xml([f for f in formats if f is not None])
         styles = [f' s="{ids[f]}"' if f is not None else "" for f in formats]
-        self._format_rows = row_function(self._columns, styles, time_zone)
+        self._format_rows = row_function(self._columns, styles, time_zone, numeric_text=numeric_text)
         self._sheet_head = parts.sheet_head(self._columns)
         self._sheets: list[tuple[str, str]] = []  # (title, autofilter range) of finished sheets
         self._rows_in_sheet = 0
