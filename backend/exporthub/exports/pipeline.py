@@ -224,14 +224,14 @@ async def _produce(
     if account is None:
         raise ExportFailed("the account of this export no longer exists")
     as_csv = job.format is ExportFormat.CSV  # CSV cells are formatted by PostgreSQL and streamed by COPY
-    numeric_text = job.format is ExportFormat.XLSX  # numerics as text: see formats/xlsx/row_code.py
+    prepared = job.format is ExportFormat.XLSX  # cells the XLSX writer takes prepared: query.xlsx_cell_sql
     query = build_export_query(
         resource,
         job.columns,
         job.filters,
         account["tenant_key"],
         csv_text=as_csv,
-        numeric_text=numeric_text,
+        xlsx_cells=prepared,
         time_zone=job.time_zone,
     )
     temp_path = storage.temp_dir / f"{job.id}-{job.attempts}.{job.extension}.part"
@@ -280,7 +280,7 @@ async def _produce(
                     title=resource.label,
                     max_rows_per_sheet=config.max_rows_per_sheet,
                     time_zone=job.time_zone,  # the query gives its wall times; the writers name it
-                    numeric_text=numeric_text,
+                    prepared=prepared,
                     report=(
                         await _report_info(conn, catalog, resource, job, account["name"], account["tenant_key"])
                         if job.format is ExportFormat.PDF

@@ -51,15 +51,15 @@ def build_export_query(
     tenant_key: str,
     *,
     csv_text: bool = False,
-    numeric_text: bool = False,
+    xlsx_cells: bool = False,
     time_zone: str = "UTC",
 ) -> ExportQuery:
     """The export's SELECT and COUNT over one account's rows.
 
     `csv_text=True` selects every cell such that COPY writes it as the CSV writer would (see
     `copy_csv.csv_cell_sql`), for `COPY (select_sql) TO STDOUT (FORMAT csv)`. Otherwise datetimes
-    outside UTC come as wall times in `time_zone`, and with `numeric_text=True` (for the XLSX writer's
-    option of that name) money and decimal cells as the numeric's text. Both queries expect the
+    outside UTC come as wall times in `time_zone`; `xlsx_cells=True` selects the cells the XLSX
+    writer takes `prepared` (`xlsx_cell_sql`). Both queries expect the
     transaction's TimeZone to be `time_zone` (`ZONE_SQL` with it): that is where a day of the date
     filter starts.
     """
@@ -107,7 +107,10 @@ def build_export_query(
             f'{csv_cell_sql(c.type, c.sql, only_column=only, time_zone=time_zone)} AS "{c.key}"' for c in chosen
         )
     else:
-        select_list = ", ".join(f'{_typed_cell_sql(c, time_zone, numeric_text)} AS "{c.key}"' for c in chosen)
+        select_list = ", ".join(
+            ", ".join(xlsx_cell_sql(c, time_zone)) if xlsx_cells else f'{_typed_cell_sql(c, time_zone)} AS "{c.key}"'
+            for c in chosen
+        )
     return ExportQuery(
         select_sql=f"SELECT {select_list} FROM {resource.from_sql} WHERE {where_sql} ORDER BY {resource.order_by}",
         count_sql=f"SELECT count(*) FROM {count_from} WHERE {where_sql}",
@@ -116,12 +119,35 @@ def build_export_query(
     )
 
 
-def _typed_cell_sql(column: Column, time_zone: str, numeric_text: bool) -> str:
+def _typed_cell_sql(column: Column, time_zone: str) -> str:
     if column.type is ColumnType.DATETIME and time_zone != "UTC":
         return local_time_sql(column.sql, time_zone)
-    if numeric_text and column.type in (ColumnType.MONEY, ColumnType.DECIMAL):
-        return f"({column.sql})::text"
     return column.sql
+
+
+def xlsx_cell_sql(column: Column, time_zone: str) -> list[str]:
+    """The select-list items of one column for the XLSX writer's `prepared` rows (formats/xlsx/row_code.py):
+    - money and decimal: the numeric's text, which asyncpg passes on as it is (a Decimal costs more);
+    - a datetime: its Excel serial where the writer's fast path applies (from 1900-03-01 on, finite),
+      computed as that path computes it, whole days plus whole seconds / 86400 in float8 (exactly the
+      double Python makes; `::time` keeps the seconds of the day exact, where an epoch in float8
+      would not be at microseconds past the year 2200), and the value itself (its wall time in the
+      zone) only where there is no serial;
+    - anything else as the writers always take it.
+    The datetime's expression repeats: PostgreSQL evaluates it on its own core, which an XLSX export
+    leaves mostly idle."""
+    key = f'"{column.key}"'
+    if column.type in (ColumnType.MONEY, ColumnType.DECIMAL):
+        return [f"({column.sql})::text AS {key}"]
+    if column.type is ColumnType.DATETIME:
+        w = f"({_typed_cell_sql(column, time_zone)})"
+        serial_range = f"{w} >= '1900-03-01' AND {w} < 'infinity'"
+        serial = f"({w}::date - DATE '1899-12-30')::float8 + floor(date_part('epoch', {w}::time)) / 86400"
+        return [
+            f"CASE WHEN {serial_range} THEN {serial} END AS {key}",
+            f'CASE WHEN NOT ({serial_range}) THEN {w} END AS "{column.key}:value"',
+        ]
+    return [f"{column.sql} AS {key}"]
 
 
 def departments_query(departments: Departments, tenant_key: str, ids: list[str] | None = None) -> tuple[str, list[Any]]:

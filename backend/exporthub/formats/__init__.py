@@ -53,9 +53,9 @@ class WriterOptions:
     # name in the datetime columns' headers. PDF: named in the title block. XLSX and PDF write a naive
     # datetime as it is: the export's query already gives wall times in the zone. None: UTC, unnamed.
     time_zone: str | None = None
-    # XLSX only: MONEY and DECIMAL cells come as PostgreSQL's text of the numeric (`numeric::text`),
-    # which asyncpg decodes far more cheaply than a Decimal (formats/xlsx/row_code.py).
-    numeric_text: bool = False
+    # XLSX only: rows as the export's XLSX query selects them (exports/query.py): numerics as text,
+    # datetimes as Excel serials, which costs the worker far less (formats/xlsx/row_code.py).
+    prepared: bool = False
 
 
 def _zone(options: WriterOptions) -> zoneinfo.ZoneInfo | None:
@@ -77,7 +77,7 @@ def _open_xlsx(path: pathlib.Path, columns: Sequence[Column], options: WriterOpt
         title=options.title,
         max_rows_per_sheet=options.max_rows_per_sheet,
         time_zone=_zone(options),
-        numeric_text=options.numeric_text,
+        prepared=options.prepared,
     )
 
 
@@ -115,7 +115,7 @@ def open_writer(
     max_rows_per_sheet: int = 1_048_575,
     report: ReportInfo | None = None,
     time_zone: str | None = None,
-    numeric_text: bool = False,
+    prepared: bool = False,
 ) -> Writer:
     """Create `path` and write the header row; ValueError for an unknown format or no columns."""
     opener = _OPENERS.get(format)
@@ -123,15 +123,15 @@ def open_writer(
         raise ValueError(f"unknown export format {format!r} (known: {', '.join(_OPENERS)})")
     if not columns:
         raise ValueError("an export needs at least one column")
-    if numeric_text and format != "xlsx":
-        raise ValueError("numeric_text is for XLSX only")
+    if prepared and format != "xlsx":
+        raise ValueError("prepared cells are for XLSX only")
     options = WriterOptions(
         title=title,
         csv_bom=csv_bom,
         max_rows_per_sheet=max_rows_per_sheet,
         report=report,
         time_zone=time_zone,
-        numeric_text=numeric_text,
+        prepared=prepared,
     )
     return opener(pathlib.Path(path), columns, options)
 

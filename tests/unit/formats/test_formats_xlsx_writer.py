@@ -254,7 +254,7 @@ def numeric_text(value: Any) -> Any:
 def test_numeric_text_cells_are_the_reference_of_their_decimals(
     tmp_path: pathlib.Path, rows: list[tuple], zone: str | None
 ) -> None:
-    """The XLSX query selects money and decimal columns as numeric::text (`numeric_text=True`): the
+    """The XLSX query selects money and decimal columns as numeric::text (`prepared=True`): the
     file must be the reference's for the Decimals those texts spell."""
     columns = (
         Column("pay", "Pay", T.MONEY, "r.pay", 12),
@@ -265,17 +265,17 @@ def test_numeric_text_cells_are_the_reference_of_their_decimals(
     rows = [tuple(Decimal("NaN") if isinstance(v, Decimal) and v.is_nan() else v for v in row) for row in rows]
     as_text = [tuple(numeric_text(v) for v in row) for row in rows]
     write("oracle", tmp_path / "reference.xlsx", columns, [rows], time_zone=zone)
-    write("stream", tmp_path / "stream.xlsx", columns, [as_text], time_zone=zone, numeric_text=True)
+    write("stream", tmp_path / "stream.xlsx", columns, [as_text], time_zone=zone, prepared=True)
     assert_same_workbook(tmp_path / "stream.xlsx", tmp_path / "reference.xlsx")
 
 
 def test_numeric_text_that_spells_no_number_is_a_text_cell(tmp_path: pathlib.Path) -> None:
     columns = (Column("pay", "Pay", T.MONEY, "r.pay", 12),)
-    write("stream", tmp_path / "odd.xlsx", columns, [[("",), ("12 EUR",), ("1234.50",)]], numeric_text=True)
+    write("stream", tmp_path / "odd.xlsx", columns, [[("",), ("12 EUR",), ("1234.50",)]], prepared=True)
     sheet = openpyxl.load_workbook(tmp_path / "odd.xlsx").active
     assert [sheet[f"A{n}"].value for n in (2, 3, 4)] == [None, "12 EUR", 1234.5]
     with pytest.raises(ValueError, match="XLSX only"):
-        open_writer("pdf", tmp_path / "x.pdf", columns, numeric_text=True)
+        open_writer("pdf", tmp_path / "x.pdf", columns, prepared=True)
 
 
 # --- the edges, one by one -------------------------------------------------------------------------

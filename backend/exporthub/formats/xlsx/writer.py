@@ -44,7 +44,7 @@ from exporthub.formats.xlsx.cells import NUMBER_FORMATS, zone_labels
 from exporthub.formats.xlsx.compressor import CLOSE, OPEN, Compressor
 from exporthub.formats.xlsx.deflate import isal_level
 from exporthub.formats.xlsx.excel import column_letter
-from exporthub.formats.xlsx.row_code import row_function
+from exporthub.formats.xlsx.row_code import row_function, value_count
 
 DEFAULT_COMPRESSLEVEL = 1  # ISA-L's fastest, and still smaller files than zlib's level 1
 CHUNK_CHARS = 1 << 20  # XML handed to the compressor in pieces of about this size (and a row)
@@ -56,8 +56,8 @@ class StreamingXlsxWriter:
     """`Writer` for XLSX: `title` (sheet names come from it) and `max_rows_per_sheet`, plus
     `compresslevel` (0-9; 1-3 are ISA-L's levels when `use_isal` and isal is installed, zlib's
     otherwise), `threaded` (compress in a second thread), `time_zone` (aware datetimes as its wall
-    time, named in the datetime columns' headers; see `cells`) and `numeric_text` (MONEY and DECIMAL
-    cells come as PostgreSQL's text of the numeric, as the export's query selects them for XLSX)."""
+    time, named in the datetime columns' headers; see `cells`) and `prepared` (rows as the export's
+    XLSX query selects them: numerics as text, datetimes as Excel serials; see `row_code`)."""
 
     def __init__(
         self,
@@ -70,7 +70,7 @@ class StreamingXlsxWriter:
         threaded: bool = False,
         use_isal: bool = True,
         time_zone: zoneinfo.ZoneInfo | None = None,
-        numeric_text: bool = False,
+        prepared: bool = False,
     ) -> None:
         if not 1 <= max_rows_per_sheet <= MAX_ROWS_PER_SHEET:
             raise ValueError(f"max_rows_per_sheet must be between 1 and {MAX_ROWS_PER_SHEET}")
@@ -81,7 +81,8 @@ class StreamingXlsxWriter:
         formats = [NUMBER_FORMATS.get(column.type) for column in self._columns]
         self._styles_xml, ids = parts.styles_xml([f for f in formats if f is not None])
         styles = [f' s="{ids[f]}"' if f is not None else "" for f in formats]
-        self._format_rows = row_function(self._columns, styles, time_zone, numeric_text=numeric_text)
+        self._format_rows = row_function(self._columns, styles, time_zone, prepared=prepared)
+        self._width = value_count(self._columns, prepared)
         self._sheet_head = parts.sheet_head(self._columns)
         self._sheets: list[tuple[str, str]] = []  # (title, autofilter range) of finished sheets
         self._rows_in_sheet = 0
@@ -123,8 +124,11 @@ class StreamingXlsxWriter:
                 self._budget = self._format_rows(rows[done : done + take], self._rows_in_sheet + 1, out, self._budget)
             except ValueError:
                 bad = rows[done + len(out) - before]
-                if len(bad) != len(self._columns):
-                    raise ValueError(f"a row has {len(bad)} values for {len(self._columns)} columns") from None
+                if len(bad) != self._width:
+                    expected = f"{len(self._columns)} columns" + (
+                        f" ({self._width} values, prepared)" if self._width != len(self._columns) else ""
+                    )
+                    raise ValueError(f"a row has {len(bad)} values for {expected}") from None
                 raise
             finally:  # the rows before a failing one are written, as by the reference
                 written = len(out) - before
