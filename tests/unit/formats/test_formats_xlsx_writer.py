@@ -490,7 +490,7 @@ def test_a_failure_in_compression_surfaces_and_abort_still_works(
     handle = Compressor._handle
 
     def failing(self: Any, item: Any) -> None:
-        if type(item) is str and item.startswith("<row "):  # rows, not the sheet's head
+        if type(item) is bytes and item.startswith(b"<row "):  # rows, not the sheet's head
             raise OSError("disk full")
         handle(self, item)
 
@@ -518,12 +518,12 @@ def test_big_text_is_handed_over_in_bounded_pieces(tmp_path: pathlib.Path, monke
     handle = Compressor._handle
 
     def measuring(self: Any, item: Any) -> None:
-        if type(item) is str:
+        if type(item) is bytes:
             sizes.append(len(item))
         handle(self, item)
 
     monkeypatch.setattr(Compressor, "_handle", measuring)
-    monkeypatch.setattr(xlsx_writer, "CHUNK_CHARS", 100_000)
+    monkeypatch.setattr(xlsx_writer, "CHUNK_BYTES", 100_000)
     rows = [("x" * 30_000, n, None, None, None, None, None) for n in range(40)]
     write("stream", tmp_path / "out.xlsx", COLUMNS, [rows])
     assert max(sizes) < 100_000 + 30_100  # a piece ends with the row that uses up the budget

@@ -77,7 +77,9 @@ class Compressor:
                     self.error = error
 
     def _handle(self, item: Any) -> None:
-        if type(item) is str:
+        if type(item) is bytes:
+            self._entry.write(item)
+        elif type(item) is str:
             self._entry.write(item.encode())
         elif item[0] == OPEN:
             self._entry = self._archive.open(item[1], "w", force_zip64=True)
