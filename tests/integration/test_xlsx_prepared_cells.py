@@ -22,6 +22,7 @@ COLUMNS = (
     Column("pay", "Pay", T.MONEY, "r.pay"),
     Column("rate", "Rate", T.DECIMAL, "r.rate"),
     Column("note", "Note", T.TEXT, "r.note"),
+    Column("day", "Day", T.DATE, "r.day"),
 )
 RESOURCE = Resource(
     key="cells",
@@ -50,6 +51,7 @@ EDGE_MOMENTS = [
 ]
 EDGE_NUMBERS = ["1234.50", "-0.05", "0", "NaN", "Infinity", "-Infinity", "1e20", "0.0000001", "-0.001"]
 EDGE_NUMBERS += ["123456789012345.67", "99999999999999.99", None]
+EDGE_DAYS = ["1900-02-28", "1900-03-01", "1899-12-30", "0001-01-01", "9999-12-31", "infinity", "-infinity", None]
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/St_Johns", "Europe/Dublin", "Pacific/Kiritimati"])
@@ -57,18 +59,21 @@ async def test_prepared_cells_are_the_reference_of_the_typed_rows(
     db_conn: asyncpg.Connection, tmp_path: pathlib.Path, zone: str
 ) -> None:
     await db_conn.execute(
-        "CREATE TABLE IF NOT EXISTS cells (id int, tenant text, at timestamptz, pay numeric, rate numeric, note text)"
+        "CREATE TABLE IF NOT EXISTS cells"
+        " (id int, tenant text, at timestamptz, pay numeric, rate numeric, note text, day date)"
     )
     await db_conn.execute("TRUNCATE cells")
-    edges = max(len(EDGE_MOMENTS), len(EDGE_NUMBERS))
+    edges = max(len(EDGE_MOMENTS), len(EDGE_NUMBERS), len(EDGE_DAYS))
     await db_conn.executemany(
-        "INSERT INTO cells VALUES ($1, 't', $2::text::timestamptz, $3::text::numeric, $4::text::numeric, 'x')",
+        "INSERT INTO cells VALUES"
+        " ($1, 't', $2::text::timestamptz, $3::text::numeric, $4::text::numeric, 'x', $5::text::date)",
         [
             (
                 n,
                 EDGE_MOMENTS[n % len(EDGE_MOMENTS)],
                 EDGE_NUMBERS[n % len(EDGE_NUMBERS)],
                 EDGE_NUMBERS[-n % len(EDGE_NUMBERS)],
+                EDGE_DAYS[n % len(EDGE_DAYS)],
             )
             for n in range(edges)
         ],
@@ -80,7 +85,8 @@ async def test_prepared_cells_are_the_reference_of_the_typed_rows(
                timestamptz '1899-06-01 00:00:00+00' + random() * interval '8100 years',
                round((random() - 0.5)::numeric * 10::numeric ^ (random() * 16)::int, 2),
                (random() - 0.5)::numeric * 10::numeric ^ (random() * 20 - 8)::int,
-               'row ' || n
+               'row ' || n,
+               date '1899-06-01' + (random() * 2958000)::int
            FROM generate_series(1, 2000) n"""
     )
     keys = tuple(c.key for c in COLUMNS)
@@ -91,7 +97,7 @@ async def test_prepared_cells_are_the_reference_of_the_typed_rows(
         typed_rows = [tuple(r) for r in await db_conn.fetch(typed.select_sql, *typed.args)]
         prepared_rows = [tuple(r) for r in await db_conn.fetch(prepared.select_sql, *prepared.args)]
     assert len(prepared_rows) == len(typed_rows) == edges + 2000
-    assert len(prepared_rows[0]) == len(COLUMNS) + 1  # the datetime is two values
+    assert len(prepared_rows[0]) == len(COLUMNS) + 2  # the datetime and the date are two values each
     assert any(r[1] is None and r[2] is not None for r in prepared_rows)  # some moments have no serial
     assert sum(isinstance(r[1], float) for r in prepared_rows) > 1900
     assert all(isinstance(r[3], str) for r in prepared_rows if r[3] is not None)

@@ -128,21 +128,23 @@ def _typed_cell_sql(column: Column, time_zone: str) -> str:
 def xlsx_cell_sql(column: Column, time_zone: str) -> list[str]:
     """The select-list items of one column for the XLSX writer's `prepared` rows (formats/xlsx/row_code.py):
     - money and decimal: the numeric's text, which asyncpg passes on as it is (a Decimal costs more);
-    - a datetime: its Excel serial where the writer's fast path applies (from 1900-03-01 on, finite),
-      computed as that path computes it, whole days plus whole seconds / 86400 in float8 (exactly the
-      double Python makes; `::time` keeps the seconds of the day exact, where an epoch in float8
-      would not be at microseconds past the year 2200), and the value itself (its wall time in the
-      zone) only where there is no serial;
+    - a date or a datetime: its Excel serial where the writer's fast path applies (from 1900-03-01
+      on, finite), computed as that path computes it: whole days, for a datetime plus whole seconds
+      / 86400 in float8 (exactly the double Python makes; `::time` keeps the seconds of the day
+      exact, where an epoch in float8 would not be at microseconds past the year 2200), and the value
+      itself (a datetime's wall time in the zone) only where there is no serial;
     - anything else as the writers always take it.
     The datetime's expression repeats: PostgreSQL evaluates it on its own core, which an XLSX export
     leaves mostly idle."""
     key = f'"{column.key}"'
     if column.type in (ColumnType.MONEY, ColumnType.DECIMAL):
         return [f"({column.sql})::text AS {key}"]
-    if column.type is ColumnType.DATETIME:
+    if column.type in (ColumnType.DATE, ColumnType.DATETIME):
         w = f"({_typed_cell_sql(column, time_zone)})"
         serial_range = f"{w} >= '1900-03-01' AND {w} < 'infinity'"
-        serial = f"({w}::date - DATE '1899-12-30')::float8 + floor(date_part('epoch', {w}::time)) / 86400"
+        serial = f"{w} - DATE '1899-12-30'"
+        if column.type is ColumnType.DATETIME:
+            serial = f"({w}::date - DATE '1899-12-30')::float8 + floor(date_part('epoch', {w}::time)) / 86400"
         return [
             f"CASE WHEN {serial_range} THEN {serial} END AS {key}",
             f'CASE WHEN NOT ({serial_range}) THEN {w} END AS "{column.key}:value"',

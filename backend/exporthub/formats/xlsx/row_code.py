@@ -105,9 +105,10 @@ elif type({v}) is Decimal:
 #   building a Decimal cost 0.6 s of the worker's CPU per 500,000 payroll rows (five such columns).
 #   The digits are the Decimal's own, so the Decimal rules above apply to them unchanged; anything
 #   else becomes the Decimal it spells and takes the slow path.
-# - A DATETIME comes as two values: its Excel serial where the fast path would take it (a float
-#   computed as the fast path computes it: whole days, plus whole seconds / 86400), else None; and
-#   the value itself only where there is no serial (before 1900-03-01, +-infinity), for the slow path.
+# - A DATETIME or a DATE comes as two values: its Excel serial where the fast path would take it (as
+#   the fast path computes it: whole days, for a datetime plus whole seconds / 86400 as a float),
+#   else None; and the value itself only where there is no serial (before 1900-03-01, +-infinity),
+#   for the slow path.
 _NUMERIC_TEXT_FAST = """\
 elif type({v}) is str:
     k = {v}
@@ -120,7 +121,7 @@ elif type({v}) is str:
 """
 _SERIAL = """\
 if {v} is not None:
-    {c} = f'<c r="{letter}{{rs}}"{style}><v>{{{v}:.16g}}</v></c>'
+    {c} = f'<c r="{letter}{{rs}}"{style}><v>{{{v}{spec}}}</v></c>'
 elif {w} is None:
     {c} = ''
 else:
@@ -163,12 +164,12 @@ RowFunction = Callable[[Sequence[Sequence[Any]], int, list[bytes], int], int]
 
 
 def value_count(columns: Sequence[Column], prepared: bool) -> int:
-    """How many values a row of these columns has: one a column, two for a prepared datetime."""
+    """How many values a row of these columns has: one a column, two for a prepared date or datetime."""
     return len(columns) + sum(_serial(column, prepared) for column in columns)
 
 
 def _serial(column: Column, prepared: bool) -> bool:
-    return prepared and column.type is ColumnType.DATETIME
+    return prepared and column.type in (ColumnType.DATE, ColumnType.DATETIME)
 
 
 def numeric(text: str) -> decimal.Decimal | str:
@@ -216,7 +217,8 @@ def row_function(
         names[f"slow{i}"] = _slow_path(column.type, style, zone)
         names[f"cache{i}"] = {}
         if _serial(column, prepared):
-            body += _SERIAL.format(i=i, v=v, w=f"w{i}", c=c, letter=letter, style=style).splitlines()
+            spec = ":.16g" if column.type is ColumnType.DATETIME else ""  # a date's serial is an int
+            body += _SERIAL.format(i=i, v=v, w=f"w{i}", c=c, letter=letter, style=style, spec=spec).splitlines()
             continue
         body += [f"if {v} is None:", f"    {c} = ''"]
         templates = (_PREPARED_PATHS.get(column.type) if prepared else None) or _FAST_PATHS.get(column.type, ())
