@@ -86,18 +86,26 @@ elif type({v}) is int and -E < {v} < E:
 # the end is enough (an exponent takes at least the last three characters, "E+5"). The text can differ from
 # the reference's (8.03 rather than 8.029999999999999), the cell's value cannot. Longer Decimals
 # go through float() and "%.16g" like the reference.
-_DECIMAL_FAST = """\
-elif type({v}) is Decimal:
-    k = str({v})
+# The digits of a Decimal `k` (its str, or PostgreSQL's text of a numeric) that need no float():
+_DIGITS = """\
     if k[-3:-2] == "." and len(k) <= 15:  # two places, as NUMERIC(p, 2) gives them
         {c} = f'<c r="{letter}{{rs}}"{style}><v>{{k if k[-1] != "0" else k[:-1] if k[-2] != "0" else k[:-3]}}</v></c>'
     elif len(k) <= 15 and k.lstrip("-").replace(".", "", 1).isdigit():  # plain, at most 15 digits
         {c} = f'<c r="{letter}{{rs}}"{style}><v>{{k.rstrip("0").rstrip(".") if "." in k else k}}</v></c>'
+"""
+_DECIMAL_FAST = (
+    """\
+elif type({v}) is Decimal:
+    k = str({v})
+"""
+    + _DIGITS
+    + """\
     elif (x := float({v})) - x == 0.0:
         {c} = f'<c r="{letter}{{rs}}"{style}><v>{{x:.16g}}</v></c>'
     else:
         {c} = slow{i}({v}, "{letter}" + rs)
 """
+)
 # Prepared cells (`prepared=True`, as the export's XLSX query selects them: exports/query.py) spare
 # the worker's one busy core work that PostgreSQL, on the other, does for less:
 # - MONEY and DECIMAL come as PostgreSQL's text of the numeric (`numeric::text`: plain digits at the
@@ -109,16 +117,17 @@ elif type({v}) is Decimal:
 #   the fast path computes it: whole days, for a datetime plus whole seconds / 86400 as a float),
 #   else None; and the value itself only where there is no serial (before 1900-03-01, +-infinity),
 #   for the slow path.
-_NUMERIC_TEXT_FAST = """\
+_NUMERIC_TEXT_FAST = (
+    """\
 elif type({v}) is str:
     k = {v}
-    if k[-3:-2] == "." and len(k) <= 15:  # two places, as NUMERIC(p, 2) gives them
-        {c} = f'<c r="{letter}{{rs}}"{style}><v>{{k if k[-1] != "0" else k[:-1] if k[-2] != "0" else k[:-3]}}</v></c>'
-    elif len(k) <= 15 and k.lstrip("-").replace(".", "", 1).isdigit():  # plain, at most 15 digits
-        {c} = f'<c r="{letter}{{rs}}"{style}><v>{{k.rstrip("0").rstrip(".") if "." in k else k}}</v></c>'
+"""
+    + _DIGITS
+    + """\
     else:
         {c} = slow{i}(numeric(k), "{letter}" + rs)
 """
+)
 _SERIAL = """\
 if {v} is not None:
     {c} = f'<c r="{letter}{{rs}}"{style}><v>{{{v}{spec}}}</v></c>'
