@@ -9,13 +9,13 @@ restarts one that dies and stops them all on SIGINT/SIGTERM.
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from exporthub.heap import settle_heap
 from exporthub.settings import Settings
 from exporthub.web import log_scrub
 
@@ -48,13 +48,7 @@ def build_app(settings: Settings) -> Any:
     from exporthub.web.app import create_app
 
     app = create_app(settings)
-    # Objects made so far (modules, templates, the app) live as long as the process: keep them out of
-    # every full collection. A young generation of 10,000 objects instead of 700: with 5,000 live
-    # sockets the default thresholds ran collections that cost 30 % of the fan-out's CPU and tripled
-    # its publish-to-receipt p95 (500 -> 146 ms, bench/fanout_bench.py).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
+    settle_heap()
     return app
 
 

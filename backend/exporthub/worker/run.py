@@ -10,6 +10,7 @@ from taskiq.api import run_receiver_task
 
 from exporthub.catalog import load_catalog
 from exporthub.formats import load_writers
+from exporthub.heap import settle_heap
 from exporthub.queue import create_broker
 from exporthub.settings import Settings
 from exporthub.worker.tasks import register_tasks
@@ -23,6 +24,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     register_tasks(broker, settings, load_catalog(settings.exports.catalog_path))
     broker.is_worker_process = True
     await broker.startup()
+    settle_heap()
     log.info("worker ready: %d exports at a time", settings.exports.worker_concurrency)
     receiver = asyncio.create_task(
         run_receiver_task(broker, max_async_tasks=settings.exports.worker_concurrency, run_startup=False)
