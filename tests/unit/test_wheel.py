@@ -33,6 +33,7 @@ def test_the_wheel_ships_the_fonts_and_their_licences_under_25_mb(tmp_path: path
     shipped = set(zipfile.ZipFile(wheel).namelist())
     font_files = sorted(path.name for path in FONTS.iterdir())
     assert {f"exporthub/formats/fonts/{name}" for name in font_files} <= shipped
+    assert "exporthub/formats/xlsx/theme1.xml" in shipped  # the XLSX writer's theme part (formats/xlsx/excel.py)
     fonts = [name for name in font_files if name.endswith(".ttf")]
     licences = [(FONTS / name).read_text() for name in font_files if name.startswith("LICENSE")]
     assert len(fonts) == 5
