@@ -47,7 +47,7 @@ $(NODE_STAMP): bench/node/package.json bench/node/package-lock.json
 
 bench-node: $(NODE_STAMP) ## install the Node reference exporter's packages (npm ci into bench/node/node_modules)
 
-bench: $(BENCH_STAMP) $(NODE_STAMP) ## benchmarks (exports, 2 workers, WebSocket fan-out, API load) -> bench/results/; ~15 min
+bench: $(BENCH_STAMP) $(NODE_STAMP) ## benchmarks (exports, 2 workers, WebSocket fan-out, API load) -> bench/results/; about 8 min
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -q wrk >/dev/null; } \
 		|| echo "wrk not found (apt-get install wrk): the API load uses the slower asyncio generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
