@@ -71,14 +71,7 @@ async def load(
     """`pause`: seconds each connection waits (uniformly 0..2x) between requests; 0 for a closed loop."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    lines = [
-        f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-        f"Host: {parts.netloc}",
-    ]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+    request = http_request(url, method, headers, body)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     started = time.perf_counter()

@@ -193,37 +193,32 @@ async def test_finishing_completed_records_the_file_and_when_its_link_expires(
     assert await lease_of(conn, done) is None
 
 
+# What a run that finished reports of its file.
+FINISHED_FILE = {
+    "rows": 1,
+    "file_key": "k",
+    "file_name": "f.csv",
+    "file_size": 1,
+    "link_ttl_seconds": 60,
+    "sha256": "ab" * 32,
+}
+
+
 async def test_only_the_current_run_can_finish_completed(
     conn: asyncpg.Connection, acme: Account, now: dt.datetime
 ) -> None:
     first = await running(conn, acme)
     second = await taken_over(conn, first, now)
-    file = {
-        "rows": 1,
-        "file_key": "k",
-        "file_name": "f.csv",
-        "file_size": 1,
-        "link_ttl_seconds": 60,
-        "sha256": "abababababababababababababababababababababababababababababababab",
-    }
-    assert await unscoped.finish_completed(conn, first, **file) is None
+    assert await unscoped.finish_completed(conn, first, **FINISHED_FILE) is None
     assert (await reread(conn, second)).status is ExportStatus.PROCESSING
-    done = await unscoped.finish_completed(conn, second, **file)
+    done = await unscoped.finish_completed(conn, second, **FINISHED_FILE)
     assert done is not None and done.status is ExportStatus.COMPLETED
 
 
 async def test_a_run_asked_to_cancel_cannot_finish_completed(conn: asyncpg.Connection, acme: Account) -> None:
     job = await running(conn, acme)
     await conn.execute("UPDATE export_jobs SET cancel_requested = true WHERE id = $1", job.id)
-    file = {
-        "rows": 1,
-        "file_key": "k",
-        "file_name": "f.csv",
-        "file_size": 1,
-        "link_ttl_seconds": 60,
-        "sha256": "abababababababababababababababababababababababababababababababab",
-    }
-    assert await unscoped.finish_completed(conn, job, **file) is None
+    assert await unscoped.finish_completed(conn, job, **FINISHED_FILE) is None
     ended = await unscoped.finish_unsuccessful(conn, job, ExportStatus.CANCELLED)  # the run ends it so instead
     assert ended is not None and ended.status is ExportStatus.CANCELLED and ended.file_key is None
 
@@ -256,15 +251,7 @@ async def test_only_the_current_run_can_finish_unsuccessful(
 async def test_an_export_that_was_never_claimed_cannot_be_finished(conn: asyncpg.Connection, acme: Account) -> None:
     job = await create_export(conn, acme.id)
     assert await unscoped.finish_unsuccessful(conn, job, ExportStatus.FAILED, "no") is None
-    file = {
-        "rows": 1,
-        "file_key": "k",
-        "file_name": "f.csv",
-        "file_size": 1,
-        "link_ttl_seconds": 60,
-        "sha256": "abababababababababababababababababababababababababababababababab",
-    }
-    assert await unscoped.finish_completed(conn, job, **file) is None
+    assert await unscoped.finish_completed(conn, job, **FINISHED_FILE) is None
     assert await reread(conn, job) == job
 
 

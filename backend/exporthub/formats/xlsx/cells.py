@@ -11,7 +11,7 @@ openpyxl, Excel or LibreOffice read back the same value, type and number format:
   integer in both files ("7.00" comes back as the int 7);
 - datetimes are wall times: an aware one in the writer's zone (UTC without one; `wall_time`), whose
   name the header of a datetime column then carries (`zone_labels`), a naive one as it is;
-- dates and datetimes are Excel serials computed as openpyxl's `to_excel` does (`excel.excel_serial`) (days since
+- dates and datetimes are Excel serials computed as openpyxl's `to_excel` does (`excel.excel_serial`: days since
   1899-12-30, one day less up to 1900-02-28 for Excel's 1900 leap-year bug; the seconds of the day
   / 86400, fractions of a second dropped), written with "%.16g" like openpyxl;
 - text is an inline string (`t="inlineStr"`, nothing to hold in memory), escaped as lxml escapes it
@@ -35,7 +35,7 @@ from typing import Any
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import LOCAL_FIRST, LOCAL_LAST, display_text, excel_text
-from exporthub.formats.xlsx.excel import EXCEL_EPOCH, excel_serial, number_text
+from exporthub.formats.xlsx.excel import excel_serial, number_text
 
 NUMBER_FORMATS = {  # by column type; the other types have none (General)
     ColumnType.INTEGER: "0",
@@ -46,9 +46,6 @@ NUMBER_FORMATS = {  # by column type; the other types have none (General)
 }
 
 EXACT_INTEGERS = 10**15  # |n| below this shows every digit in Excel; from here on integers are text
-EXCEL_EPOCH_NAIVE = EXCEL_EPOCH
-EXCEL_EPOCH_ORDINAL = EXCEL_EPOCH.toordinal()
-EXCEL_EPOCH_UTC = EXCEL_EPOCH_NAIVE.replace(tzinfo=dt.UTC)
 _FIRST_EXCEL_DATE = dt.date(1900, 1, 1)
 _FIRST_EXCEL_DATETIME = dt.datetime(1900, 1, 1)
 

@@ -1,4 +1,4 @@
-"""The compressor: encodes pieces of XML and writes them into the zip entry that is open, in the
+"""The compressor: writes pieces of XML (UTF-8) into the zip entry that is open, in the
 writer's thread or, with `threaded=True`, in a thread of its own fed by a bounded queue.
 
 Why apart from the writer: either way it opens and closes the entries (with ISA-L's deflate, see
@@ -22,7 +22,7 @@ OPEN, CLOSE, STOP = "open", "close", "stop"
 
 
 class Compressor:
-    """Writes XML (str) into the zip entry that is open, at once or from the queue in its own thread.
+    """Writes XML (UTF-8 bytes) into the zip entry that is open, at once or from the queue in its own thread.
     Commands are tuples: (OPEN, name), (CLOSE,), (STOP,). After a failure it drains the queue (so
     that `put` never blocks for ever) and keeps the first error for the writer to raise."""
 
@@ -79,8 +79,6 @@ class Compressor:
     def _handle(self, item: Any) -> None:
         if type(item) is bytes:
             self._entry.write(item)
-        elif type(item) is str:
-            self._entry.write(item.encode())
         elif item[0] == OPEN:
             self._entry = self._archive.open(item[1], "w", force_zip64=True)
             if self._isal_level is not None:

@@ -16,6 +16,8 @@ import math
 from importlib.resources import files
 
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # serial 0 of Excel's 1900 date system
+EXCEL_EPOCH_UTC = EXCEL_EPOCH.replace(tzinfo=dt.UTC)
+EXCEL_EPOCH_ORDINAL = EXCEL_EPOCH.toordinal()
 LEAP_BUG_DAYS = 60  # serials up to 1900-02-28 are one less: Excel counts a 29 February 1900
 MAX_COLUMN = 18_278  # "ZZZ"
 

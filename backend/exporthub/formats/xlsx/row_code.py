@@ -17,15 +17,14 @@ from typing import Any
 
 from exporthub.catalog import Column, ColumnType
 from exporthub.formats.sanitize import EXCEL_MAX_TEXT
-from exporthub.formats.xlsx.cells import (
-    EXACT_INTEGERS,
-    EXCEL_EPOCH_NAIVE,
+from exporthub.formats.xlsx.cells import EXACT_INTEGERS, cell_xml, is_utc
+from exporthub.formats.xlsx.excel import (
+    EXCEL_EPOCH,
     EXCEL_EPOCH_ORDINAL,
     EXCEL_EPOCH_UTC,
-    cell_xml,
-    is_utc,
+    LEAP_BUG_DAYS,
+    column_letter,
 )
-from exporthub.formats.xlsx.excel import LEAP_BUG_DAYS, column_letter
 
 CACHE_SIZE = 4096  # cached text cells per column (at most about 1.5 MB each)
 CACHED_TEXT = 64  # longer text is not cached
@@ -208,7 +207,7 @@ def row_function(
         "UTC": dt.UTC,
         "EPOCH_ORDINAL": EXCEL_EPOCH_ORDINAL,
         "EPOCH_UTC": EXCEL_EPOCH_UTC,
-        "EPOCH_NAIVE": EXCEL_EPOCH_NAIVE,
+        "EPOCH_NAIVE": EXCEL_EPOCH,
         "LEAP_BUG_DAYS": LEAP_BUG_DAYS,
         "CACHE_SIZE": CACHE_SIZE,
         "CACHED_TEXT": CACHED_TEXT,

@@ -216,7 +216,7 @@ class StreamingXlsxWriter:
         assert self._compressor is not None
         self._flush()
         last_row = self._rows_in_sheet + 1
-        self._compressor.put(parts.sheet_tail(self._last_column, last_row))
+        self._compressor.put(parts.sheet_tail(self._last_column, last_row).encode())
         self._compressor.put((CLOSE,))
         self._sheets.append((self._sheet_name, f"$A$1:${self._last_column}${last_row}"))
 
